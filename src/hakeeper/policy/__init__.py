@@ -1,0 +1,1 @@
+"""hakeeper.policy."""
