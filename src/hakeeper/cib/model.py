@@ -28,7 +28,7 @@ class Base(
 # --- rules ------------------------------------------------------------------------------------------
 
 
-class AttrExpression(Base, tag_field="element", tag="attr", kw_only=True):
+class AttrExpression(Base, tag_field="element", tag="attr", frozen=True, kw_only=True):
     """``<expression>``: compare a node attribute (or a parameter/meta value) with a value."""
 
     id: str
@@ -39,14 +39,14 @@ class AttrExpression(Base, tag_field="element", tag="attr", kw_only=True):
     value_source: str = "literal"  # literal param meta
 
 
-class DateSpec(Base, kw_only=True):
+class DateSpec(Base, frozen=True, kw_only=True):
     """``<date_spec>`` / ``<duration>``: ranges such as ``hours="9-16"`` or amounts such as ``days="1"``."""
 
     id: str = ""
     fields: dict[str, str] = {}
 
 
-class DateExpression(Base, tag_field="element", tag="date", kw_only=True):
+class DateExpression(Base, tag_field="element", tag="date", frozen=True, kw_only=True):
     """``<date_expression>``: in_range, gt, lt or date_spec, on the time the rule is evaluated at."""
 
     id: str
@@ -57,7 +57,7 @@ class DateExpression(Base, tag_field="element", tag="date", kw_only=True):
     spec: DateSpec | None = None
 
 
-class OpExpression(Base, tag_field="element", tag="op", kw_only=True):
+class OpExpression(Base, tag_field="element", tag="op", frozen=True, kw_only=True):
     """``<op_expression>``: matches an operation by name and (optionally) interval, for op defaults."""
 
     id: str
@@ -65,7 +65,7 @@ class OpExpression(Base, tag_field="element", tag="op", kw_only=True):
     interval: int | None = None  # milliseconds
 
 
-class RscExpression(Base, tag_field="element", tag="rsc", kw_only=True):
+class RscExpression(Base, tag_field="element", tag="rsc", frozen=True, kw_only=True):
     """``<rsc_expression>``: matches a resource by agent class/provider/type, for resource defaults."""
 
     id: str
@@ -74,7 +74,7 @@ class RscExpression(Base, tag_field="element", tag="rsc", kw_only=True):
     type: str | None = None
 
 
-class Rule(Base, tag_field="element", tag="rule", kw_only=True):
+class Rule(Base, tag_field="element", tag="rule", frozen=True, kw_only=True):
     """``<rule>``: expressions joined by ``and``/``or``; rules nest. ``score`` applies when it holds."""
 
     id: str
@@ -88,7 +88,7 @@ class Rule(Base, tag_field="element", tag="rule", kw_only=True):
 Expression = AttrExpression | DateExpression | OpExpression | RscExpression | Rule
 
 
-class NvSet(Base, kw_only=True):
+class NvSet(Base, frozen=True, kw_only=True):
     """A set of name/value pairs (instance, meta, utilization attributes, properties, defaults).
 
     Several sets may apply to one object; the one with the highest ``score`` whose ``rule`` holds wins for
@@ -104,7 +104,7 @@ class NvSet(Base, kw_only=True):
 # --- resources --------------------------------------------------------------------------------------
 
 
-class Operation(Base, kw_only=True):
+class Operation(Base, frozen=True, kw_only=True):
     """An operation definition: ``<op name="monitor" interval="10s" .../>``."""
 
     id: str
@@ -122,7 +122,7 @@ class Operation(Base, kw_only=True):
     meta_attributes: list[NvSet] = []
 
 
-class Template(Base, tag_field="element", tag="template", kw_only=True):
+class Template(Base, tag_field="element", tag="template", frozen=True, kw_only=True):
     """``<template>``: a primitive definition other primitives inherit from."""
 
     id: str
@@ -136,7 +136,7 @@ class Template(Base, tag_field="element", tag="template", kw_only=True):
     operations: list[Operation] = []
 
 
-class Primitive(Base, tag_field="element", tag="primitive", kw_only=True):
+class Primitive(Base, tag_field="element", tag="primitive", frozen=True, kw_only=True):
     """A single resource run by an agent ``class:provider:type`` (or inherited from ``template``)."""
 
     id: str
@@ -157,7 +157,7 @@ class Primitive(Base, tag_field="element", tag="primitive", kw_only=True):
         return ":".join(p for p in parts if p)
 
 
-class Group(Base, tag_field="element", tag="group", kw_only=True):
+class Group(Base, tag_field="element", tag="group", frozen=True, kw_only=True):
     """Primitives that start in order, stop in reverse order, and run on the same node."""
 
     id: str
@@ -167,7 +167,7 @@ class Group(Base, tag_field="element", tag="group", kw_only=True):
     meta_attributes: list[NvSet] = []
 
 
-class Clone(Base, tag_field="element", tag="clone", kw_only=True):
+class Clone(Base, tag_field="element", tag="clone", frozen=True, kw_only=True):
     """Copies of a primitive or group on several nodes; ``promotable`` clones have primary/replica roles.
 
     Pacemaker's older ``<master>`` element imports as a clone with ``promotable=true`` in its meta.
@@ -181,7 +181,7 @@ class Clone(Base, tag_field="element", tag="clone", kw_only=True):
     legacy_master: bool = False  # imported from <master>: export keeps the operator's element
 
 
-class Bundle(Base, tag_field="element", tag="bundle", kw_only=True):
+class Bundle(Base, tag_field="element", tag="bundle", frozen=True, kw_only=True):
     """A container bundle: recognised and preserved, not yet scheduled (the policy engine says so)."""
 
     id: str
@@ -195,7 +195,7 @@ Resource = Primitive | Group | Clone | Bundle
 # --- constraints ------------------------------------------------------------------------------------
 
 
-class ResourceSet(Base, kw_only=True):
+class ResourceSet(Base, frozen=True, kw_only=True):
     """``<resource_set>``: several resources in one constraint, optionally ordered/colocated in sequence."""
 
     id: str
@@ -209,7 +209,7 @@ class ResourceSet(Base, kw_only=True):
     kind: str | None = None
 
 
-class Location(Base, tag_field="element", tag="location", kw_only=True):
+class Location(Base, tag_field="element", tag="location", frozen=True, kw_only=True):
     """Prefer or avoid nodes for a resource: a fixed ``node`` and ``score``, or ``rules``."""
 
     id: str
@@ -223,7 +223,7 @@ class Location(Base, tag_field="element", tag="location", kw_only=True):
     resource_discovery: str | None = None
 
 
-class Colocation(Base, tag_field="element", tag="colocation", kw_only=True):
+class Colocation(Base, tag_field="element", tag="colocation", frozen=True, kw_only=True):
     """Place ``rsc`` relative to ``with_rsc`` (the latter is placed first)."""
 
     id: str
@@ -237,7 +237,7 @@ class Colocation(Base, tag_field="element", tag="colocation", kw_only=True):
     resource_sets: list[ResourceSet] = []
 
 
-class Order(Base, tag_field="element", tag="order", kw_only=True):
+class Order(Base, tag_field="element", tag="order", frozen=True, kw_only=True):
     """Order actions: ``first`` (``first_action``) before ``then`` (``then_action``)."""
 
     id: str
@@ -252,7 +252,7 @@ class Order(Base, tag_field="element", tag="order", kw_only=True):
     resource_sets: list[ResourceSet] = []
 
 
-class Ticket(Base, tag_field="element", tag="ticket", kw_only=True):
+class Ticket(Base, tag_field="element", tag="ticket", frozen=True, kw_only=True):
     """Tie resources to a cluster ticket; ``loss_policy`` says what to do when it is revoked."""
 
     id: str
@@ -269,7 +269,7 @@ Constraint = Location | Colocation | Order | Ticket
 # --- nodes, fencing, alerts, tags, ACLs -------------------------------------------------------------
 
 
-class Node(Base, kw_only=True):
+class Node(Base, frozen=True, kw_only=True):
     """A cluster node as configured: its name, permanent attributes and capacity."""
 
     id: str
@@ -281,7 +281,7 @@ class Node(Base, kw_only=True):
     utilization: list[NvSet] = []
 
 
-class FencingLevel(Base, kw_only=True):
+class FencingLevel(Base, frozen=True, kw_only=True):
     """One level of fencing topology: all ``devices`` must succeed for the level to succeed."""
 
     id: str
@@ -293,7 +293,7 @@ class FencingLevel(Base, kw_only=True):
     target_value: str | None = None
 
 
-class AlertRecipient(Base, kw_only=True):
+class AlertRecipient(Base, frozen=True, kw_only=True):
     id: str
     value: str
     description: str | None = None
@@ -301,7 +301,7 @@ class AlertRecipient(Base, kw_only=True):
     meta_attributes: list[NvSet] = []
 
 
-class Alert(Base, kw_only=True):
+class Alert(Base, frozen=True, kw_only=True):
     """An alert agent (an executable) run on cluster events, as Pacemaker's alerts."""
 
     id: str
@@ -313,14 +313,14 @@ class Alert(Base, kw_only=True):
     recipients: list[AlertRecipient] = []
 
 
-class Tag(Base, kw_only=True):
+class Tag(Base, frozen=True, kw_only=True):
     """A named list of resource ids, usable wherever a constraint names a resource."""
 
     id: str
     refs: list[str] = []
 
 
-class AclPermission(Base, kw_only=True):
+class AclPermission(Base, frozen=True, kw_only=True):
     id: str
     kind: str  # read write deny
     xpath: str | None = None
@@ -329,13 +329,13 @@ class AclPermission(Base, kw_only=True):
     attribute: str | None = None
 
 
-class AclRole(Base, kw_only=True):
+class AclRole(Base, frozen=True, kw_only=True):
     id: str
     description: str | None = None
     permissions: list[AclPermission] = []
 
 
-class AclTarget(Base, kw_only=True):
+class AclTarget(Base, frozen=True, kw_only=True):
     """A user (``kind="target"``) or group (``kind="group"``) and the roles it holds."""
 
     id: str
@@ -343,12 +343,12 @@ class AclTarget(Base, kw_only=True):
     roles: list[str] = []
 
 
-class Acls(Base, kw_only=True):
+class Acls(Base, frozen=True, kw_only=True):
     roles: list[AclRole] = []
     targets: list[AclTarget] = []
 
 
-class Configuration(Base, kw_only=True):
+class Configuration(Base, frozen=True, kw_only=True):
     """Everything the operator decides. Replicated; its digest identifies a configuration."""
 
     properties: list[NvSet] = []
@@ -367,7 +367,7 @@ class Configuration(Base, kw_only=True):
 # --- status -----------------------------------------------------------------------------------------
 
 
-class OpRecord(Base, kw_only=True):
+class OpRecord(Base, frozen=True, kw_only=True):
     """One entry of a resource's operation history on a node (``<lrm_rsc_op>``)."""
 
     id: str
@@ -395,7 +395,7 @@ class OpRecord(Base, kw_only=True):
     crm_feature_set: str | None = None
 
 
-class ResourceHistory(Base, kw_only=True):
+class ResourceHistory(Base, frozen=True, kw_only=True):
     """What a node's LRM has done with one resource (``<lrm_resource>``)."""
 
     id: str
@@ -407,7 +407,7 @@ class ResourceHistory(Base, kw_only=True):
     ops: list[OpRecord] = []
 
 
-class NodeState(Base, kw_only=True):
+class NodeState(Base, frozen=True, kw_only=True):
     """The live state of a node as the CRM records it (``<node_state>``)."""
 
     id: str
@@ -427,7 +427,7 @@ class NodeState(Base, kw_only=True):
     has_lrm: bool = True
 
 
-class TicketState(Base, kw_only=True):
+class TicketState(Base, frozen=True, kw_only=True):
     id: str
     granted: bool = False
     standby: bool = False
@@ -435,7 +435,7 @@ class TicketState(Base, kw_only=True):
     attributes: dict[str, str] = {}
 
 
-class FenceEvent(Base, kw_only=True):
+class FenceEvent(Base, frozen=True, kw_only=True):
     """One fencing attempt: who asked, who executed, against whom, with which result."""
 
     target: str
@@ -450,7 +450,7 @@ class FenceEvent(Base, kw_only=True):
     reason: str | None = None
 
 
-class Status(Base, kw_only=True):
+class Status(Base, frozen=True, kw_only=True):
     """What is happening: node states, operation history, tickets, fencing history."""
 
     nodes: list[NodeState] = []
@@ -458,7 +458,7 @@ class Status(Base, kw_only=True):
     fencing_history: list[FenceEvent] = []
 
 
-class Cib(Base, kw_only=True):
+class Cib(Base, frozen=True, kw_only=True):
     """The whole cluster information base, versioned by ``(admin_epoch, epoch, num_updates)``."""
 
     admin_epoch: int = 0
