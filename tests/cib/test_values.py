@@ -28,7 +28,7 @@ from hakeeper.cib.values import (
     parse_score,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def epoch(*args: int, tz: dt.tzinfo = UTC) -> int:
