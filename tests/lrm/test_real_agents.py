@@ -1,0 +1,110 @@
+"""Unmodified agents from Debian's resource-agents and pacemaker-resource-agents, run through the LRM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hakeeper.lrm.messages import AttributeUpdate, OpRequest, OpStatus
+from hakeeper.lrm.service import LocalResourceManager
+
+
+def have_agent(provider: str, agent: str) -> bool:
+    return os.access(f"/usr/lib/ocf/resource.d/{provider}/{agent}", os.X_OK)
+
+
+needs_heartbeat = pytest.mark.skipif(
+    not have_agent("heartbeat", "Dummy"), reason="Debian's resource-agents is not installed"
+)
+needs_pacemaker_agents = pytest.mark.skipif(
+    not have_agent("pacemaker", "Stateful"), reason="Debian's pacemaker-resource-agents is not installed"
+)
+
+
+def op(rsc: str, agent: str, operation: str, **kw: object) -> OpRequest:
+    return OpRequest(resource_id=rsc, agent=agent, operation=operation, **kw)  # type: ignore[arg-type]
+
+
+@needs_heartbeat
+async def test_heartbeat_dummy_lifecycle(lrm: LocalResourceManager, tmp_path: Path) -> None:
+    params = {"state": str(tmp_path / "dummy.state")}
+    agent = "ocf:heartbeat:Dummy"
+    probe = await lrm.run(op("d", agent, "monitor", params=params))
+    assert (probe.rc, probe.op_status) == (7, OpStatus.DONE)
+    start = await lrm.run(op("d", agent, "start", params=params))
+    assert (start.rc, start.op_status) == (0, OpStatus.DONE)
+    assert (tmp_path / "dummy.state").exists()
+    monitor = await lrm.run(op("d", agent, "monitor", params=params))
+    assert monitor.rc == 0
+    stop = await lrm.run(op("d", agent, "stop", params=params))
+    assert stop.rc == 0
+    after = await lrm.run(op("d", agent, "monitor", params=params))
+    assert after.rc == 7
+    history = lrm.core.history("d")
+    assert history is not None and history.last is not None
+    assert history.last.call_id == after.call_id
+    assert [r.operation for r in history.recent] == ["monitor", "start", "monitor", "stop", "monitor"]
+    assert len({r.call_id for r in history.recent}) == 5
+
+
+@needs_pacemaker_agents
+async def test_stateful_promotes_through_our_crm_attribute(lrm: LocalResourceManager, tmp_path: Path) -> None:
+    params = {"state": str(tmp_path / "stateful.state")}
+    agent = "ocf:pacemaker:Stateful"
+    meta = {"clone": "0", "promotable": "true", "globally_unique": "false"}
+    start = await lrm.run(op("db:0", agent, "start", params=params, meta=meta))
+    assert start.rc == 0, start.output
+    assert lrm.attributes.get("master-db") == "5"
+    promote = await lrm.run(op("db:0", agent, "promote", params=params, meta=meta))
+    assert promote.rc == 0, promote.output
+    assert lrm.attributes.get("master-db") == "10"
+    monitor = await lrm.run(op("db:0", agent, "monitor", params=params, meta=meta))
+    assert monitor.rc == 8
+    demote = await lrm.run(op("db:0", agent, "demote", params=params, meta=meta))
+    assert demote.rc == 0
+    assert lrm.attributes.get("master-db") == "5"
+    monitor = await lrm.run(op("db:0", agent, "monitor", params=params, meta=meta))
+    assert monitor.rc == 0
+    updates = _attribute_updates(lrm)
+    # start, promote, probe (Stateful restores the score on probes), demote, probe
+    assert [u.value for u in updates] == ["5", "10", "10", "5", "5"]
+    assert {(u.name, u.lifetime, u.node, u.resource_id) for u in updates} == {
+        ("master-db", "reboot", "node1", "db:0")
+    }
+    stop = await lrm.run(op("db:0", agent, "stop", params=params, meta=meta))
+    assert stop.rc == 0
+    assert lrm.attributes.get("master-db") is None
+
+
+@needs_pacemaker_agents
+async def test_ping_sets_its_attribute_through_our_attrd_updater(lrm: LocalResourceManager, tmp_path: Path) -> None:
+    params = {
+        "host_list": "127.0.0.1",
+        "name": "pingd",
+        "multiplier": "1000",
+        "dampen": "1s",
+        "attempts": "1",
+        "timeout": "2",
+        "pidfile": str(tmp_path / "ping.pid"),
+    }
+    start = await lrm.run(op("ping", "ocf:pacemaker:ping", "start", params=params, timeout_ms=30_000))
+    assert start.rc == 0, start.output
+    assert lrm.attributes.get("pingd") == "1000"
+    (update,) = _attribute_updates(lrm)
+    assert (update.name, update.value, update.dampen_ms, update.resource_id) == ("pingd", "1000", 1000, "ping")
+    monitor = await lrm.run(op("ping", "ocf:pacemaker:ping", "monitor", params=params, timeout_ms=30_000))
+    assert monitor.rc == 0
+    stop = await lrm.run(op("ping", "ocf:pacemaker:ping", "stop", params=params))
+    assert stop.rc == 0
+    assert lrm.attributes.get("pingd") is None
+
+
+def _attribute_updates(lrm: LocalResourceManager) -> list[AttributeUpdate]:
+    updates = []
+    while not lrm.events.empty():
+        event = lrm.events.get_nowait()
+        if isinstance(event, AttributeUpdate):
+            updates.append(event)
+    return updates
