@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
@@ -72,15 +72,15 @@ class RuleContext:
     ``date_spec`` fields are read and dates without an offset are interpreted.
     """
 
-    node_attrs: Mapping[str, str] = _EMPTY
+    node_attrs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     now: int | None = None
     rsc_klass: str | None = None
     rsc_provider: str | None = None
     rsc_type: str | None = None
     op_name: str | None = None
     op_interval_ms: int | None = None
-    params: Mapping[str, str] = _EMPTY
-    meta: Mapping[str, str] = _EMPTY
+    params: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    meta: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     role: str | None = None
     utc_offset_s: int = 0
 
@@ -389,6 +389,8 @@ def _next_date_change(expr: DateExpression, now: int, ctx: RuleContext) -> int |
         changes = [start + 1] if start is not None else []
     elif op == "lt":
         changes = [end] if end is not None else []
+    elif start is not None and end is not None and end < start:
+        changes = []  # an empty range never holds
     else:
         changes = [t for t in (start, None if end is None else end + 1) if t is not None]
     return min((t for t in changes if t > now), default=None)
