@@ -79,7 +79,9 @@ async def test_stateful_promotes_through_our_crm_attribute(lrm: LocalResourceMan
 
 
 @needs_pacemaker_agents
-async def test_ping_sets_its_attribute_through_our_attrd_updater(lrm: LocalResourceManager, tmp_path: Path) -> None:
+async def test_ping_sets_its_attribute_through_our_attrd_updater(
+    lrm: LocalResourceManager, tmp_path: Path
+) -> None:
     params = {
         "host_list": "127.0.0.1",
         "name": "pingd",
@@ -93,7 +95,12 @@ async def test_ping_sets_its_attribute_through_our_attrd_updater(lrm: LocalResou
     assert start.rc == 0, start.output
     assert lrm.attributes.get("pingd") == "1000"
     (update,) = _attribute_updates(lrm)
-    assert (update.name, update.value, update.dampen_ms, update.resource_id) == ("pingd", "1000", 1000, "ping")
+    assert (update.name, update.value, update.dampen_ms, update.resource_id) == (
+        "pingd",
+        "1000",
+        1000,
+        "ping",
+    )
     monitor = await lrm.run(op("ping", "ocf:pacemaker:ping", "monitor", params=params, timeout_ms=30_000))
     assert monitor.rc == 0
     stop = await lrm.run(op("ping", "ocf:pacemaker:ping", "stop", params=params))

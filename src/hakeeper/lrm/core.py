@@ -141,8 +141,7 @@ class LrmCore:
             self._register_recurring(now, req, call_id, outputs, wall)
         else:
             self._enqueue(_Pending(request=req, call_id=call_id, queued_at=now, due=now))
-        outputs += self._dispatch(now)
-        return outputs
+        return outputs + self.poll(now)
 
     def cancel(self, now: float, req: CancelRequest, wall: float = 0.0) -> list[Output]:
         """Cancel one recurring operation; reports it as CANCELLED (nothing if it was unknown)."""
