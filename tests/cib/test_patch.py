@@ -15,6 +15,7 @@ from hakeeper.cib.patch import (
     Patch,
     PatchConflict,
     PatchError,
+    Put,
     Version,
     apply,
     config_digest,
@@ -95,6 +96,21 @@ def test_status_change_bumps_num_updates_only() -> None:
     new = apply(cib, Patch(ops=[Create(path="/status/nodes", value=msgspec.to_builtins(state))]))
     assert version_of(new) == Version(0, 3, 1)
     assert new.status.nodes == [state]
+
+
+def test_put_replaces_or_appends_by_id_and_can_keep_existing() -> None:
+    first = m.NodeState(id="n1", uname="n1", crmd="online")
+    cib = apply(m.Cib(), Patch(ops=[Put(path="/status/nodes", value=msgspec.to_builtins(first))]))
+    assert cib.status.nodes == [first]
+    changed = m.NodeState(id="n1", uname="n1", crmd="offline")
+    kept = apply(
+        cib, Patch(ops=[Put(path="/status/nodes", value=msgspec.to_builtins(changed), keep_existing=True)])
+    )
+    assert kept.status.nodes == [first]
+    replaced = apply(cib, Patch(ops=[Put(path="/status/nodes", value=msgspec.to_builtins(changed))]))
+    assert replaced.status.nodes == [changed]
+    with pytest.raises(PatchError, match="needs an element with an id"):
+        apply(cib, Patch(ops=[Put(path="/status/nodes", value={"uname": "x"})]))
 
 
 def test_stale_precondition_is_a_conflict() -> None:

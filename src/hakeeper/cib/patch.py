@@ -53,7 +53,19 @@ class Delete(msgspec.Struct, frozen=True, tag="delete", tag_field="op"):
     path: str
 
 
-PatchOp = Create | Modify | Delete
+class Put(msgspec.Struct, frozen=True, tag="put", tag_field="op"):
+    """Set the element with ``value``'s id in the list at ``path``: replace it, or append it if absent.
+
+    With ``keep_existing`` an element already present is left as it is (an "ensure"). Idempotent, which is
+    what recording status (operation results, attributes) wants: the same result twice is one record.
+    """
+
+    path: str
+    value: Any
+    keep_existing: bool = False
+
+
+PatchOp = Create | Modify | Delete | Put
 
 
 class Patch(msgspec.Struct, frozen=True):
@@ -161,6 +173,8 @@ def _apply_op(root: dict[str, Any], op: PatchOp) -> None:
             target[op.key] = op.value
         else:
             raise PatchError(f"{op.path}: is not a list or mapping")
+    elif isinstance(op, Put):
+        _put(root, segs, op)
     elif isinstance(op, Modify):
         target = _walk_copy(root, segs, op.path)
         if not isinstance(target, dict):
@@ -183,6 +197,21 @@ def _apply_op(root: dict[str, Any], op: PatchOp) -> None:
             del parent[last]
         else:
             raise PatchError(f"{op.path}: is not inside a list or mapping")
+
+
+def _put(root: dict[str, Any], segs: list[str], op: Put) -> None:
+    target = _walk_copy(root, segs, op.path, list)
+    if not isinstance(target, list):
+        raise PatchError(f"{op.path}: is not a list")
+    value_id = op.value.get("id") if isinstance(op.value, dict) else None
+    if value_id is None:
+        raise PatchError(f"{op.path}: put needs an element with an id")
+    for i, item in enumerate(target):
+        if isinstance(item, dict) and item.get("id") == value_id:
+            if not op.keep_existing:
+                target[i] = op.value
+            return
+    target.append(op.value)
 
 
 def _touches_configuration(op: PatchOp) -> bool:
