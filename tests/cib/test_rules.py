@@ -24,6 +24,7 @@ from hakeeper.cib.rules import (
     evaluate_rule,
     next_rule_change,
     parse_range,
+    rule_problems,
 )
 
 
@@ -459,3 +460,77 @@ def test_a_date_rule_does_not_change_before_its_next_change(
     assert evaluate_rule(r, RuleContext(now=before)) is result
     if expr.operation != "date_spec":
         assert evaluate_rule(r, RuleContext(now=change)) is not result  # exact for ranges
+
+
+# --- rule_problems ----------------------------------------------------------------------------------
+
+
+def test_a_sound_rule_has_no_problems() -> None:
+    r = rule(
+        attr("#uname", "eq", "n1"),
+        attr("gpu", "defined"),
+        rule(
+            spec(hours="9-16", weekdays="1-5"),
+            date(start="2024-01-01", duration=DateSpec(fields={"months": "1"})),
+        ),
+        OpExpression(id="o", name="monitor"),
+        RscExpression(id="x", klass="ocf"),
+    )
+    assert rule_problems(r) == []
+
+
+@pytest.mark.parametrize(
+    ("expr", "place", "message"),
+    [
+        (
+            attr("a", "bigger", "1"),
+            "expressions[0].operation",
+            '"bigger" is not a comparison (use lt, gt, lte',
+        ),
+        (attr("a", "eq"), "expressions[0].value", '"eq" needs a value to compare a with'),
+        (
+            attr("a", "eq", "1", type="float"),
+            "expressions[0].type",
+            '"float" is not a type (use string, integer',
+        ),
+        (
+            attr("a", "eq", "1", value_source="env"),
+            "expressions[0].value_source",
+            '"env" is not a value source',
+        ),
+        (
+            date(start="2024-02-30"),
+            "expressions[0].start",
+            '"2024-02-30" is not a date and time: 2024-02 has no',
+        ),
+        (date("gt"), "expressions[0].start", "gt needs a start date"),
+        (date("lt", start="2024-01-01"), "expressions[0].end", "lt needs an end date"),
+        (date(), "expressions[0]", "in_range needs a start, an end, or a start and a duration"),
+        (date("before", end="2024-01-01"), "expressions[0].operation", '"before" is not a date operation'),
+        (date("date_spec"), "expressions[0].spec", "a date_spec expression needs a date_spec"),
+        (
+            spec(hours="9 to 5"),
+            "expressions[0].spec.hours",
+            '"9 to 5" is not a range (use a number such as 9',
+        ),
+        (spec(moon="1"), "expressions[0].spec.moon", "moon phases are not supported"),
+        (spec(fortnights="1"), "expressions[0].spec.fortnights", '"fortnights" is not a date_spec field'),
+        (
+            date(start="2024-01-01", duration=DateSpec(fields={"days": "1.5"})),
+            "expressions[0].duration.days",
+            '"1.5" is not a whole number of days',
+        ),
+        (OpExpression(id="o", name=""), "expressions[0].name", "an op expression needs an operation name"),
+        (
+            rule(attr("a", "eq", "1"), boolean_op="xor"),
+            "expressions[0].boolean_op",
+            '"xor" is not a boolean operator',
+        ),
+        (rule(), "expressions[0]", "a rule needs at least one expression"),
+    ],
+)
+def test_rule_problems_name_the_place_and_say_what_to_do(expr: Expression, place: str, message: str) -> None:
+    problems = rule_problems(rule(expr))
+    assert len(problems) == 1, problems
+    assert problems[0][0] == place
+    assert problems[0][1].startswith(message)

@@ -90,9 +90,9 @@ class RuleContext:
 
 def evaluate_rule(rule: Rule, ctx: RuleContext) -> bool:
     """Whether ``rule`` holds in ``ctx`` (``and``/``or`` of its expressions, short-circuiting)."""
-    if rule.boolean_op.lower() == "or":
-        return any(evaluate_expression(e, ctx) for e in rule.expressions)
-    return all(evaluate_expression(e, ctx) for e in rule.expressions)
+    if rule.boolean_op == "and" or rule.boolean_op.lower() != "or":
+        return all(evaluate_expression(e, ctx) for e in rule.expressions)
+    return any(evaluate_expression(e, ctx) for e in rule.expressions)
 
 
 def evaluate_expression(expr: Expression, ctx: RuleContext) -> bool:
@@ -438,3 +438,114 @@ def _next_spec_change(spec: DateSpec, now: int, utc_offset_s: int) -> int | None
         if date_spec_matches(spec, local - utc_offset_s, utc_offset_s) != current:
             break
     return local - utc_offset_s
+
+
+# --- checking a rule for the operator ---------------------------------------------------------------
+
+_OPERATIONS_HELP: Final = "use lt, gt, lte, gte, eq, ne, defined or not_defined"
+_DATE_OPERATIONS: Final = ("in_range", "gt", "lt", "date_spec")
+
+
+def rule_problems(rule: Rule) -> list[tuple[str, str]]:
+    """What is wrong with ``rule``, as ``(place, message)`` pairs; empty when nothing is.
+
+    ``place`` is relative to the rule (``""`` for the rule itself, ``"expressions[1].value"``...), so a
+    validator can prefix it with where the rule lives. Everything reported here makes ``evaluate_rule``
+    treat the expression as not matching, which is rarely what the operator meant.
+    """
+    problems: list[tuple[str, str]] = []
+    _check_rule(rule, "", problems)
+    return problems
+
+
+def _check_rule(rule: Rule, place: str, problems: list[tuple[str, str]]) -> None:
+    if rule.boolean_op.lower() not in ("and", "or"):
+        problems.append(
+            (_join(place, "boolean_op"), f'"{rule.boolean_op}" is not a boolean operator (use and or or)')
+        )
+    if not rule.expressions:
+        problems.append(
+            (place, "a rule needs at least one expression (an empty rule is always true for and)")
+        )
+    for index, expr in enumerate(rule.expressions):
+        where = _join(place, f"expressions[{index}]")
+        if isinstance(expr, Rule):
+            _check_rule(expr, where, problems)
+        elif isinstance(expr, AttrExpression):
+            problems.extend((_join(where, key), msg) for key, msg in _attr_problems(expr))
+        elif isinstance(expr, DateExpression):
+            problems.extend((_join(where, key), msg) for key, msg in _date_problems(expr))
+        elif isinstance(expr, OpExpression) and not expr.name:
+            problems.append((_join(where, "name"), "an op expression needs an operation name (e.g. monitor)"))
+
+
+def _join(place: str, key: str) -> str:
+    return f"{place}.{key}" if place and key else place or key
+
+
+def _attr_problems(expr: AttrExpression) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    op = expr.operation.lower()
+    if op not in _COMPARISONS and op not in ("defined", "not_defined"):
+        problems.append(("operation", f'"{expr.operation}" is not a comparison ({_OPERATIONS_HELP})'))
+    elif op in _COMPARISONS and expr.value is None:
+        problems.append(("value", f'"{expr.operation}" needs a value to compare {expr.attribute} with'))
+    if expr.type is not None and expr.type.lower() not in _TYPES:
+        problems.append(("type", f'"{expr.type}" is not a type (use string, integer, number or version)'))
+    if expr.value_source.lower() not in ("literal", "param", "meta"):
+        problems.append(
+            ("value_source", f'"{expr.value_source}" is not a value source (use literal, param or meta)')
+        )
+    return problems
+
+
+def _date_problems(expr: DateExpression) -> list[tuple[str, str]]:
+    op = expr.operation.lower()
+    if op not in _DATE_OPERATIONS:
+        return [
+            ("operation", f'"{expr.operation}" is not a date operation (use in_range, gt, lt or date_spec)')
+        ]
+    if op == "date_spec":
+        if expr.spec is None:
+            return [("spec", "a date_spec expression needs a date_spec (e.g. hours=9-16 weekdays=1-5)")]
+        return [(f"spec.{name}", msg) for name, msg in _spec_problems(expr.spec)]
+    problems: list[tuple[str, str]] = []
+    for key, text in (("start", expr.start), ("end", expr.end)):
+        if text is not None:
+            try:
+                parse_datetime(text)
+            except ValueError as err:
+                problems.append((key, str(err)))
+    if expr.duration is not None:
+        problems.extend((f"duration.{name}", msg) for name, msg in _duration_problems(expr.duration))
+    if op == "gt" and expr.start is None:
+        problems.append(("start", "gt needs a start date (the rule holds after it)"))
+    elif op == "lt" and expr.end is None:
+        problems.append(("end", "lt needs an end date (the rule holds before it)"))
+    elif op == "in_range" and expr.start is None and expr.end is None:
+        problems.append(("", "in_range needs a start, an end, or a start and a duration"))
+    return problems
+
+
+def _duration_problems(duration: DateSpec) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for name, text in duration.fields.items():
+        if name not in _DURATION_FIELDS:
+            problems.append((name, f'"{name}" is not a duration field (use {", ".join(_DURATION_FIELDS)})'))
+        elif not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+            problems.append((name, f'"{text}" is not a whole number of {name}'))
+    return problems
+
+
+def _spec_problems(spec: DateSpec) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for name, text in spec.fields.items():
+        if name == "moon":
+            problems.append((name, "moon phases are not supported (Pacemaker deprecated them): remove moon"))
+        elif name not in _SPEC_FIELDS:
+            problems.append((name, f'"{name}" is not a date_spec field (use {", ".join(_SPEC_FIELDS)})'))
+        elif parse_range(text) is None:
+            problems.append(
+                (name, f'"{text}" is not a range (use a number such as 9, or a range such as 9-16)')
+            )
+    return problems
