@@ -169,3 +169,43 @@ def test_a_set_whose_rule_fails_changes_nothing(sets: list[NvSet]) -> None:
 def test_both_modes_agree_when_scores_are_distinct(sets: list[NvSet]) -> None:
     distinct = [NvSet(id=s.id, score=i * 10 - 25, values=s.values) for i, s in enumerate(sets)]
     assert resolve_nvsets(distinct, NODE1) == resolve_nvsets(distinct, NODE1, first_wins=False)
+
+
+def test_pacemaker_nvpair_date_rules_case() -> None:
+    """The sets of the corpus case nvpair-date-rules-1, evaluated at its execution date (noon at -05:00)."""
+    noon = RuleContext(now=1569258000)
+
+    def when(*exprs: DateExpression, boolean_op: str = "and") -> Rule:
+        return Rule(id="r", boolean_op=boolean_op, expressions=list(exprs))
+
+    def gt(start: str) -> DateExpression:
+        return DateExpression(id="d", operation="gt", start=f"2019-09-23 {start} -05:00")
+
+    def lt(end: str) -> DateExpression:
+        return DateExpression(id="d", operation="lt", end=f"2019-09-23 {end} -05:00")
+
+    node1_utilization = [
+        nvset("nodes-1-utilization", 10, capacity="10"),
+        nvset("nodes-1-utilization-rule", 100, rule=when(gt("09:00:00"), lt("17:00:00")), capacity="5"),
+    ]
+    node3_attributes = [
+        nvset("nodes-3", 2, standby="off"),
+        nvset("nodes-3-2", 20, rule=when(lt("12:30:00")), standby="on"),
+    ]
+    rsc2_meta = [
+        nvset("rsc2-meta_attributes", 10, target_role="Stopped"),
+        nvset("rsc2-meta_attributes-rule", 100, rule=when(gt("05:00:00")), target_role="Started"),
+    ]
+    rsc_defaults = [
+        nvset(
+            "rsc_defaults-options",
+            rule=when(lt("01:00:00"), gt("22:00:00"), boolean_op="or"),
+            is_managed="false",
+        )
+    ]
+    assert resolve_nvsets(node1_utilization, noon) == {"capacity": "5"}
+    assert resolve_nvsets(node3_attributes, noon) == {"standby": "on"}  # so rsc3 cannot run on rhel7-3
+    assert resolve_nvsets(rsc2_meta, noon) == {"target_role": "Started"}  # so rsc2 starts
+    assert resolve_nvsets(rsc_defaults, noon) == {}
+    # The cluster must look again when rhel7-3 leaves standby at 12:30 -05:00 (17:30 UTC).
+    assert next_nvsets_change(node3_attributes, noon) == 1569258000 + 30 * 60
