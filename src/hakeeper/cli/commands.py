@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from hakeeper.cli.simulate_cmd import simulate
+
+ALL: list[click.Command] = [simulate]

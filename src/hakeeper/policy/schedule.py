@@ -1,0 +1,154 @@
+"""``schedule(cib, now) -> Transition``: the policy engine as one pure function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from hakeeper.cib import model as m
+from hakeeper.cib.rules import RuleContext, evaluate_rule
+from hakeeper.policy import actions as act
+from hakeeper.policy.allocate import (
+    Assigner,
+    apply_fail_thresholds,
+    apply_stickiness,
+    set_promotable_roles,
+)
+from hakeeper.policy.constraints import (
+    apply_locations,
+    build_colocations,
+    build_orders,
+    init_allowed,
+    walk,
+)
+from hakeeper.policy.summary import SummaryLine, render_lines, resource_lines
+from hakeeper.policy.unpack import WorkingSet, unpack
+from hakeeper.policy.working import INFINITY, NodeInfo, Rsc
+
+
+class GraphAction(msgspec.Struct, frozen=True, kw_only=True):
+    """One action of the transition graph, as the controller will execute it."""
+
+    id: int
+    task: str
+    rsc: str | None
+    node: str | None
+    pseudo: bool = False
+    runnable: bool = True
+    reason: str | None = None
+
+
+class GraphEdge(msgspec.Struct, frozen=True, kw_only=True):
+    """``then`` may only start once ``first`` has completed."""
+
+    first: int
+    then: int
+
+
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
+    """What the cluster must do: the scheduled actions, their ordering, and a human summary."""
+
+    actions: list[GraphAction] = []
+    edges: list[GraphEdge] = []
+    summary: list[str] = []
+    scores: list[str] = []
+    warnings: list[str] = []
+
+
+def node_rule(ws: WorkingSet) -> Callable[[m.Rule, NodeInfo], bool]:
+    def check(rule: m.Rule, node: NodeInfo) -> bool:
+        ctx = RuleContext(node_attrs=node.attrs, now=ws.now)
+        return evaluate_rule(rule, ctx)
+
+    return check
+
+
+def can_fence(ws: WorkingSet, node: NodeInfo) -> bool:
+    cfg = ws.config
+    if not cfg.stonith_enabled or not cfg.have_stonith_resource:
+        return False
+    return cfg.have_quorum or cfg.no_quorum_policy == "ignore" or node.online
+
+
+def _score_lines(ws: WorkingSet) -> list[str]:
+    lines: list[str] = []
+    for top in ws.resources:
+        for rsc in walk(top):
+            for node in sorted(rsc.allowed):
+                score = rsc.allowed[node]
+                text = "INFINITY" if score >= INFINITY else "-INFINITY" if score <= -INFINITY else str(score)
+                lines.append(f"{rsc.id} allocation score on {node}: {text}")
+    return lines
+
+
+def _fence_actions(ws: WorkingSet, graph: act.Graph) -> list[SummaryLine]:
+    lines: list[SummaryLine] = []
+    for name in ws.fence_order + [n for n in ws.nodes if n not in ws.fence_order]:
+        node = ws.nodes[name]
+        if not node.unclean or not can_fence(ws, node):
+            continue
+        fence = graph.action(None, "stonith", node, optional=False, owner=f"stonith-{name}")
+        fence.fence_kind = ws.config.stonith_action
+        fence.reason = node.fence_reason or "node is unclean"
+        lines.append(SummaryLine(f"Fence ({fence.fence_kind})", name, "", fence.reason))
+        for action in graph.actions:
+            if action.node is node and action.rsc is not None and action.task in ("stop", "demote"):
+                action.pseudo = True
+                action.runnable = True
+                graph.order(fence, action, act.IMPLIES_THEN)
+    return lines
+
+
+def _resources_in_order(ws: WorkingSet) -> list[Rsc]:
+    out: list[Rsc] = []
+    for top in ws.resources:
+        out.extend(top.primitives())
+    return out
+
+
+def schedule(cib: m.Cib, now: int) -> Transition:
+    """Decide where every resource should run and which actions get it there. Pure and deterministic."""
+    ws = unpack(cib, now)
+    for node in ws.nodes.values():
+        node.attrs.setdefault("#uname", node.name)
+        node.attrs.setdefault("#id", node.id)
+        node.attrs.setdefault("#kind", "cluster" if node.kind == "member" else node.kind)
+        node.attrs.setdefault("#is_dc", "true" if cib.dc_uuid == node.id else "false")
+    init_allowed(ws)
+    promoted_locations = apply_locations(ws, node_rule(ws))
+    apply_stickiness(ws)
+    apply_fail_thresholds(ws)
+    colocations = build_colocations(ws)
+    orders = build_orders(ws)
+    Assigner(ws).assign_all()
+    for top in ws.resources:
+        if top.kind == "clone" and top.promotable:
+            set_promotable_roles(ws, top, promoted_locations, colocations)
+    graph = act.Graph(ws)
+    for top in ws.resources:
+        act.create_resource_actions(graph, top)
+    fence_lines = _fence_actions(ws, graph)
+    for prim in _resources_in_order(ws):
+        act.internal_orderings(graph, prim)
+    for top in ws.resources:
+        if top.kind != "primitive":
+            act.collective_actions(graph, top)
+    act.user_orderings(graph, orders)
+    act.propagate(graph)
+    lines = list(fence_lines)
+    for prim in _resources_in_order(ws):
+        lines.extend(resource_lines(prim))
+    return Transition(
+        actions=[
+            GraphAction(id=a.id, task=a.task, rsc=a.rsc.id if a.rsc else None,
+                        node=a.node.name if a.node else None, pseudo=a.pseudo, runnable=a.runnable,
+                        reason=a.reason)
+            for a in graph.actions if not a.optional
+        ],
+        edges=[GraphEdge(first=a.id, then=b.id) for a in graph.actions if not a.optional
+               for b, _flags in a.before if not b.optional],
+        summary=render_lines(lines),
+        scores=_score_lines(ws),
+        warnings=list(ws.warnings),
+    )
