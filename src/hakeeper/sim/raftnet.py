@@ -1,7 +1,9 @@
-"""A small synchronous in-memory network of Raft nodes for readable scenario tests (h11's ConnectionPair idea).
+"""A small synchronous in-memory network of Raft nodes for readable scenario tests (as h11's
+ConnectionPair).
 
 Nothing is random except the election jitter (seeded), and nothing moves unless the test says so: ``tick`` a
-node, then ``settle`` delivers every message (honouring cut links and crashed nodes) until the network is quiet.
+node, then ``settle`` delivers every message (honouring cut links and crashed nodes) until the network is
+quiet.
 Each node's state machine is the list of applied NORMAL entries' data, so tests can compare them directly.
 """
 
@@ -106,7 +108,9 @@ class RaftNet:
         node.storage.save(rd.hard_state, rd.entries, rd.snapshot)
         node.storage.sync()
         if rd.snapshot is not None:
-            node.applied = msgspec.msgpack.decode(rd.snapshot.data, type=list[bytes]) if rd.snapshot.data else []
+            node.applied = (
+                msgspec.msgpack.decode(rd.snapshot.data, type=list[bytes]) if rd.snapshot.data else []
+            )
         for e in rd.committed_entries:
             if e.kind is EntryKind.NORMAL:
                 node.applied.append(e.data)

@@ -284,7 +284,9 @@ class RaftNode:
         return self._quorum.has_quorum(self.voters, active)
 
     def _promotable(self) -> bool:
-        return self.id in self.voters
+        # A voter removed by a config entry that is not committed yet may still be needed to commit it, so it
+        # keeps campaigning until the removal commits (Raft thesis §4.2.2).
+        return self.id in self.voters or self.id in self.conf_state_at(self.log.committed).voters
 
     def _reset_randomized_timeout(self) -> None:
         n = self.config.election_ticks

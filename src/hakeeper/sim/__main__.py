@@ -1,0 +1,31 @@
+"""``python -m hakeeper.sim --seeds 2000 [--start N] [--jobs J]`` runs a seed sweep and prints a summary;
+``--replay SEED`` reruns one seed and prints its per-event trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hakeeper.sim.runner import replay, sweep
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hakeeper.sim", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=2000, help="how many seeds to run (default 2000)")
+    parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--replay", type=int, metavar="SEED", help="rerun one seed and print its trace")
+    args = parser.parse_args(argv)
+    if args.seeds < 0 or args.start < 0 or args.jobs < 1:
+        parser.error("--seeds and --start must not be negative, and --jobs must be at least 1")
+    if args.replay is not None:
+        lines = replay(args.replay)
+        print("\n".join(lines))
+        return 1 if "FAILED" in lines[-1] else 0
+    summary = sweep(range(args.start, args.start + args.seeds), jobs=args.jobs)
+    print("\n".join(summary.lines()))
+    return 1 if summary.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

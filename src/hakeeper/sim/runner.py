@@ -1,0 +1,78 @@
+"""Run simulation seeds and summarise: the sweep behind ``python -m hakeeper.sim`` and ``make soak``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hakeeper.sim.cluster import LivenessViolation, NodeFactory, SimCluster, default_factory
+from hakeeper.sim.invariants import InvariantViolation
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: int
+    error: str | None  # None: the run passed
+    events: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run_seed(seed: int, node_factory: NodeFactory = default_factory) -> SeedResult:
+    cluster = SimCluster(seed, node_factory=node_factory, trace_limit=0)
+    try:
+        stats = cluster.run()
+    except (InvariantViolation, LivenessViolation) as exc:
+        return SeedResult(seed, f"{type(exc).__name__}: {exc}", cluster.stats.events)
+    return SeedResult(seed, None, stats.events)
+
+
+def replay(
+    seed: int, node_factory: NodeFactory = default_factory, trace_limit: int | None = None
+) -> list[str]:
+    """Run ``seed`` again with a per-event trace (node, event, role, term, commit); the last line says how it
+    ended. Runs are deterministic, so this reproduces a failure from the sweep exactly."""
+    cluster = SimCluster(seed, node_factory=node_factory, trace_limit=trace_limit)
+    lines = [f"seed {seed}: {cluster.profile}"]
+    try:
+        stats = cluster.run()
+        outcome = f"seed {seed}: passed ({stats.events} events, {stats.elections} elections)"
+    except (InvariantViolation, LivenessViolation) as exc:
+        outcome = f"seed {seed}: FAILED: {type(exc).__name__}: {exc}"
+    return [*lines, *cluster.trace, outcome]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    seeds: int
+    failures: tuple[SeedResult, ...]
+    seconds: float
+    events: int
+
+    def lines(self) -> list[str]:
+        out = [
+            f"simulated {self.seeds} seeds ({self.events} events) in {self.seconds:.1f} s: "
+            f"{len(self.failures)} failed"
+        ]
+        for f in self.failures:
+            out.append(f"  seed {f.seed}: {f.error}")
+        if self.failures:
+            out.append(f"replay one with: python -m hakeeper.sim --replay {self.failures[0].seed}")
+        return out
+
+
+def sweep(seeds: Iterable[int], node_factory: NodeFactory = default_factory, jobs: int = 1) -> SweepSummary:
+    started = time.monotonic()
+    seed_list = list(seeds)
+    if jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.Pool(jobs) as pool:
+            results = pool.map(run_seed, seed_list, chunksize=64)
+    else:
+        results = [run_seed(s, node_factory) for s in seed_list]
+    failures = tuple(r for r in results if not r.ok)
+    return SweepSummary(len(results), failures, time.monotonic() - started, sum(r.events for r in results))
