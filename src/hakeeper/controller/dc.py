@@ -1,0 +1,439 @@
+"""The designated coordinator (DC), sans-I/O: plans from the CIB and carries the plan out.
+
+The DC is the consensus leader. It owns nothing but the CIB it is handed: every decision is recomputed from
+the committed CIB, so a new DC takes over from the CIB alone. What it does:
+
+- keeps node membership in the status section (``node_state``: in_ccm, crmd, join, expected), as Pacemaker's
+  DC does, so the policy engine sees who is up and who is lost;
+- asks for a plan (the shell runs the policy engine off the event loop) whenever something that can change
+  the plan happened, and runs the resulting transition with the ``TransitionEngine``;
+- sends resource actions to the nodes, fencing requests to the fencer, and records every result in the CIB
+  through the replicated log. An action counts as done only when its result is *committed* (matched by its
+  transition key), so ordering holds across DC changes: B's start is never sent before A's result is in the
+  CIB;
+- aborts the running transition and plans again on configuration changes, membership changes, unexpected
+  results, fencing results and attribute changes.
+
+Inputs are method calls with ``now`` (epoch milliseconds); outputs are returned as lists of commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from hakeeper.cib import model as m
+from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.patch import Create, Delete, Modify, Patch, PatchOp, Put
+from hakeeper.cib.rules import RuleContext
+from hakeeper.controller.engine import ActionState, Execute, TransitionEngine, TransitionFinished
+from hakeeper.controller.graph import GraphAction, TransitionGraph
+from hakeeper.controller.history import (
+    Expectation,
+    ensure_node,
+    is_failure,
+    record_result,
+    set_transient_attribute,
+    transient_set_id,
+)
+from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
+
+# --- outputs ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Propose:
+    """Commit this change through the replicated log."""
+
+    patch: Patch
+    why: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Run the policy engine on ``cib`` at ``now`` (off the event loop) and call ``plan_ready``."""
+
+    cib: m.Cib
+    now_s: int
+    transition_id: int
+
+
+@dataclass(frozen=True)
+class SendOp:
+    node: str
+    request: OpRequest
+
+
+@dataclass(frozen=True)
+class SendCancel:
+    node: str
+    request: CancelRequest
+
+
+@dataclass(frozen=True)
+class RequestFence:
+    """Fence ``target``; the result comes back as a ``FenceEvent`` whose ``client`` is ``key``."""
+
+    target: str
+    action: str
+    reason: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something an operator should see in the log and the event stream."""
+
+    text: str
+
+
+Command = Propose | Plan | SendOp | SendCancel | RequestFence | Event
+
+
+# --- state ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Running:
+    graph: TransitionGraph
+    engine: TransitionEngine
+    keys: dict[int, str] = field(default_factory=dict)  # action id -> transition key of what we sent
+
+    def engine_action(self, action_id: int) -> GraphAction:
+        return next(a for a in self.graph.actions if a.id == action_id)
+
+
+def _props(cib: m.Cib) -> dict[str, str]:
+    return resolve_nvsets(cib.configuration.properties, RuleContext(node_attrs={}, now=None))
+
+
+def _truthy(text: str | None, default: bool) -> bool:
+    if text is None:
+        return default
+    return text.strip().lower() in ("true", "yes", "on", "1", "y")
+
+
+class DcCore:
+    """The DC's decisions. Create one per node; it acts only while ``is_dc``."""
+
+    def __init__(self, node: str, uuid: str) -> None:
+        self.node = node
+        self.uuid = uuid  # distinguishes this DC's transition keys from another's
+        self.is_dc = False
+        self.cib = m.Cib()
+        self.members: frozenset[str] = frozenset()
+        self.running: _Running | None = None
+        self.planning: int | None = None
+        self.replan_needed = False
+        self.next_transition = 1
+        self.now_ms = 0
+
+    # -- inputs ---------------------------------------------------------------------------------------
+
+    def become_dc(self, now_ms: int) -> list[Command]:
+        self.now_ms = now_ms
+        self.is_dc = True
+        self.running = None
+        self.planning = None
+        self.replan_needed = False
+        membership = self._write_membership(self._recorded_changes(self.members))
+        # when membership must be written first, its commit triggers the first plan
+        return [Event(f"{self.node} is now the DC"), *(membership or self._request_plan())]
+
+    def lose_dc(self) -> list[Command]:
+        was = self.is_dc
+        self.is_dc = False
+        self.running = None
+        self.planning = None
+        return [Event(f"{self.node} is no longer the DC")] if was else []
+
+    def membership(self, up: frozenset[str], now_ms: int) -> list[Command]:
+        """The message layer's view of which nodes are up changed."""
+        self.now_ms = now_ms
+        joined, left = up - self.members, self.members - up
+        self.members = up
+        if not self.is_dc or not (joined or left):
+            return []
+        out: list[Command] = [Event(f"node {n} joined") for n in sorted(joined)]
+        out += [Event(f"node {n} left") for n in sorted(left)]
+        return out + self._write_membership(self._recorded_changes(up))
+
+    def cib_committed(self, cib: m.Cib, patch: Patch, now_ms: int) -> list[Command]:
+        """A change was committed and applied; ``cib`` is the result, ``patch`` what changed."""
+        self.cib = cib
+        self.now_ms = now_ms
+        if not self.is_dc:
+            return []
+        out = self._match_committed(patch)
+        trigger = self._trigger(patch)
+        if trigger is not None:
+            out += self._abort_and_replan(trigger)
+        return out
+
+    def op_result(self, node: str, result: OpResult, now_ms: int) -> list[Command]:
+        """A node reports an operation result: record it (the commit drives what happens next)."""
+        self.now_ms = now_ms
+        if not self.is_dc or result.op_status == OpStatus.PENDING:
+            return []
+        exp = Expectation.parse(result.transition_key) or Expectation(0, 0, 0, "")
+        props = _props(self.cib)
+        ops = record_result(
+            self.cib.status,
+            node,
+            result,
+            exp,
+            now=now_ms // 1000,
+            start_failure_is_fatal=_truthy(props.get("start-failure-is-fatal"), True),
+        )
+        failed = is_failure(result, exp.expected_rc)
+        why = (
+            f"{result.key} on {node}: rc={result.rc} status={result.op_status.name.lower()}"
+            f"{' (failed)' if failed else ''}"
+        )
+        out: list[Command] = [Propose(Patch(ops=ops), why)]
+        if failed:
+            out.append(Event(why + (f": {result.exit_reason}" if result.exit_reason else "")))
+        return out
+
+    def attribute_update(self, update: AttributeUpdate, now_ms: int) -> list[Command]:
+        """A node attribute changed (an agent's helper command, or an operator)."""
+        self.now_ms = now_ms
+        if not self.is_dc or self._transient(update.node).get(update.name) == update.value:
+            return []
+        if update.value is None:
+            base = f"/status/nodes/{update.node}/transient_attributes/{transient_set_id(update.node)}/values"
+            ops: list[PatchOp] = [Delete(path=f"{base}/{update.name}")]
+        else:
+            ops = set_transient_attribute(update.node, update.name, update.value)
+        return [Propose(Patch(ops=ops), f"attribute {update.name}={update.value} on {update.node}")]
+
+    def plan_ready(self, graph: TransitionGraph, now_ms: int) -> list[Command]:
+        """The policy engine's answer to the last ``Plan``."""
+        self.now_ms = now_ms
+        if not self.is_dc or graph.id != self.planning:
+            return []
+        self.planning = None
+        if self.replan_needed:
+            return self._request_plan()
+        engine = TransitionEngine(graph)
+        self.running = _Running(graph=graph, engine=engine)
+        out: list[Command] = []
+        if graph.actions:
+            out.append(Event(f"transition {graph.id}: {len(graph.actions)} actions"))
+        return out + self._engine_outputs(engine.start(now_ms))
+
+    def fence_result(self, event: m.FenceEvent, now_ms: int) -> list[Command]:
+        """The fencer finished a request; ``event.client`` carries the fence action's key."""
+        self.now_ms = now_ms
+        if not self.is_dc:
+            return []
+        ops: list[PatchOp] = [Create(path="/status/fencing_history", value=msgspec.to_builtins(event))]
+        ok = event.state == "done"
+        if ok:
+            ops += _forget_fenced_node(self.cib, event.target)
+            text = f"node {event.target} was fenced ({event.action}) by {event.delegate or 'unknown'}"
+        else:
+            text = f"fencing of {event.target} failed: {event.reason or 'no reason given'}"
+        return [Propose(Patch(ops=ops), text), Event(text)]
+
+    def tick(self, now_ms: int) -> list[Command]:
+        self.now_ms = now_ms
+        if not self.is_dc or self.running is None:
+            return []
+        return self._engine_outputs(self.running.engine.tick(now_ms))
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _transient(self, node: str) -> dict[str, str]:
+        state = next((n for n in self.cib.status.nodes if n.id == node), None)
+        if state is None:
+            return {}
+        return {k: v for s in state.transient_attributes for k, v in s.values.items()}
+
+    def _recorded_changes(self, up: frozenset[str]) -> dict[str, bool]:
+        """Nodes whose recorded membership differs from ``up``: name -> now up?"""
+        changes: dict[str, bool] = {}
+        recorded = {n.id: n for n in self.cib.status.nodes}
+        for name in up:
+            st = recorded.get(name)
+            if st is None or (st.in_ccm, st.crmd, st.join, st.expected) != (
+                "true",
+                "online",
+                "member",
+                "member",
+            ):
+                changes[name] = True
+        for name, st in recorded.items():
+            if name not in up and not st.remote_node and (st.in_ccm != "false" or st.crmd != "offline"):
+                changes[name] = False
+        return changes
+
+    def _write_membership(self, changes: dict[str, bool]) -> list[Command]:
+        ops: list[PatchOp] = []
+        for name, is_up in sorted(changes.items()):
+            ops.append(ensure_node(name))
+            if is_up:
+                fields = {"in_ccm": "true", "crmd": "online", "join": "member", "expected": "member"}
+            else:
+                fields = {"in_ccm": "false", "crmd": "offline", "join": "down"}
+            ops.append(Modify(path=f"/status/nodes/{name}", changes=fields))
+        if not ops:
+            return []
+        what = ", ".join(f"{'+' if up else '-'}{n}" for n, up in sorted(changes.items()))
+        return [Propose(Patch(ops=ops), f"membership: {what}")]
+
+    def _request_plan(self) -> list[Command]:
+        if self.planning is not None:
+            self.replan_needed = True
+            return []
+        self.replan_needed = False
+        self.planning = self.next_transition
+        self.next_transition += 1
+        return [Plan(cib=self.cib, now_s=self.now_ms // 1000, transition_id=self.planning)]
+
+    def _abort_and_replan(self, reason: str) -> list[Command]:
+        if self.running is not None and not self.running.engine.finished:
+            self.replan_needed = True
+            return self._engine_outputs(self.running.engine.abort(reason, self.now_ms))
+        return self._request_plan()
+
+    def _engine_outputs(self, outputs: list[Execute | TransitionFinished]) -> list[Command]:
+        out: list[Command] = []
+        for o in outputs:
+            if isinstance(o, TransitionFinished):
+                out.append(Event(f"transition {o.graph_id} {o.outcome}: {o.reason}"))
+                graph_had_work = self.running is not None and bool(self.running.graph.actions)
+                if o.outcome == "aborted" or self.replan_needed or graph_had_work:
+                    out += self._request_plan()
+            else:
+                out += self._execute(o.action)
+        return out
+
+    def _execute(self, action: GraphAction) -> list[Command]:
+        assert self.running is not None
+        exp = Expectation(action.id, self.running.graph.id, action.expected_rc, self.uuid)
+        self.running.keys[action.id] = exp.transition_key
+        if action.kind == "fence":
+            reason = action.meta.get("reason", "requested by the policy engine")
+            action_name = action.fence_action or "reboot"
+            return [RequestFence(action.node or "", action_name, reason, exp.transition_key)]
+        if action.kind == "cluster":
+            return self._cluster_action(action)
+        if action.task == "cancel":
+            req = CancelRequest(
+                resource_id=action.rsc or "", operation="monitor", interval_ms=action.interval_ms
+            )
+            out: list[Command] = [SendCancel(action.node or "", req)]
+            return out + self._engine_outputs(self.running.engine.result(action.id, True, self.now_ms))
+        request = OpRequest(
+            resource_id=action.rsc or "",
+            agent=action.agent or "",
+            operation=action.task,
+            interval_ms=action.interval_ms,
+            timeout_ms=action.timeout_ms,
+            params=dict(action.params),
+            meta=dict(action.meta),
+            role=action.meta.get("role", ""),
+            transition_key=exp.transition_key,
+        )
+        return [SendOp(action.node or "", request)]
+
+    def _cluster_action(self, action: GraphAction) -> list[Command]:
+        assert self.running is not None
+        out: list[Command] = []
+        if action.task == "clear_failcount" and action.node and action.rsc:
+            attrs = self._transient(action.node)
+            prefixes = (f"fail-count-{action.rsc}#", f"last-failure-{action.rsc}#")
+            base = f"/status/nodes/{action.node}/transient_attributes/{transient_set_id(action.node)}/values"
+            ops: list[PatchOp] = [Delete(path=f"{base}/{k}") for k in sorted(attrs) if k.startswith(prefixes)]
+            if ops:
+                out.append(Propose(Patch(ops=ops), f"fail counts of {action.rsc} on {action.node} cleared"))
+        return out + self._engine_outputs(self.running.engine.result(action.id, True, self.now_ms))
+
+    def _our_keys(self) -> dict[str, int]:
+        if self.running is None:
+            return {}
+        return {key: aid for aid, key in self.running.keys.items()}
+
+    def _match_committed(self, patch: Patch) -> list[Command]:
+        """Complete running actions whose results this commit recorded."""
+        if self.running is None or self.running.engine.finished:
+            return []
+        running = self.running
+        keys = self._our_keys()
+        out: list[Command] = []
+        for op in patch.ops:
+            value = op.value if isinstance(op, (Put, Create)) else None
+            if not isinstance(value, dict):
+                continue
+            key = value.get("transition_key") or value.get("client")
+            aid = keys.get(key) if isinstance(key, str) else None
+            if aid is None or running.engine.state.get(aid) is not ActionState.RUNNING:
+                continue
+            if str(value.get("id", "")).endswith("_last_failure_0"):
+                continue  # the _last_0 record of the same result decides
+            ok, reason = _verdict(running.engine_action(aid), value)
+            out += self._engine_outputs(running.engine.result(aid, ok, self.now_ms, reason=reason))
+            if self.running is not running:
+                break
+        return out
+
+    def _trigger(self, patch: Patch) -> str | None:
+        """Why this commit calls for a new plan, or None when it only recorded what we expected."""
+        keys = self._our_keys()
+        for op in patch.ops:
+            if op.path.startswith("/configuration"):
+                return "the configuration changed"
+            if isinstance(op, Put) and op.keep_existing:
+                continue  # an "ensure": creates containers, changes nothing that matters by itself
+            value = op.value if isinstance(op, (Put, Create)) else None
+            if isinstance(value, dict) and "transition_key" in value:
+                key = value.get("transition_key")
+                failed = value.get("rc", 0) != _expected_rc(key) or value.get("op_status", 0) != 0
+                if key in keys and not failed and not str(value.get("id", "")).endswith("_last_failure_0"):
+                    continue
+                what = value.get("operation_key", "an operation")
+                return f"{what} on {value.get('on_node', '?')} was unexpected"
+            if "/resources" in op.path:
+                continue
+            return f"status changed ({op.path})"
+        return None
+
+
+def _expected_rc(key: object) -> int | None:
+    exp = Expectation.parse(key) if isinstance(key, str) else None
+    return None if exp is None else exp.expected_rc
+
+
+def _verdict(action: GraphAction, value: dict[str, Any]) -> tuple[bool, str]:
+    """Did the committed record (an op record or a fence event) fulfil the action?"""
+    if action.kind == "fence":
+        return value.get("state") == "done", str(value.get("reason") or "")
+    rc = int(value.get("rc", -1))
+    status = int(value.get("op_status", 0))
+    reason = f"rc={rc} status={status}" + (f": {value['exit_reason']}" if value.get("exit_reason") else "")
+    if status != 0:
+        return False, reason
+    if action.task == "monitor" and action.interval_ms == 0:
+        # A probe's job is to find out: any state is an answer. If the state is not what the plan
+        # assumed, the commit also triggers a new plan.
+        return rc in (0, 7, 8, 190, 191), reason
+    return rc == action.expected_rc, reason
+
+
+def _forget_fenced_node(cib: m.Cib, target: str) -> list[PatchOp]:
+    """A fenced node runs nothing: its history and transient attributes go, it is expected down."""
+    state = next((n for n in cib.status.nodes if n.id == target), None)
+    if state is None:
+        return []
+    changes = {
+        "in_ccm": "false",
+        "crmd": "offline",
+        "join": "down",
+        "expected": "down",
+        "resources": [],
+        "transient_attributes": [],
+    }
+    return [Modify(path=f"/status/nodes/{target}", changes=changes)]

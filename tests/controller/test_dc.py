@@ -1,0 +1,198 @@
+"""The DC core, driven through a tiny in-memory cluster: commits apply at once, plans come from a script."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hakeeper.cib import model as m
+from hakeeper.cib.patch import apply
+from hakeeper.controller.dc import (
+    Command,
+    DcCore,
+    Event,
+    Plan,
+    Propose,
+    RequestFence,
+    SendOp,
+)
+from hakeeper.controller.graph import GraphAction, TransitionGraph
+from hakeeper.lrm.messages import AttributeUpdate, OpResult, OpStatus
+
+Planner = Callable[[m.Cib, int], list[GraphAction]]
+
+
+class Harness:
+    """Applies every proposal immediately (a one-node log) and answers plans with ``planner``."""
+
+    def __init__(self, planner: Planner, members: frozenset[str] = frozenset({"n1", "n2"})) -> None:
+        self.dc = DcCore("n1", uuid="dc-uuid")
+        self.planner = planner
+        self.cib = m.Cib(
+            configuration=m.Configuration(nodes=[m.Node(id=n, uname=n) for n in sorted(members)])
+        )
+        self.sent: list[SendOp] = []
+        self.fences: list[RequestFence] = []
+        self.events: list[str] = []
+        self.plans = 0
+        self.now = 1_000_000
+        self.dc.cib = self.cib
+        self.dc.members = members
+        self.run(self.dc.become_dc(self.now))
+
+    def run(self, commands: list[Command]) -> None:
+        queue = list(commands)
+        while queue:
+            cmd = queue.pop(0)
+            if isinstance(cmd, Propose):
+                self.cib = apply(self.cib, cmd.patch)
+                queue += self.dc.cib_committed(self.cib, cmd.patch, self.now)
+            elif isinstance(cmd, Plan):
+                self.plans += 1
+                graph = TransitionGraph(
+                    id=cmd.transition_id, actions=self.planner(cmd.cib, cmd.transition_id)
+                )
+                queue += self.dc.plan_ready(graph, self.now)
+            elif isinstance(cmd, SendOp):
+                self.sent.append(cmd)
+            elif isinstance(cmd, RequestFence):
+                self.fences.append(cmd)
+            elif isinstance(cmd, Event):
+                self.events.append(cmd.text)
+
+    def complete(self, send: SendOp, rc: int = 0, status: OpStatus = OpStatus.DONE) -> None:
+        req = send.request
+        res = OpResult(
+            resource_id=req.resource_id,
+            agent=req.agent,
+            operation=req.operation,
+            interval_ms=req.interval_ms,
+            call_id=len(self.sent),
+            rc=rc,
+            op_status=status,
+            transition_key=req.transition_key,
+        )
+        self.run(self.dc.op_result(send.node, res, self.now))
+
+
+def start(aid: int, rsc: str, node: str, *inputs: int) -> GraphAction:
+    return GraphAction(
+        id=aid,
+        kind="resource",
+        task="start",
+        node=node,
+        rsc=rsc,
+        agent="ocf:heartbeat:Dummy",
+        inputs=list(inputs),
+    )
+
+
+def running_on(cib: m.Cib, rsc: str) -> set[str]:
+    nodes = set()
+    for st in cib.status.nodes:
+        for hist in st.resources:
+            last = next((o for o in hist.ops if o.id == f"{rsc}_last_0"), None)
+            if hist.id == rsc and last is not None and last.operation == "start" and last.rc == 0:
+                nodes.add(st.id)
+    return nodes
+
+
+def ordered_planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+    """Start a then b on n1, unless already running (a stand-in for the policy engine)."""
+    actions = []
+    if not running_on(cib, "a"):
+        actions.append(start(1, "a", "n1"))
+    if not running_on(cib, "b"):
+        actions.append(start(2, "b", "n1", *([1] if actions else [])))
+    return actions
+
+
+def test_becoming_dc_records_membership_and_plans() -> None:
+    h = Harness(lambda cib, tid: [])
+    states = {s.id: (s.in_ccm, s.crmd, s.join, s.expected) for s in h.cib.status.nodes}
+    assert states == {n: ("true", "online", "member", "member") for n in ("n1", "n2")}
+    assert h.plans == 1 and h.sent == []
+
+
+def test_then_is_sent_only_after_first_result_is_committed() -> None:
+    h = Harness(ordered_planner)
+    assert [(s.request.resource_id, s.node) for s in h.sent] == [("a", "n1")]
+    h.complete(h.sent[0])
+    assert [s.request.resource_id for s in h.sent] == ["a", "b"]
+    assert running_on(h.cib, "a") == {"n1"}
+    h.complete(h.sent[1])
+    assert running_on(h.cib, "b") == {"n1"}
+    assert any("complete" in e for e in h.events)
+    # a completed transition with work is followed by one more plan, which finds nothing to do
+    assert h.plans == 2 and len(h.sent) == 2
+
+
+def test_a_failed_start_aborts_records_and_replans() -> None:
+    h = Harness(ordered_planner)
+    h.complete(h.sent[0], rc=1)
+    assert [s.request.resource_id for s in h.sent] == ["a", "a"], (
+        "b never starts; a is retried by the new plan"
+    )
+    attrs = {k: v for st in h.cib.status.nodes for s in st.transient_attributes for k, v in s.values.items()}
+    assert attrs["fail-count-a#start_0"] == "INFINITY"
+    assert any("aborted" in e and "a_start_0 on n1 failed" in e for e in h.events)
+
+
+def test_results_from_another_dc_are_recorded_and_replanned() -> None:
+    h = Harness(lambda cib, tid: [])
+    plans = h.plans
+    stray = OpResult(
+        resource_id="x",
+        agent="ocf:heartbeat:Dummy",
+        operation="monitor",
+        interval_ms=10_000,
+        call_id=7,
+        rc=7,
+        op_status=OpStatus.DONE,
+        transition_key="4:2:0:old-dc",
+    )
+    h.run(h.dc.op_result("n2", stray, h.now))
+    assert h.plans == plans + 1, "an unexpected monitor result triggers a new plan"
+    hist = next(st for st in h.cib.status.nodes if st.id == "n2").resources[0]
+    assert {o.id for o in hist.ops} == {"x_monitor_10000", "x_last_failure_0"}
+
+
+def test_node_loss_is_recorded_and_fencing_completes_only_when_committed() -> None:
+    def planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+        lost = [s.id for s in cib.status.nodes if s.in_ccm == "false" and s.expected == "member"]
+        if not lost:
+            return []
+        fence = GraphAction(id=1, kind="fence", task="stonith", node=lost[0], fence_action="reboot")
+        return [fence, start(2, "a", "n1", 1)]
+
+    h = Harness(planner)
+    h.run(h.dc.membership(frozenset({"n1"}), h.now))
+    assert [f.target for f in h.fences] == ["n2"] and h.sent == []
+    fence = h.fences[0]
+    event = m.FenceEvent(target="n2", action="reboot", state="done", delegate="n1", client=fence.key)
+    h.run(h.dc.fence_result(event, h.now))
+    assert h.cib.status.fencing_history == [event]
+    n2 = next(s for s in h.cib.status.nodes if s.id == "n2")
+    assert (n2.expected, n2.join, n2.resources) == ("down", "down", [])
+    assert [(s.request.resource_id, s.node) for s in h.sent] == [("a", "n1")], "recovery only after the fence"
+
+
+def test_attribute_updates_are_recorded_and_trigger_a_plan() -> None:
+    h = Harness(lambda cib, tid: [])
+    plans = h.plans
+    h.run(h.dc.attribute_update(AttributeUpdate(node="n2", name="master-db", value="10"), h.now))
+    attrs = {
+        k: v
+        for st in h.cib.status.nodes
+        if st.id == "n2"
+        for s in st.transient_attributes
+        for k, v in s.values.items()
+    }
+    assert attrs == {"master-db": "10"} and h.plans == plans + 1
+    h.run(h.dc.attribute_update(AttributeUpdate(node="n2", name="master-db", value="10"), h.now))
+    assert h.plans == plans + 1, "an unchanged value is not a change"
+
+
+def test_a_non_dc_does_nothing() -> None:
+    dc = DcCore("n2", uuid="x")
+    assert dc.membership(frozenset({"n1", "n2"}), 0) == []
+    assert dc.attribute_update(AttributeUpdate(node="n2", name="a", value="1"), 0) == []
