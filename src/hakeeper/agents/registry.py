@@ -147,7 +147,9 @@ def _stamp(path: Path) -> tuple[str, int]:
 def _run_metadata(agent: Agent) -> str:
     """Run the agent's ``meta-data`` action (needs no root, no resource)."""
     ctx = ActionContext(
-        resource_id="metadata", action="meta-data", base_env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        resource_id=agent.spec.type,
+        action="meta-data",
+        base_env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
     )
     invocation = agent.invocation(ctx)
     try:

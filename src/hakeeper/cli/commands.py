@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hakeeper.cli.agent_cmd import agent
 from hakeeper.cli.simulate_cmd import simulate
 
-ALL: list[click.Command] = [simulate]
+ALL: list[click.Command] = [simulate, agent]
