@@ -514,6 +514,7 @@ def test_a_sound_rule_has_no_problems() -> None:
             '"9 to 5" is not a range (use a number such as 9',
         ),
         (spec(moon="1"), "expressions[0].spec.moon", "moon phases are not supported"),
+        (spec(hours="17-9"), "expressions[0].spec.hours", '"17-9" is an empty range, never true'),
         (spec(fortnights="1"), "expressions[0].spec.fortnights", '"fortnights" is not a date_spec field'),
         (
             date(start="2024-01-01", duration=DateSpec(fields={"days": "1.5"})),

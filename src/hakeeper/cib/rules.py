@@ -244,6 +244,7 @@ _SPEC_FIELDS: Final = (
     "weekdays",
 )
 _RANGE_RE: Final = re.compile(r"\s*([0-9]+)?\s*(-)?\s*([0-9]+)?\s*")
+_WHOLE_RE: Final = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 def _time_or_none(text: str | None, offset: int) -> int | None:
@@ -260,10 +261,9 @@ def _duration_end(start: int, duration: DateSpec) -> int | None:
     for name in _DURATION_FIELDS:
         text = duration.fields.get(name)
         if text is not None:
-            try:
-                amounts[name] = int(text.strip())
-            except ValueError:
+            if not _WHOLE_RE.fullmatch(text):
                 return None
+            amounts[name] = int(text)
     return add_calendar(start, **amounts)
 
 
@@ -321,7 +321,7 @@ def parse_range(text: str) -> tuple[int | None, int | None] | None:
 
 
 @lru_cache(maxsize=4096)
-def _fields_at(local_epoch_s: int) -> dict[str, int]:
+def _fields_at(local_epoch_s: int) -> Mapping[str, int]:
     return calendar_fields(local_epoch_s)
 
 
@@ -532,7 +532,7 @@ def _duration_problems(duration: DateSpec) -> list[tuple[str, str]]:
     for name, text in duration.fields.items():
         if name not in _DURATION_FIELDS:
             problems.append((name, f'"{name}" is not a duration field (use {", ".join(_DURATION_FIELDS)})'))
-        elif not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        elif not _WHOLE_RE.fullmatch(text):
             problems.append((name, f'"{text}" is not a whole number of {name}'))
     return problems
 
@@ -544,8 +544,12 @@ def _spec_problems(spec: DateSpec) -> list[tuple[str, str]]:
             problems.append((name, "moon phases are not supported (Pacemaker deprecated them): remove moon"))
         elif name not in _SPEC_FIELDS:
             problems.append((name, f'"{name}" is not a date_spec field (use {", ".join(_SPEC_FIELDS)})'))
-        elif parse_range(text) is None:
+        elif (bounds := parse_range(text)) is None:
             problems.append(
                 (name, f'"{text}" is not a range (use a number such as 9, or a range such as 9-16)')
+            )
+        elif bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            problems.append(
+                (name, f'"{text}" is an empty range, never true (write the smaller number first)')
             )
     return problems
