@@ -1,0 +1,46 @@
+"""Controller messages between nodes (the node-to-node channel, not the replicated log).
+
+Operation requests go from the DC to a node, results and attribute changes from a node to the DC. They are
+msgspec Structs in one tagged union so the transport can encode them without pickle and a receiver can
+reject anything else.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult
+
+
+class RunOp(msgspec.Struct, frozen=True, tag="run-op", tag_field="kind"):
+    dc: str
+    request: OpRequest
+
+
+class CancelOp(msgspec.Struct, frozen=True, tag="cancel-op", tag_field="kind"):
+    dc: str
+    request: CancelRequest
+
+
+class OpDone(msgspec.Struct, frozen=True, tag="op-done", tag_field="kind"):
+    node: str
+    result: OpResult
+
+
+class AttributeChanged(msgspec.Struct, frozen=True, tag="attr", tag_field="kind"):
+    update: AttributeUpdate
+
+
+ControllerMessage = RunOp | CancelOp | OpDone | AttributeChanged
+
+_DECODER: msgspec.msgpack.Decoder[ControllerMessage] = msgspec.msgpack.Decoder(ControllerMessage)
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def encode(message: ControllerMessage) -> bytes:
+    return _ENCODER.encode(message)
+
+
+def decode(data: bytes) -> ControllerMessage:
+    """Decode one message; raises ``msgspec.DecodeError``/``ValidationError`` on anything malformed."""
+    return _DECODER.decode(data)

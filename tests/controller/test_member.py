@@ -1,0 +1,131 @@
+"""Every node's controller duties: relay for the DC, keep results until committed, no-quorum-policy."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from hakeeper.cib import model as m
+from hakeeper.controller import messages
+from hakeeper.controller.member import MemberCore, Note, SelfFence, SendToDc, Submit
+from hakeeper.controller.messages import CancelOp, OpDone, RunOp
+from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
+
+
+def req(rsc: str, op: str, params: dict[str, str] | None = None) -> OpRequest:
+    return OpRequest(resource_id=rsc, agent="ocf:heartbeat:IPaddr2", operation=op, params=params or {})
+
+
+def res(rsc: str, op: str, rc: int = 0, call: int = 1, interval: int = 0) -> OpResult:
+    return OpResult(
+        resource_id=rsc,
+        agent="ocf:heartbeat:IPaddr2",
+        operation=op,
+        interval_ms=interval,
+        call_id=call,
+        rc=rc,
+        op_status=OpStatus.DONE,
+    )
+
+
+def started(core: MemberCore, rsc: str, params: dict[str, str] | None = None, promote: bool = False) -> None:
+    core.on_message(RunOp(dc="n1", request=req(rsc, "start", params)))
+    core.on_result(res(rsc, "start"))
+    if promote:
+        core.on_message(RunOp(dc="n1", request=req(rsc, "promote", params)))
+        core.on_result(res(rsc, "promote", call=2))
+
+
+def test_runs_only_what_the_current_dc_asks() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    assert core.on_message(RunOp(dc="n1", request=req("vip", "start"))) == [Submit(req("vip", "start"))]
+    (note,) = core.on_message(RunOp(dc="n3", request=req("vip", "stop")))
+    assert isinstance(note, Note) and "not the DC" in note.text
+    assert (
+        core.on_message(
+            CancelOp(dc="n3", request=CancelRequest(resource_id="vip", operation="monitor", interval_ms=1))
+        )
+        == []
+    )
+
+
+def test_results_are_kept_until_committed_and_resent_to_a_new_dc() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    result = res("vip", "start", call=5)
+    assert core.on_result(result) == [SendToDc("n1", OpDone("n2", result))]
+    assert core.dc_changed("n3") == [SendToDc("n3", OpDone("n2", result))]
+    recorded = m.OpRecord(id="vip_last_0", operation="start", call_id=5, rc=0)
+    cib = m.Cib(
+        status=m.Status(
+            nodes=[
+                m.NodeState(
+                    id="n2",
+                    resources=[m.ResourceHistory(id="vip", klass="ocf", type="IPaddr2", ops=[recorded])],
+                )
+            ]
+        )
+    )
+    core.cib_committed(cib)
+    assert core.dc_changed("n1") == []
+
+
+def test_attributes_go_to_the_dc() -> None:
+    core = MemberCore("n2")
+    update = AttributeUpdate(node="n2", name="pingd", value="1000")
+    (note,) = core.on_attribute(update)
+    assert isinstance(note, Note) and "no DC" in note.text
+    core.dc_changed("n1")
+    assert core.on_attribute(update) == [SendToDc("n1", messages.AttributeChanged(update))]
+
+
+def test_losing_quorum_with_stop_stops_everything_with_its_parameters() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    started(core, "vip", {"ip": "10.0.0.10"})
+    started(core, "db", promote=True)
+    started(core, "gone")
+    core.on_result(res("gone", "stop", call=9))
+    out = core.quorum_changed(False, "stop")
+    submits = [
+        (o.request.resource_id, o.request.operation, o.request.params) for o in out if isinstance(o, Submit)
+    ]
+    assert submits == [("db", "demote", {}), ("db", "stop", {}), ("vip", "stop", {"ip": "10.0.0.10"})]
+    assert core.quorum_changed(False, "stop") == [], "only the transition to no quorum acts"
+
+
+def test_demote_policy_demotes_promoted_and_stops_the_rest() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    started(core, "db", promote=True)
+    started(core, "web")
+    out = [
+        (o.request.resource_id, o.request.operation)
+        for o in core.quorum_changed(False, "demote")
+        if isinstance(o, Submit)
+    ]
+    assert out == [("db", "demote"), ("web", "stop")]
+
+
+@pytest.mark.parametrize("policy", ["freeze", "ignore"])
+def test_freeze_and_ignore_keep_running(policy: str) -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    started(core, "web")
+    out = core.quorum_changed(False, policy)
+    assert not any(isinstance(o, Submit) for o in out)
+
+
+def test_suicide_fences_itself() -> None:
+    core = MemberCore("n2")
+    assert isinstance(core.quorum_changed(False, "suicide")[0], SelfFence)
+
+
+def test_messages_round_trip_and_reject_garbage() -> None:
+    msg = OpDone("n2", res("vip", "start"))
+    assert messages.decode(messages.encode(msg)) == msg
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        messages.decode(b"\x81\xa4kind\xa5bogus")
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        messages.decode(b"\xff\x00")
