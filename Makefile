@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCORER := ../shared/pacemaker-scheduler/score.py
 
-.PHONY: setup demo test lint unit score bench-policy soak clean
+.PHONY: setup demo test lint unit score bench-policy bench-lrm soak clean
 
 setup:
 	scripts/setup.sh
@@ -25,6 +25,9 @@ score: setup
 
 bench-policy: setup
 	$(BIN)/hakeeper bench policy
+
+bench-lrm: setup
+	$(BIN)/python -m hakeeper.lrm.bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
