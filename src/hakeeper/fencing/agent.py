@@ -196,13 +196,17 @@ def _failure_reason(agent_action: str, raw: RawResult, timeout_s: float) -> str:
     return f"{agent_action} failed with exit code {code} ({meaning})" + (f": {said}" if said else "")
 
 
-def interpret(
-    device: str, action: str, target: str | None, raw: RawResult, timeout_s: float
-) -> FenceResult:
+def interpret(device: str, action: str, target: str | None, raw: RawResult, timeout_s: float) -> FenceResult:
     """The meaning of one agent run (see the module docstring for the exit-status rules)."""
     base = FenceResult(
-        device=device, action=action, target=target, ok=False, exit_code=raw.exit_code,
-        timed_out=raw.timed_out, output=raw.stdout, duration_s=max(0.0, raw.finished - raw.started),
+        device=device,
+        action=action,
+        target=target,
+        ok=False,
+        exit_code=raw.exit_code,
+        timed_out=raw.timed_out,
+        output=raw.stdout,
+        duration_s=max(0.0, raw.finished - raw.started),
     )
     finished = not raw.spawn_error and not raw.timed_out and raw.signal is None
     code = raw.exit_code
@@ -269,9 +273,7 @@ def parse_metadata(xml: str | bytes) -> AgentMetadata:
     except etree.XMLSyntaxError as err:
         raise AgentError(f"the agent's metadata is not XML: {err}") from err
     if root.tag != "resource-agent" or not root.get("name"):
-        raise AgentError(
-            f"the agent's metadata starts with <{root.tag}>; expected <resource-agent name=...>"
-        )
+        raise AgentError(f"the agent's metadata starts with <{root.tag}>; expected <resource-agent name=...>")
     params: dict[str, AgentParameter] = {}
     for p in root.iterfind("parameters/parameter"):
         name = p.get("name")

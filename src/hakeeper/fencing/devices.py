@@ -156,8 +156,7 @@ def parse_host_map(text: str, *, what: str = "pcmk_host_map") -> dict[str, str]:
         pair = _split_entry(entry)
         if pair is None or not pair[0] or not pair[1]:
             raise DeviceError(
-                f"{what} entry {entry!r} is not of the form node:value "
-                f"(write entries like 'node1:1;node2:2')"
+                f"{what} entry {entry!r} is not of the form node:value (write entries like 'node1:1;node2:2')"
             )
         result[pair[0]] = pair[1]
     return result
@@ -249,10 +248,14 @@ def device_from_primitive(
             f"(e.g. fence_ipmilan)"
         )
     ctx = RuleContext(now=now)
-    attrs = {**_resolve(template.instance_attributes if template else [], ctx),
-             **_resolve(prim.instance_attributes, ctx)}
-    meta = {**_resolve(template.meta_attributes if template else [], ctx),
-            **_resolve(prim.meta_attributes, ctx)}
+    attrs = {
+        **_resolve(template.instance_attributes if template else [], ctx),
+        **_resolve(prim.instance_attributes, ctx),
+    }
+    meta = {
+        **_resolve(template.meta_attributes if template else [], ctx),
+        **_resolve(prim.meta_attributes, ctx),
+    }
     return _build(prim.id, agent, attrs, meta, options)
 
 
@@ -262,13 +265,13 @@ def _build(
     host_check = attrs.get("pcmk_host_check")
     if host_check is not None and host_check not in HOST_CHECKS:
         raise DeviceError(
-            f"fencing device {dev_id} has pcmk_host_check={host_check!r}; "
-            f"use one of {', '.join(HOST_CHECKS)}"
+            f"fencing device {dev_id} has pcmk_host_check={host_check!r}; use one of {', '.join(HOST_CHECKS)}"
         )
     base, per_node = _delay_base(attrs.get("pcmk_delay_base", "0"), dev_id)
     delay_max = _duration(attrs.get("pcmk_delay_max", "0"), f"pcmk_delay_max of {dev_id}")
-    timeouts = {a: _duration(v, f"pcmk_{a}_timeout of {dev_id}")
-                for a, v in _per_action(attrs, "_timeout").items()}
+    timeouts = {
+        a: _duration(v, f"pcmk_{a}_timeout of {dev_id}") for a, v in _per_action(attrs, "_timeout").items()
+    }
     retries = {a: _int(v, f"pcmk_{a}_retries of {dev_id}") for a, v in _per_action(attrs, "_retries").items()}
     host_argument = attrs.get("pcmk_host_argument")
     return FenceDevice(
