@@ -73,6 +73,19 @@ async def test_hung_agent_times_out_and_its_whole_group_dies(
         assert await wait_gone(pid), f"the {kind} (pid {pid}) survived the timeout"
 
 
+async def test_daemon_holding_the_pipes_does_not_block_completion(
+    test_lrm: LocalResourceManager, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    write_agent(tmp_path / "ocf", "starter", f"sleep 60 &\necho $! > {pidfile}\necho started\nexit 0\n")
+    result = await test_lrm.run(op("starter", timeout_ms=5000))
+    assert (result.rc, result.op_status) == (0, OpStatus.DONE), result.exit_reason
+    assert "started" in result.output
+    daemon = int(pidfile.read_text())
+    assert not process_gone(daemon), "a successful start must not kill what the agent started"
+    os.kill(daemon, 9)
+
+
 async def test_flood_of_output_is_bounded(tmp_path: Path) -> None:
     script = write_agent(
         tmp_path / "ocf",

@@ -6,6 +6,10 @@ grace period on top would let a hung stop run longer than the operator configure
 in the group die with it; a child that deliberately left the group (``setsid``) is a daemon the agent started
 and is not ours to kill.
 
+Completion is the exit of the agent process itself (watched through a pidfd), not the closing of its
+pipes: a daemon the agent started in the background may keep them open forever. Pipes are then read for
+at most ``PIPE_DRAIN_S`` more. (asyncio's own subprocess support waits for the pipes, so it is not used.)
+
 Output: each stream keeps only its last ``limit`` bytes (the tail holds the exit reason and the most recent
 errors); the number of bytes dropped is recorded. The exit reason is the last ``ocf-exit-reason:`` line.
 """
@@ -16,7 +20,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from typing import IO
 
 import msgspec
 
@@ -78,26 +84,104 @@ class TailBuffer:
         return self._data.decode("utf-8", errors="replace")
 
 
-async def _pump(stream: asyncio.StreamReader | None, sink: TailBuffer) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(65536):
-        sink.write(chunk)
-
-
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
 
 
-async def _drain(tasks: list[asyncio.Task[None]]) -> None:
-    """Let readers finish; cancel them if a leftover child keeps the pipes open."""
-    _done, pending = await asyncio.wait(tasks, timeout=PIPE_DRAIN_S)
-    for task in pending:
-        task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+class _PipeReader:
+    """Reads one pipe into a :class:`TailBuffer` from the event loop, without blocking."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pipe: IO[bytes] | None, sink: TailBuffer) -> None:
+        self.loop = loop
+        self.pipe = pipe
+        self.sink = sink
+        self.eof: asyncio.Future[None] = loop.create_future()
+        if pipe is None:
+            self.eof.set_result(None)
+            return
+        os.set_blocking(pipe.fileno(), False)
+        loop.add_reader(pipe.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        assert self.pipe is not None
+        try:
+            while chunk := os.read(self.pipe.fileno(), 65536):
+                self.sink.write(chunk)
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.close()  # EOF or a broken pipe: nothing more will come
+
+    def close(self) -> None:
+        if self.pipe is not None:
+            self.loop.remove_reader(self.pipe.fileno())
+            self.pipe.close()
+            self.pipe = None
+        if not self.eof.done():
+            self.eof.set_result(None)
+
+
+class _ExitWatcher:
+    """Resolves ``exited`` with the exit status once the process ends (pidfd, or polling without one)."""
+
+    POLL_S = 0.05
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> None:
+        self.loop = loop
+        self.proc = proc
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self._pidfd: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        try:
+            self._pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            self._timer = loop.call_later(self.POLL_S, self._poll)
+            return
+        loop.add_reader(self._pidfd, self._check)
+
+    def _check(self) -> None:
+        code = self.proc.poll()
+        if code is not None and not self.exited.done():
+            self.exited.set_result(code)
+            self.close()
+
+    def _poll(self) -> None:
+        self._check()
+        if not self.exited.done():
+            self._timer = self.loop.call_later(self.POLL_S, self._poll)
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            self.loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _spawn(invocation: Invocation) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        invocation.argv,
+        env=invocation.env,
+        cwd=invocation.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+async def _wait(future: asyncio.Future[int], timeout: float) -> bool:
+    """True if ``future`` resolved within ``timeout`` seconds (the future itself is never cancelled)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout=max(timeout, 0.0))
+    except TimeoutError:
+        return False
+    return True
 
 
 async def run_invocation(
@@ -106,35 +190,30 @@ async def run_invocation(
     """Run ``invocation`` to completion or timeout; never raises for agent misbehaviour."""
     started = time.monotonic()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *invocation.argv,
-            env=invocation.env,
-            cwd=invocation.cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as exc:
+        proc = _spawn(invocation)
+    except (OSError, ValueError) as exc:
+        reason = f"could not start {invocation.argv[0]}: {getattr(exc, 'strerror', None) or exc}"
         now = time.monotonic()
-        reason = f"could not start {invocation.argv[0]}: {exc.strerror or exc}"
         return RawResult(spawn_error=reason, started=started, finished=now, finished_wall=time.time())
+    loop = asyncio.get_running_loop()
     out, err = TailBuffer(output_limit), TailBuffer(output_limit)
-    readers = [asyncio.create_task(_pump(proc.stdout, out)), asyncio.create_task(_pump(proc.stderr, err))]
+    readers = [_PipeReader(loop, proc.stdout, out), _PipeReader(loop, proc.stderr, err)]
+    watcher = _ExitWatcher(loop, proc)
     timed_out = False
     try:
-        await asyncio.wait_for(proc.wait(), timeout=max(timeout_s, 0.0))
-    except TimeoutError:
-        timed_out = True
-        _kill_group(proc.pid)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), timeout=KILL_WAIT_S)
+        if not await _wait(watcher.exited, timeout_s):
+            timed_out = True
+            _kill_group(proc.pid)
+            await _wait(watcher.exited, KILL_WAIT_S)
+        finished = time.monotonic()
+        await asyncio.wait([r.eof for r in readers], timeout=PIPE_DRAIN_S)
     except asyncio.CancelledError:
         _kill_group(proc.pid)
-        await _drain(readers)
         raise
-    finished = time.monotonic()
-    await _drain(readers)
+    finally:
+        watcher.close()
+        for reader in readers:
+            reader.close()
     code = proc.returncode
     return RawResult(
         exit_code=code if code is not None and code >= 0 else None,
