@@ -161,3 +161,21 @@ def test_ocf_interpret_uses_the_mapping(tmp_path: Path) -> None:
     ctx = ActionContext(resource_id="r", action="monitor")
     assert agent.interpret(ctx, 8).rc == OcfRc.RUNNING_PROMOTED
     assert agent.interpret(ctx, 200).rc == OcfRc.ERR_GENERIC
+
+
+def test_notify_and_clone_variables_reach_the_agent() -> None:
+    meta = {
+        "clone": "1",
+        "clone_max": "3",
+        "promoted_max": "1",
+        "notify_type": "pre",
+        "notify_operation": "promote",
+        "notify_promote_resource": "db:1",
+        "notify_promote_uname": "node2",
+        "notify_active_uname": "node1 node2 node3",
+    }
+    ctx = ActionContext(resource_id="db:1", action="notify", meta=meta)
+    env = ocf_environment(ctx, AgentSpec("ocf", "pacemaker", "Stateful"), "/usr/lib/ocf")
+    for name, value in meta.items():
+        assert env[f"OCF_RESKEY_CRM_meta_{name}"] == value
+    assert "OCF_CHECK_LEVEL" not in env
