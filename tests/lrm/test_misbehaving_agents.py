@@ -164,3 +164,17 @@ async def test_unknown_agent_class_is_a_configuration_error(test_lrm: LocalResou
     result = await test_lrm.run(OpRequest(resource_id="r", agent="upstart:foo", operation="start"))
     assert (result.rc, result.op_status) == (6, OpStatus.ERROR_FATAL)
     assert "unknown agent class" in result.exit_reason
+
+
+class _BrokenRegistry(AgentRegistry):
+    def resolve(self, name: object) -> object:  # type: ignore[override]
+        raise RuntimeError("boom")
+
+
+async def test_an_internal_error_is_reported_and_does_not_wedge_the_resource(tmp_path: Path) -> None:
+    config = LrmConfig(node_name="node1", run_dir=str(tmp_path / "lrm"))
+    async with LocalResourceManager(config, _BrokenRegistry()) as lrm:
+        first = await lrm.run(op("x"))
+        second = await lrm.run(op("x", "stop"))
+    assert (first.op_status, first.exit_reason) == (OpStatus.ERROR, "internal LRM error: boom")
+    assert second.op_status == OpStatus.ERROR

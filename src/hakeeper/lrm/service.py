@@ -11,6 +11,7 @@ After an LRM restart nothing is remembered: the history is empty until the CRM p
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,8 @@ from hakeeper.lrm.attributes import AttributeView
 from hakeeper.lrm.core import Completion, Execute, LrmCore, Output
 from hakeeper.lrm.executor import DEFAULT_OUTPUT_LIMIT, RawResult, run_invocation
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult
+
+log = logging.getLogger(__name__)
 
 RESULT_OUTPUT_LIMIT = 4096
 """How much agent output an OpResult carries (the executor keeps more while the agent runs)."""
@@ -113,6 +116,9 @@ class LocalResourceManager:
             self._timer.cancel()
         for task in list(self._tasks):
             task.cancel()
+        for waiter in self._waiters.values():
+            waiter.cancel()
+        self._waiters.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._attrd.close()
@@ -212,7 +218,15 @@ class LocalResourceManager:
         keep = self.config.keep_lateness_samples
         if execute.request.interval_ms > 0 and len(self.lateness_samples) < keep:
             self.lateness_samples.append(self._now() - execute.due)
-        completion = await self._perform(execute)
+        try:
+            completion = await self._perform(execute)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not leave the resource busy forever
+            log.exception("internal error while running %s", execute.request.key)
+            completion = self._refused(
+                execute, OcfRc.ERR_GENERIC, OpStatus.ERROR, f"internal LRM error: {exc}"
+            )
         self._handle(self.core.complete(self._now(), completion))
 
     async def _perform(self, execute: Execute) -> Completion:
