@@ -78,6 +78,25 @@ async def test_stateful_promotes_through_our_crm_attribute(lrm: LocalResourceMan
     assert lrm.attributes.get("master-db") is None
 
 
+@needs_heartbeat
+async def test_heartbeat_stateful_uses_crm_master_through_our_helper(
+    lrm: LocalResourceManager, tmp_path: Path
+) -> None:
+    """Its ocf_promotion_score runs ``$HA_SBIN_DIR/crm_master -l reboot``: ours, not /usr/sbin's."""
+    params = {"state": str(tmp_path / "hb-stateful.state")}
+    agent = "ocf:heartbeat:Stateful"
+    assert (await lrm.run(op("ms", agent, "start", params=params))).rc == 0
+    assert lrm.attributes.get("master-ms") == "5"
+    assert (await lrm.run(op("ms", agent, "promote", params=params))).rc == 0
+    assert lrm.attributes.get("master-ms") == "10"
+    assert (await lrm.run(op("ms", agent, "monitor", params=params))).rc == 8
+    assert (await lrm.run(op("ms", agent, "demote", params=params))).rc == 0
+    assert lrm.attributes.get("master-ms") == "5"
+    assert (await lrm.run(op("ms", agent, "stop", params=params))).rc == 0
+    assert lrm.attributes.get("master-ms") is None
+    assert (await lrm.run(op("ms", agent, "monitor", params=params))).rc == 7
+
+
 @needs_pacemaker_agents
 async def test_ping_sets_its_attribute_through_our_attrd_updater(
     lrm: LocalResourceManager, tmp_path: Path
