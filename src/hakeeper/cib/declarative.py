@@ -43,16 +43,13 @@ import json
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 import tomli_w
 
 from hakeeper.cib import model as m
-from hakeeper.cib.validate import Problem
 from hakeeper.cib.values import format_duration_ms, format_score, parse_duration_ms, parse_score
-
-T = TypeVar("T")
 
 CLUSTER_NAME = "cluster-name"
 PROPERTIES_ID = "cib-bootstrap-options"
@@ -66,6 +63,21 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 
 
+Severity = Literal["error", "warning"]
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing wrong with a configuration: where (``path``, in the file's terms) and what to do."""
+
+    path: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        prefix = "" if self.severity == "error" else "warning: "
+        return f"{prefix}{self.path}: {self.message}"
+
+
 class ConfigError(ValueError):
     """The file cannot be read as a configuration; ``problems`` lists every reason, each with its place."""
 
@@ -77,12 +89,19 @@ class ConfigError(ValueError):
 # --- ids and paths ----------------------------------------------------------------------------------
 
 
-def _key(name: str) -> str:
+def path_key(name: str) -> str:
+    """A name as it appears in a path: bare when TOML allows it, quoted otherwise."""
     return name if _BARE_KEY.fullmatch(name) else json.dumps(name)
 
 
-def _at(path: str, name: str) -> str:
-    return f"{path}.{_key(name)}" if path else _key(name)
+def join_path(path: str, name: str) -> str:
+    """``resources`` + ``web`` -> ``resources.web``; names with dots or spaces are quoted."""
+    return f"{path}.{path_key(name)}" if path else path_key(name)
+
+
+def plain_set(sets: list[m.NvSet], default_id: str) -> bool:
+    """Whether these attribute sets are written as one plain table rather than a list of explicit sets."""
+    return len(sets) == 1 and sets[0].id == default_id and sets[0].score is None and sets[0].rule is None
 
 
 def _nth(base: str, i: int) -> str:
@@ -228,7 +247,7 @@ class _Loader:
             hint = _did_you_mean(k, allowed)
             if not hint:
                 hint = f" ({what + ' ' if what else ''}takes: {', '.join(allowed)})"
-            self.error(_at(path, k), f'unknown key "{k}"{hint}')
+            self.error(join_path(path, k), f'unknown key "{k}"{hint}')
 
     def required(self, tbl: Mapping[str, Any], path: str, key: str, why: str) -> bool:
         if key in tbl:
@@ -309,7 +328,7 @@ class _Loader:
         out: dict[str, Any] = {}
         for f in fields:
             if f.key in tbl:
-                value = self.scalar(f.kind, tbl[f.key], _at(path, f.key))
+                value = self.scalar(f.kind, tbl[f.key], join_path(path, f.key))
                 if value is not None:
                     out[f.attr] = value
         return out
@@ -325,7 +344,9 @@ class _Loader:
             elif isinstance(v, int | float | str):
                 out[name] = str(v)
             else:
-                self.error(_at(path, name), f"expected text, a number or true/false, got {_type_name(v)}")
+                self.error(
+                    join_path(path, name), f"expected text, a number or true/false, got {_type_name(v)}"
+                )
         return out
 
     def nvsets(self, value: Any, path: str, default_id: str) -> list[m.NvSet]:
@@ -397,7 +418,9 @@ class _Loader:
             self.required(tbl, path, "operation", "lt, gt, lte, gte, eq, ne, defined or not_defined")
         for key in extra:
             if key in tbl:
-                vals[key] = self.date_spec(tbl[key], _at(path, key), f"{vals['id']}-{_SPEC_SUFFIX[key]}")
+                vals[key] = self.date_spec(
+                    tbl[key], join_path(path, key), f"{vals['id']}-{_SPEC_SUFFIX[key]}"
+                )
         if len(self.problems) > before:
             return None
         built: m.Expression = cls(**vals)
@@ -405,9 +428,9 @@ class _Loader:
 
     def rsc_expression(self, tbl: Mapping[str, Any], path: str, default_id: str) -> m.RscExpression | None:
         self.keys(tbl, path, ("id", "resource"), "a resource expression")
-        ident = self.scalar("str", tbl.get("id", default_id), _at(path, "id"))
+        ident = self.scalar("str", tbl.get("id", default_id), join_path(path, "id"))
         spec = tbl["resource"]
-        here = _at(path, "resource")
+        here = join_path(path, "resource")
         if isinstance(spec, str):
             parts = spec.split(":")
             if len(parts) != 3:
@@ -435,11 +458,13 @@ class _Loader:
         fields: dict[str, str] = {}
         for k, v in tbl.items():
             if k == "id":
-                ident = self.scalar("str", v, _at(path, k)) or default_id
+                ident = self.scalar("str", v, join_path(path, k)) or default_id
             elif isinstance(v, str | int) and not isinstance(v, bool):
                 fields[k] = str(v)
             else:
-                self.error(_at(path, k), f'expected text such as "9-17" or a number, got {_type_name(v)}')
+                self.error(
+                    join_path(path, k), f'expected text such as "9-17" or a number, got {_type_name(v)}'
+                )
         return m.DateSpec(id=ident, fields=fields)
 
     # -- resources --------------------------------------------------------------------------------------
@@ -455,13 +480,13 @@ class _Loader:
                 path, f'write the agent either as agent = "..." or with {", ".join(explicit)}, not both'
             )
             return {}
-        text = self.scalar("str", tbl["agent"], _at(path, "agent"))
+        text = self.scalar("str", tbl["agent"], join_path(path, "agent"))
         if text is None:
             return {}
         parts = text.split(":")
         if len(parts) not in (2, 3) or not all(parts):
             self.error(
-                _at(path, "agent"),
+                join_path(path, "agent"),
                 f'"{text}" is not an agent: write class:provider:type such as ocf:heartbeat:IPaddr2, '
                 "or class:type such as systemd:httpd",
             )
@@ -495,7 +520,7 @@ class _Loader:
         for key in keys:
             if key in tbl:
                 attr, suffix = _SET_KEYS[key]
-                out[attr] = self.nvsets(tbl[key], _at(path, key), f"{owner}-{suffix}")
+                out[attr] = self.nvsets(tbl[key], join_path(path, key), f"{owner}-{suffix}")
         return out
 
     def primitive_like(
@@ -520,13 +545,13 @@ class _Loader:
         vals.update(self.fields(tbl, path, (_F("template", "template"), _F("description", "description"))))
         vals.update(self.attribute_sets(tbl, path, ident, ("params", "meta", "utilization")))
         if "ops" in tbl:
-            vals["operations"] = self.operations(tbl["ops"], _at(path, "ops"), ident)
+            vals["operations"] = self.operations(tbl["ops"], join_path(path, "ops"), ident)
         return vals
 
     def templates(self, value: Any, path: str) -> list[m.Template]:
         out: list[m.Template] = []
         for ident, item in (self.table(value, path) or {}).items():
-            here = _at(path, ident)
+            here = join_path(path, ident)
             tbl = self.table(item, here)
             if tbl is None:
                 continue
@@ -563,7 +588,7 @@ class _Loader:
     def constraints(self, value: Any, path: str) -> list[m.Constraint]:
         out: list[m.Constraint] = []
         for ident, item in (self.table(value, path) or {}).items():
-            here = _at(path, ident)
+            here = join_path(path, ident)
             tbl = self.table(item, here)
             if tbl is None:
                 continue
@@ -572,7 +597,7 @@ class _Loader:
                 got = f' "{kind}"' if isinstance(kind, str) else ""
                 hint = _did_you_mean(kind, _CONSTRAINT_TYPES) if isinstance(kind, str) else ""
                 self.error(
-                    _at(here, "type"),
+                    join_path(here, "type"),
                     f"the constraint type{got} is not one of {', '.join(_CONSTRAINT_TYPES)}{hint}",
                 )
                 continue
@@ -594,11 +619,11 @@ class _Loader:
         if cls is m.Ticket and not self.required(tbl, path, "ticket", "the name of the ticket"):
             return None
         if "sets" in tbl:
-            vals["resource_sets"] = self.resource_sets(tbl["sets"], _at(path, "sets"), ident)
+            vals["resource_sets"] = self.resource_sets(tbl["sets"], join_path(path, "sets"), ident)
         if "rules" in tbl:
             rules = []
-            for i, item in enumerate(self.items(tbl["rules"], _at(path, "rules"))):
-                rule = self.rule(item, f"{_at(path, 'rules')}[{i}]", _nth(f"{ident}-rule", i))
+            for i, item in enumerate(self.items(tbl["rules"], join_path(path, "rules"))):
+                rule = self.rule(item, f"{join_path(path, 'rules')}[{i}]", _nth(f"{ident}-rule", i))
                 if rule is not None:
                     rules.append(rule)
             vals["rules"] = rules
@@ -614,7 +639,7 @@ class _Loader:
     def nodes(self, value: Any, path: str) -> list[m.Node]:
         out: list[m.Node] = []
         for uname, item in (self.table(value, path) or {}).items():
-            here = _at(path, uname)
+            here = join_path(path, uname)
             tbl = self.table(item, here)
             if tbl is None:
                 continue
@@ -624,11 +649,11 @@ class _Loader:
             vals["uname"] = uname
             if "attributes" in tbl:
                 vals["instance_attributes"] = self.nvsets(
-                    tbl["attributes"], _at(here, "attributes"), f"nodes-{vals['id']}"
+                    tbl["attributes"], join_path(here, "attributes"), f"nodes-{vals['id']}"
                 )
             if "utilization" in tbl:
                 vals["utilization"] = self.nvsets(
-                    tbl["utilization"], _at(here, "utilization"), f"nodes-{vals['id']}-utilization"
+                    tbl["utilization"], join_path(here, "utilization"), f"nodes-{vals['id']}-utilization"
                 )
             out.append(m.Node(**vals))
         return out
@@ -637,7 +662,7 @@ class _Loader:
         tbl = self.table(value, path) or {}
         self.keys(tbl, path, ("levels",), "the fencing table")
         out: list[m.FencingLevel] = []
-        for i, item in enumerate(self.items(tbl.get("levels", []), _at(path, "levels"))):
+        for i, item in enumerate(self.items(tbl.get("levels", []), join_path(path, "levels"))):
             here = f"{path}.levels[{i}]"
             lv = self.table(item, here)
             if lv is None:
@@ -660,7 +685,7 @@ class _Loader:
     def alerts(self, value: Any, path: str) -> list[m.Alert]:
         out: list[m.Alert] = []
         for ident, item in (self.table(value, path) or {}).items():
-            here = _at(path, ident)
+            here = join_path(path, ident)
             tbl = self.table(item, here)
             if tbl is None:
                 continue
@@ -677,7 +702,7 @@ class _Loader:
             vals["id"] = ident
             vals.update(self.attribute_sets(tbl, here, ident, ("params", "meta")))
             recipients = []
-            for i, r in enumerate(self.items(tbl.get("recipients", []), _at(here, "recipients"))):
+            for i, r in enumerate(self.items(tbl.get("recipients", []), join_path(here, "recipients"))):
                 rec = self.recipient(r, f"{here}.recipients[{i}]", _nth(f"{ident}-recipient", i))
                 if rec is not None:
                     recipients.append(rec)
@@ -702,7 +727,7 @@ class _Loader:
     def tags(self, value: Any, path: str) -> list[m.Tag]:
         out: list[m.Tag] = []
         for ident, refs in (self.table(value, path) or {}).items():
-            names = self.scalar("names", refs, _at(path, ident))
+            names = self.scalar("names", refs, join_path(path, ident))
             if names is not None:
                 out.append(m.Tag(id=ident, refs=names))
         return out
@@ -713,22 +738,22 @@ class _Loader:
             return None
         self.keys(tbl, path, ("roles", "targets"), "the acls table")
         roles: list[m.AclRole] = []
-        for ident, item in (self.table(tbl.get("roles", {}), _at(path, "roles")) or {}).items():
-            here = _at(_at(path, "roles"), ident)
+        for ident, item in (self.table(tbl.get("roles", {}), join_path(path, "roles")) or {}).items():
+            here = join_path(join_path(path, "roles"), ident)
             role = self.table(item, here)
             if role is None:
                 continue
             self.keys(role, here, ("description", "permissions"), "an ACL role")
             vals = self.fields(role, here, (_F("description", "description"),))
             perms = []
-            for i, p in enumerate(self.items(role.get("permissions", []), _at(here, "permissions"))):
+            for i, p in enumerate(self.items(role.get("permissions", []), join_path(here, "permissions"))):
                 perm = self.permission(p, f"{here}.permissions[{i}]", _nth(f"{ident}-perm", i))
                 if perm is not None:
                     perms.append(perm)
             roles.append(m.AclRole(id=ident, permissions=perms, **vals))
         targets: list[m.AclTarget] = []
-        for ident, item in (self.table(tbl.get("targets", {}), _at(path, "targets")) or {}).items():
-            here = _at(_at(path, "targets"), ident)
+        for ident, item in (self.table(tbl.get("targets", {}), join_path(path, "targets")) or {}).items():
+            here = join_path(join_path(path, "targets"), ident)
             target = self.table(item, here)
             if target is None:
                 continue
@@ -812,15 +837,15 @@ class _ResourceAssembler:
 
     def assemble(self, tbl: Mapping[str, Any]) -> list[m.Resource]:
         for ident, item in tbl.items():
-            here = _at(self.path, ident)
+            here = join_path(self.path, ident)
             entry = self.lo.table(item, here)
             if entry is not None:
                 self.read(ident, entry, here)
         for ident, (members, _) in self.groups.items():
             for i, member in enumerate(members):
-                self.adopt(ident, member, f"{_at(self.path, ident)}.group[{i}]", ("primitive",))
+                self.adopt(ident, member, f"{join_path(self.path, ident)}.group[{i}]", ("primitive",))
         for ident, (child, _) in self.clones.items():
-            self.adopt(ident, child, f"{_at(self.path, ident)}.clone", ("primitive", "group"))
+            self.adopt(ident, child, f"{join_path(self.path, ident)}.clone", ("primitive", "group"))
         out: list[m.Resource] = []
         for ident in tbl:
             if ident in self.kind and ident not in self.parent:
@@ -839,7 +864,7 @@ class _ResourceAssembler:
             self.prims[ident] = m.Primitive(**self.lo.primitive_like(tbl, path, ident, template=False))
         elif kind == "group":
             self.lo.keys(tbl, path, ("group", "description", "params", "meta"), "a group")
-            members = self.lo.scalar("names", tbl["group"], _at(path, "group")) or []
+            members = self.lo.scalar("names", tbl["group"], join_path(path, "group")) or []
             self.groups[ident] = (members, self.container_fields(tbl, path, ident))
         elif kind == "clone":
             self.lo.keys(
@@ -848,7 +873,7 @@ class _ResourceAssembler:
                 ("clone", "promotable", "legacy-master", "description", "params", "meta"),
                 "a clone",
             )
-            child = self.lo.scalar("str", tbl["clone"], _at(path, "clone"))
+            child = self.lo.scalar("str", tbl["clone"], join_path(path, "clone"))
             fields = self.container_fields(tbl, path, ident)
             fields.update(self.lo.fields(tbl, path, (_F("legacy-master", "legacy_master", "bool"),)))
             self.promotable(tbl, path, ident, fields)
@@ -874,16 +899,16 @@ class _ResourceAssembler:
         """``promotable = true`` is short for the clone meta-attribute promotable="true"."""
         if "promotable" not in tbl:
             return
-        flag = self.lo.scalar("bool", tbl["promotable"], _at(path, "promotable"))
+        flag = self.lo.scalar("bool", tbl["promotable"], join_path(path, "promotable"))
         if flag is None:
             return
         meta: list[m.NvSet] = fields.get("meta_attributes", [])
         if isinstance(tbl.get("meta"), list):
             self.lo.error(
-                _at(path, "promotable"), "with meta written as a list of sets, set promotable in one"
+                join_path(path, "promotable"), "with meta written as a list of sets, set promotable in one"
             )
         elif meta and "promotable" in meta[0].values:
-            self.lo.error(_at(path, "promotable"), "given twice: also in meta; keep one")
+            self.lo.error(join_path(path, "promotable"), "given twice: also in meta; keep one")
         else:
             first = meta[0] if meta else m.NvSet(id=f"{ident}-meta_attributes")
             values = {**first.values, "promotable": "true" if flag else "false"}
@@ -1113,7 +1138,7 @@ class _Dumper:
     """Turns a configuration into plain dicts and lists that ``tomli_w`` writes."""
 
     def nvsets(self, sets: list[m.NvSet], default_id: str) -> dict[str, Any] | list[dict[str, Any]]:
-        if len(sets) == 1 and sets[0].id == default_id and sets[0].score is None and sets[0].rule is None:
+        if plain_set(sets, default_id):
             return {k: _nv_out(v) for k, v in sets[0].values.items()}
         out: list[dict[str, Any]] = []
         for i, s in enumerate(sets):
