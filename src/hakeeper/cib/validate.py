@@ -488,8 +488,8 @@ class _Checker:
                 if key in recurring:
                     self.error(
                         f"{here}.interval",
-                        f"ops[{recurring[key]}] already runs {op.name} every {format_duration_ms(op.interval)} "
-                        f"on {owner!r}; "
+                        f"ops[{recurring[key]}] already runs {op.name} every "
+                        f"{format_duration_ms(op.interval)} on {owner!r}; "
                         "Pacemaker forbids two recurring operations with the same name and interval: "
                         "change one interval (e.g. 10s and 11s)",
                     )
