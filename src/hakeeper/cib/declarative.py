@@ -247,7 +247,7 @@ class _Loader:
             hint = _did_you_mean(k, allowed)
             if not hint:
                 hint = f" ({what + ' ' if what else ''}takes: {', '.join(allowed)})"
-            self.error(join_path(path, k), f'unknown key "{k}"{hint}')
+            self.error(path or "file", f'unknown key "{k}"{hint}')
 
     def required(self, tbl: Mapping[str, Any], path: str, key: str, why: str) -> bool:
         if key in tbl:

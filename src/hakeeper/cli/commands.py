@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from hakeeper.cli.agent_cmd import agent
+from hakeeper.cli.config_cmd import config
 from hakeeper.cli.fence_cmd import fence
 from hakeeper.cli.simulate_cmd import simulate
 
-ALL: list[click.Command] = [simulate, agent, fence]
+ALL: list[click.Command] = [simulate, agent, fence, config]
