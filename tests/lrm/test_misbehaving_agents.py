@@ -178,3 +178,9 @@ async def test_an_internal_error_is_reported_and_does_not_wedge_the_resource(tmp
         second = await lrm.run(op("x", "stop"))
     assert (first.op_status, first.exit_reason) == (OpStatus.ERROR, "internal LRM error: boom")
     assert second.op_status == OpStatus.ERROR
+
+
+async def test_too_long_run_dir_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 120)
+    with pytest.raises(ValueError, match="too deep for a Unix socket path"):
+        await LocalResourceManager(LrmConfig(node_name="n", run_dir=str(deep))).start()

@@ -34,6 +34,7 @@ from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpR
 
 log = logging.getLogger(__name__)
 
+MAX_UNIX_PATH = 107
 RESULT_OUTPUT_LIMIT = 4096
 """How much agent output an OpResult carries (the executor keeps more while the agent runs)."""
 
@@ -105,6 +106,11 @@ class LocalResourceManager:
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if len(self._attrd.path.encode()) > MAX_UNIX_PATH:
+            raise ValueError(
+                f"the LRM run directory {self.run_dir} is too deep for a Unix socket path "
+                f"(at most {MAX_UNIX_PATH} bytes); choose a shorter run_dir"
+            )
         helper_dir = write_helper_dir(self.run_dir / "bin", sys.executable)
         await self._attrd.start()
         self._base_env = self._agent_base_env(helper_dir)
