@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -473,7 +474,8 @@ def write_helper_dir(directory: Path, python: str) -> Path:
     for command in HELPER_COMMANDS:
         script = directory / command
         script.write_text(
-            f"#!/bin/sh\nexec '{python}' -m hakeeper.agents.helpers {command} \"$@\"\n", encoding="utf-8"
+            f'#!/bin/sh\nexec {shlex.quote(python)} -m hakeeper.agents.helpers {command} "$@"\n',
+            encoding="utf-8",
         )
         script.chmod(0o755)
     return directory
