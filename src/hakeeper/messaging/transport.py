@@ -1,0 +1,341 @@
+"""The asyncio UDP shell around the wire codec and the failure detector: one socket per link.
+
+Link ``i`` of this node talks to link ``i`` of every peer (one network per link, as knet does). The
+transport pings every peer on every link shared with it, answers pings, reports membership events,
+and hands every other authentic packet to ``on_message(sender, channel, payload)``. Application traffic
+goes out on the lowest-numbered link that is up to that peer (the first shared link while none is).
+
+Nothing received from the network can raise into the caller: bad packets are dropped and counted
+(``counters``), and notices about misconfigured peers are logged at most once a minute per peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+import msgspec
+
+from hakeeper.messaging.failure_detector import (
+    MAX_LINKS,
+    FailureDetector,
+    FailureDetectorConfig,
+    MembershipEvent,
+    Output,
+    Ping,
+    SendPing,
+    SendPong,
+    link_message_decoder,
+    link_message_encoder,
+)
+from hakeeper.messaging.wire import (
+    DEFAULT_MAX_PACKET,
+    WITNESS_NODE_ID,
+    Channel,
+    Delivered,
+    MessageTooLarge,
+    WireCodec,
+)
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+Direction = Literal["in", "out"]
+MessageHandler = Callable[[int, int, bytes], None]
+MembershipHandler = Callable[[MembershipEvent], None]
+LinkFilter = Callable[[Direction, int, Address], bool]
+"""``(direction, link, remote address) -> keep?``: lets tests cut a link without root."""
+
+_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+class TransportError(Exception):
+    """The transport cannot start (bad configuration or an address it cannot bind)."""
+
+
+def new_boot_id() -> int:
+    """A boot id larger than any earlier boot of this node, never reused.
+
+    The wall clock in nanoseconds with its low 16 bits replaced by random bits: a restart takes far longer
+    than 65 microseconds, so ids grow from boot to boot, and the random bits keep two nodes (or a clock
+    that repeats a value) from producing the same id. Pitfall: if the clock is set back across a restart,
+    peers refuse the new boot as "old_boot" (and log why) until the clock passes the old value.
+    """
+    return (time.time_ns() & ~0xFFFF) | secrets.randbits(16)
+
+
+def parse_address(text: str) -> Address:
+    """``host:port`` or ``[v6-host]:port`` -> (host, port), with an error an operator can act on."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not an address: write HOST:PORT, for example 192.0.2.10:5405")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """``links[i]`` is this node's address on link i; ``peers[n][i]`` is node n's address on link i."""
+
+    node_id: int
+    cluster_name: str
+    cluster_key: bytes = field(repr=False)
+    links: Sequence[Address]
+    peers: Mapping[int, Sequence[Address]]
+    failure_detector: FailureDetectorConfig = field(default_factory=FailureDetectorConfig)
+    witness: Address | None = None
+    max_packet: int = DEFAULT_MAX_PACKET
+
+    def __post_init__(self) -> None:
+        if self.node_id <= WITNESS_NODE_ID:
+            raise ValueError(f"node ids start at 1, not {self.node_id} (0 is the witness)")
+        if not 1 <= len(self.links) <= MAX_LINKS:
+            raise ValueError(f"a node needs between 1 and {MAX_LINKS} links, not {len(self.links)}")
+        for node, addresses in self.peers.items():
+            if node == self.node_id or node <= WITNESS_NODE_ID:
+                raise ValueError(f"peer id {node} is not valid (it is this node's id, or below 1)")
+            if not addresses:
+                raise ValueError(f"peer {node} has no address")
+
+    def shared_links(self, node: int) -> range:
+        return range(min(len(self.links), len(self.peers[node])))
+
+
+class _LinkSocket(asyncio.DatagramProtocol):
+    def __init__(self, owner: Transport, link: int) -> None:
+        self.owner = owner
+        self.link = link
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # selector transports don't subclass it
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.owner._received(self.link, data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        self.owner._count("socket_errors")
+
+
+class Transport:
+    """One node's endpoint on every link."""
+
+    def __init__(
+        self,
+        config: TransportConfig,
+        *,
+        on_message: MessageHandler | None = None,
+        on_membership: MembershipHandler | None = None,
+        link_filter: LinkFilter | None = None,
+        boot_id: int | None = None,
+    ) -> None:
+        self.config = config
+        self.boot_id = new_boot_id() if boot_id is None else boot_id
+        known = frozenset(config.peers) | ({WITNESS_NODE_ID} if config.witness else frozenset())
+        self.codec = WireCodec(
+            node_id=config.node_id,
+            cluster_name=config.cluster_name,
+            cluster_key=config.cluster_key,
+            boot_id=self.boot_id,
+            known_senders=known,
+            max_packet=config.max_packet,
+        )
+        self.on_message = on_message
+        self.on_membership = on_membership
+        self.link_filter = link_filter
+        self._fd: FailureDetector | None = None
+        self._sockets: list[_LinkSocket] = []
+        self._timer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._counters: dict[str, int] = {}
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        try:
+            for link, address in enumerate(self.config.links):
+                sock = _bind(link, address)
+                proto = _LinkSocket(self, link)
+                await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
+                self._sockets.append(proto)
+        except BaseException:
+            await self.close()
+            raise
+        peers = {n: self.config.shared_links(n) for n in self.config.peers}
+        self._fd = FailureDetector(peers, self.config.failure_detector, now=loop.time())
+        self._timer = loop.create_task(self._heartbeats(), name=f"hakeeper-heartbeats-{self.config.node_id}")
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        for s in self._sockets:
+            if s.transport is not None:
+                s.transport.close()
+        self._sockets = []
+
+    async def __aenter__(self) -> Transport:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Packets sent, received, delivered and dropped (``dropped_<reason>``), and shell-level events."""
+        merged = dict(self.codec.counters)
+        for key, value in self._counters.items():
+            merged[key] = merged.get(key, 0) + value
+        return merged
+
+    def up_nodes(self) -> frozenset[int]:
+        return self._fd.up_nodes() if self._fd else frozenset()
+
+    def link_states(self) -> dict[tuple[int, int], bool]:
+        return self._fd.link_states() if self._fd else {}
+
+    @property
+    def local_addresses(self) -> list[Address]:
+        out: list[Address] = []
+        for s in self._sockets:
+            assert s.transport is not None
+            host, port = s.transport.get_extra_info("sockname")[:2]
+            out.append((str(host), int(port)))
+        return out
+
+    # --- sending ----------------------------------------------------------------------------------
+
+    def send(self, node: int, channel: int, payload: bytes) -> bool:
+        """Send one message to a peer; False (and counted) if it is unknown or the message too large."""
+        if node not in self.config.peers or not self._sockets:
+            self._count("send_no_route")
+            return False
+        return self._send_on(self._best_link(node), node, channel, payload)
+
+    def send_witness(self, payload: bytes) -> bool:
+        """Send a witness-channel message to the configured witness (over link 0)."""
+        if self.config.witness is None or not self._sockets:
+            self._count("send_no_route")
+            return False
+        return self._send_to(0, self.config.witness, WITNESS_NODE_ID, Channel.WITNESS, payload)
+
+    def _best_link(self, node: int) -> int:
+        states = self.link_states()
+        shared = self.config.shared_links(node)
+        return next((i for i in shared if states.get((node, i))), shared[0])
+
+    def _send_on(self, link: int, node: int, channel: int, payload: bytes) -> bool:
+        return self._send_to(link, self.config.peers[node][link], node, channel, payload)
+
+    def _send_to(self, link: int, address: Address, node: int, channel: int, payload: bytes) -> bool:
+        try:
+            packet = self.codec.seal(node, channel, payload)
+        except MessageTooLarge as err:
+            self._count("send_oversized")
+            log.warning("%s", err)
+            return False
+        if self.link_filter is not None and not self.link_filter("out", link, address):
+            self._count("filtered_out")
+            return True  # lost on the way, as far as the sender can tell
+        sock = self._sockets[link].transport
+        if sock is None or sock.is_closing():
+            self._count("send_no_route")
+            return False
+        sock.sendto(packet, address)
+        return True
+
+    # --- receiving --------------------------------------------------------------------------------
+
+    def _received(self, link: int, data: bytes, addr: Address) -> None:
+        if self.link_filter is not None and not self.link_filter("in", link, addr):
+            self._count("filtered_in")
+            return
+        assert self._loop is not None
+        now = self._loop.time()
+        result = self.codec.open(data, now)
+        if not isinstance(result, Delivered):
+            if result.notice:
+                log.warning("link %d from %s:%d: %s", link, addr[0], addr[1], result.notice)
+            return
+        if result.channel == Channel.LINK:
+            self._link_message(now, link, result)
+        elif result.channel in (Channel.RAFT, Channel.MESSAGE, Channel.WITNESS):
+            self._deliver(result)
+        else:
+            self._count("dropped_unknown_channel")
+
+    def _link_message(self, now: float, link: int, packet: Delivered) -> None:
+        assert self._fd is not None
+        try:
+            msg = link_message_decoder.decode(packet.payload)
+        except msgspec.DecodeError:
+            self._count("dropped_malformed_link_message")
+            return
+        if isinstance(msg, Ping):
+            self._apply(self._fd.on_ping(now, packet.sender, link, msg, packet.boot))
+        else:
+            self._apply(self._fd.on_pong(now, packet.sender, link, msg, packet.boot))
+
+    def _deliver(self, packet: Delivered) -> None:
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(packet.sender, packet.channel, packet.payload)
+        except Exception:
+            self._count("callback_errors")
+            log.exception("the message handler failed on a message from node %d", packet.sender)
+
+    # --- failure detector -------------------------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        assert self._fd is not None and self._loop is not None
+        while True:
+            self._apply(self._fd.tick(self._loop.time()))
+            await asyncio.sleep(max(0.0, self._fd.next_deadline() - self._loop.time()))
+
+    def _apply(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            if isinstance(out, SendPing):
+                self._send_on(out.link, out.node, Channel.LINK, link_message_encoder.encode(out.ping))
+            elif isinstance(out, SendPong):
+                self._send_on(out.link, out.node, Channel.LINK, link_message_encoder.encode(out.pong))
+            else:
+                log.info("membership: %s", out)
+                if self.on_membership is not None:
+                    try:
+                        self.on_membership(out)
+                    except Exception:
+                        self._count("callback_errors")
+                        log.exception("the membership handler failed on %s", out)
+
+    def _count(self, key: str) -> None:
+        self._counters[key] = self._counters.get(key, 0) + 1
+
+
+def _bind(link: int, address: Address) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        with contextlib.suppress(OSError):  # the kernel may cap it; a smaller buffer still works
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError as err:
+        sock.close()
+        raise TransportError(
+            f"cannot listen on link {link} address {address[0]}:{address[1]}: {err.strerror}; "
+            "check that the address belongs to this host and no other process uses the port"
+        ) from None
+    return sock
