@@ -233,6 +233,12 @@ class SimCluster:
     def _after_step(self, node: SimNode, what: str) -> None:
         raft = node.raft
         assert raft is not None
+        if not raft.has_ready():
+            # Nothing to persist, send or apply: no role, term or commit change worth checking (fast path
+            # for most ticks). A check-quorum step-down sends nothing, but only ever removes a leader.
+            if self.trace.maxlen != 0:
+                self._trace(node.id, what, raft)
+            return
         while raft.has_ready():
             if not self._process_ready(node, raft):
                 self._trace(node.id, f"{what}: crashed mid-write")

@@ -42,6 +42,8 @@ class SafetyChecker:
             tuple[int, int], tuple[int, int | None]
         ] = {}  # (index, term) -> (digest, prev term)
         self.committed_terms: list[int] = [0]  # committed_terms[i] = term of committed entry i (dense)
+        # The term in which each entry was first seen committed: an upper bound of the term that committed it.
+        self.commit_seen_in: list[int] = [0]
         self.history: list[int] = [0]  # history[i] = state-machine digest after applying entry i
         self.history_entries: list[Entry | None] = [None]
 
@@ -99,24 +101,26 @@ class SafetyChecker:
                     )
             elif i == len(self.committed_terms):
                 self.committed_terms.append(term)
+                self.commit_seen_in.append(node.term)
             else:
                 return i - 1  # beyond the known prefix: look again once the gap is filled
         return max(from_index, commit)
 
     def check_leader_complete(self, node: RaftNode) -> None:
-        first = node.log.first_index()
-        last = node.log.last_index()
-        if last < self.known_committed:
-            raise InvariantViolation(
-                f"leader completeness: node {node.id} became leader of term {node.term} with log ending at "
-                f"{last}, but entry {self.known_committed} is committed"
-            )
-        for i in range(max(first, 1), self.known_committed + 1):
-            if node.log.term(i) != self.committed_terms[i]:
+        """A leader of term T holds every entry committed in an earlier term. (A slow candidate may still
+        win an *older* term after later entries commit; those entries are not its business.)"""
+        first = max(node.log.first_index(), 1)
+        for i in range(self.known_committed, 0, -1):
+            if self.commit_seen_in[i] >= node.term:
+                continue
+            if i >= first and node.log.term(i) != self.committed_terms[i]:
                 raise InvariantViolation(
                     f"leader completeness: node {node.id} became leader of term {node.term} without "
                     f"committed entry {i} (term {self.committed_terms[i]}; it holds term {node.log.term(i)})"
                 )
+            if i < first:
+                break  # covered by the leader's snapshot
+        return
 
     def check_commit_quorum(
         self, leader: RaftNode, commit: int, holds_durably: Callable[[int, int, int], bool]

@@ -35,7 +35,7 @@ class FaultProfile:
     liveness_ms: int  # bound for electing a leader and replicating fully once faults heal
 
     @staticmethod
-    def random(rng: random.Random, fault_ms: int = 3000) -> FaultProfile:
+    def random(rng: random.Random, fault_ms: int = 2000) -> FaultProfile:
         def sometimes(p_on: float, lo: float, hi: float) -> float:
             return rng.uniform(lo, hi) if rng.random() < p_on else 0.0
 
