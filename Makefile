@@ -29,5 +29,11 @@ bench-policy: setup
 bench-lrm: setup
 	$(BIN)/python -m hakeeper.lrm.bench
 
+# The long simulation sweep (100,000 seeds; a failing seed prints itself: replay it with
+# `python -m hakeeper.sim --replay SEED`). SOAK_JOBS worker processes, one per core by default.
+SOAK_JOBS ?= $(shell nproc)
+soak: setup
+	$(BIN)/python -m hakeeper.sim --seeds 100000 --jobs $(SOAK_JOBS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
