@@ -22,9 +22,13 @@ def main(argv: list[str] | None = None) -> int:
         lines = replay(args.replay)
         print("\n".join(lines))
         return 1 if "FAILED" in lines[-1] else 0
-    summary = sweep(range(args.start, args.start + args.seeds), jobs=args.jobs)
+    summary = sweep(range(args.start, args.start + args.seeds), jobs=args.jobs, progress=_progress)
     print("\n".join(summary.lines()))
     return 1 if summary.failures else 0
+
+
+def _progress(done: int, failed: int) -> None:
+    print(f"... {done} seeds, {failed} failed", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

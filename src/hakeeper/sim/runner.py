@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hakeeper.sim.cluster import LivenessViolation, NodeFactory, SimCluster, default_factory
@@ -64,15 +64,35 @@ class SweepSummary:
         return out
 
 
-def sweep(seeds: Iterable[int], node_factory: NodeFactory = default_factory, jobs: int = 1) -> SweepSummary:
+def sweep(
+    seeds: Iterable[int],
+    node_factory: NodeFactory = default_factory,
+    jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepSummary:
+    """Run every seed (in ``jobs`` processes when > 1, with the default core); ``progress(done, failed)`` is
+    called every few hundred seeds so a long soak shows it is alive."""
     started = time.monotonic()
     seed_list = list(seeds)
+    results: list[SeedResult] = []
+    failed = 0
     if jobs > 1:
         import multiprocessing
 
         with multiprocessing.Pool(jobs) as pool:
-            results = pool.map(run_seed, seed_list, chunksize=64)
+            for r in pool.imap(run_seed, seed_list, chunksize=32):
+                failed += _collect(results, r, progress, failed)
     else:
-        results = [run_seed(s, node_factory) for s in seed_list]
+        for s in seed_list:
+            failed += _collect(results, run_seed(s, node_factory), progress, failed)
     failures = tuple(r for r in results if not r.ok)
     return SweepSummary(len(results), failures, time.monotonic() - started, sum(r.events for r in results))
+
+
+def _collect(
+    results: list[SeedResult], r: SeedResult, progress: Callable[[int, int], None] | None, failed: int
+) -> int:
+    results.append(r)
+    if progress is not None and len(results) % 500 == 0:
+        progress(len(results), failed + (0 if r.ok else 1))
+    return 0 if r.ok else 1
