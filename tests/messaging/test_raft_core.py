@@ -422,3 +422,48 @@ def test_single_node_cluster_commits_alone() -> None:
     net.elect(1)
     index = accepted(net.propose(1, b"solo")).index
     assert net.raft(1).commit_index == index and net.nodes[1].applied == [b"solo"]
+
+
+def _random_message(rng: random.Random, to: int) -> object:
+    def n() -> int:
+        return rng.randint(-2, 12)
+
+    def entries() -> tuple[Entry, ...]:
+        start = n()
+        return tuple(Entry(n(), start + i, data=b"z") for i in range(rng.randint(0, 3)))
+
+    kind = rng.randrange(6)
+    frm = rng.choice([1, 2, 3, 0, -1])
+    if kind == 0:
+        return AppendEntries(n(), frm, to, n(), n(), entries(), n())
+    if kind == 1:
+        return RequestVote(n(), frm, to, n(), n(), rng.random() < 0.5, rng.random() < 0.2)
+    if kind == 2:
+        return Heartbeat(n(), frm, to, n(), n())
+    if kind == 3:
+        from hakeeper.messaging.raft.messages import AppendResponse
+
+        return AppendResponse(n(), frm, to, n(), rng.random() < 0.5, n(), n())
+    if kind == 4:
+        from hakeeper.messaging.raft.messages import Snapshot, SnapshotMeta
+
+        return InstallSnapshot(n(), frm, to, Snapshot(SnapshotMeta(n(), n(), ConfState((1, 2, 3))), b"s"))
+    from hakeeper.messaging.raft.messages import VoteResponse
+
+    return VoteResponse(n(), frm, to, rng.random() < 0.5, rng.random() < 0.5)
+
+
+def test_garbage_messages_never_raise() -> None:
+    rng = random.Random(42)
+    for round_ in range(10):
+        net = three()
+        for _ in range(200):
+            target = rng.choice([1, 2, 3])
+            node = net.raft(target)
+            node.step(_random_message(rng, target))  # type: ignore[arg-type]
+            if rng.random() < 0.1:
+                node.tick()
+            rd = node.ready()
+            net.nodes[target].storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            node.advance(rd)
+            assert node.commit_index <= node.log.last_index(), round_

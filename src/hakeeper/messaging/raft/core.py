@@ -22,6 +22,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from hakeeper.messaging.raft.log import RaftLog
 from hakeeper.messaging.raft.messages import (
     NO_NODE,
@@ -186,6 +188,7 @@ class RaftNode:
         self._transferee = NO_NODE
         self._pending_conf_index = 0
         self._term_start_index = 0
+        self.dropped_malformed = 0
         self._reset_randomized_timeout()
 
     def _load_conf_history(self, storage: Storage, snap_index: int) -> None:
@@ -376,8 +379,12 @@ class RaftNode:
 
     # ------------------------------------------------------------------ messages in
     def step(self, msg: Message) -> None:
-        """Handle one message from a peer. Messages not addressed to us, or stale, are ignored."""
+        """Handle one message from a peer. Messages not addressed to us, stale or malformed are dropped
+        (malformed ones are counted in ``dropped_malformed``); bad input never raises."""
         if msg.to != self.id:
+            return
+        if not _well_formed(msg):
+            self.dropped_malformed += 1
             return
         if msg.term > self._term:
             if not self._adopt_higher_term(msg):
@@ -792,6 +799,45 @@ class RaftNode:
             self.log.unstable.stable_to(last.index, last.term)
         if rd.committed_entries:
             self.log.applied = max(self.log.applied, rd.committed_entries[-1].index)
+
+
+def _well_formed(msg: Message) -> bool:
+    """Structural sanity of a peer's message, so that a buggy or confused peer cannot break our invariants."""
+    if msg.term < 0 or msg.frm <= 0 or msg.frm == msg.to:
+        return False
+    if isinstance(msg, AppendEntries):
+        if msg.prev_index < 0 or msg.prev_term < 0 or msg.commit < 0 or msg.prev_term > msg.term:
+            return False
+        expected, last_term = msg.prev_index + 1, msg.prev_term
+        for e in msg.entries:
+            if e.index != expected or e.term < last_term or e.term > msg.term:
+                return False
+            if e.kind is EntryKind.CONFIG and not _decodes_as_conf(e.data):
+                return False
+            expected, last_term = expected + 1, e.term
+        return True
+    if isinstance(msg, InstallSnapshot):
+        meta = msg.snapshot.meta
+        return meta.index > 0 and 0 < meta.term <= msg.term
+    if isinstance(msg, RequestVote):
+        return msg.last_index >= 0 and 0 <= msg.last_term <= msg.term
+    if isinstance(msg, Heartbeat | AppendResponse):
+        return all(v >= 0 for v in _indexes(msg))
+    return True
+
+
+def _indexes(msg: Heartbeat | AppendResponse) -> tuple[int, ...]:
+    if isinstance(msg, Heartbeat):
+        return (msg.commit, msg.read_seq)
+    return (msg.index, msg.hint_index, msg.hint_term)
+
+
+def _decodes_as_conf(data: bytes) -> bool:
+    try:
+        decode_conf_state(data)
+    except msgspec.MsgspecError:
+        return False
+    return True
 
 
 def apply_conf_change(conf: ConfState, change: ConfChange) -> ConfState | str:
