@@ -134,3 +134,20 @@ def _attribute_updates(lrm: LocalResourceManager) -> list[AttributeUpdate]:
         if isinstance(event, AttributeUpdate):
             updates.append(event)
     return updates
+
+
+@needs_heartbeat
+async def test_validate_all_with_check_level(lrm: LocalResourceManager, tmp_path: Path) -> None:
+    good = await lrm.run(
+        op("v", "ocf:heartbeat:IPaddr2", "validate-all", params={"ip": "127.0.0.9"}, check_level=0)
+    )
+    assert (good.op_status, good.rc) == (OpStatus.DONE, 0), good.exit_reason
+    bad = await lrm.run(
+        op("v", "ocf:heartbeat:IPaddr2", "validate-all", params={"ip": "not-an-ip"}, check_level=10)
+    )
+    assert bad.rc == 6 and bad.exit_reason, bad.output
+    unwritable = await lrm.run(
+        op("u", "ocf:heartbeat:Dummy", "validate-all", params={"state": "/nonexistent/s"})
+    )
+    assert (unwritable.rc, unwritable.severity) == (2, "hard")
+    assert unwritable.exit_reason == 'State file "/nonexistent/s" is not writable'
