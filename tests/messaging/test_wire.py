@@ -191,3 +191,14 @@ def test_bad_configuration_is_refused() -> None:
         codec(-1)
     with pytest.raises(ValueError, match="max_packet"):
         codec(1, max_packet=100_000)
+
+
+def test_no_notice_for_senders_outside_the_cluster() -> None:
+    # Forged ids are counted but never flood the log; configured peers still get their notice.
+    b = codec(2, known_senders=frozenset({1}))
+    for sender in (1, 5):
+        packet = bytearray(codec(sender).seal(2, Channel.RAFT, b"x"))
+        packet[2] = WIRE_VERSION + 1
+        result = b.open(bytes(packet), 0.0)
+        assert isinstance(result, Rejected) and result.reason is DropReason.WRONG_VERSION
+        assert (result.notice is not None) == (sender == 1)

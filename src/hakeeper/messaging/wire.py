@@ -242,6 +242,8 @@ class WireCodec:
         return Rejected(reason, sender, self._notice(reason, sender, now, version))
 
     def _notice(self, reason: DropReason, sender: int, now: float, version: int) -> str | None:
+        if self._known is not None and sender not in self._known:
+            return None  # forged or stray ids: counted, but not worth a log line each
         key = (reason, sender)
         last = self._last_notice.get(key)
         if last is not None and now - last < _NOTICE_INTERVAL:
