@@ -151,3 +151,31 @@ async def test_validate_all_with_check_level(lrm: LocalResourceManager, tmp_path
     )
     assert (unwritable.rc, unwritable.severity) == (2, "hard")
     assert unwritable.exit_reason == 'State file "/nonexistent/s" is not writable'
+
+
+@needs_pacemaker_agents
+async def test_the_agent_sees_pacemakers_environment(lrm: LocalResourceManager, tmp_path: Path) -> None:
+    envfile = tmp_path / "env"
+    params = {"state": str(tmp_path / "s"), "envfile": str(envfile)}
+    req = OpRequest(
+        resource_id="db:2",
+        agent="ocf:pacemaker:Stateful",
+        operation="monitor",
+        timeout_ms=15_000,
+        params=params,
+        meta={"clone-max": "2", "globally-unique": "false"},
+        check_level=5,
+    )
+    assert (await lrm.run(req)).rc == 7
+    seen = dict(line.split("=", 1) for line in envfile.read_text().splitlines() if "=" in line)
+    assert seen["OCF_ROOT"] == "/usr/lib/ocf"
+    assert seen["OCF_RESOURCE_INSTANCE"] == "db:2"
+    assert (seen["OCF_RESOURCE_PROVIDER"], seen["OCF_RESOURCE_TYPE"]) == ("pacemaker", "Stateful")
+    assert (seen["OCF_RA_VERSION_MAJOR"], seen["OCF_RA_VERSION_MINOR"]) == ("1", "1")
+    assert seen["OCF_RESKEY_CRM_meta_timeout"] == "15000" and seen["OCF_RESKEY_CRM_meta_interval"] == "0"
+    assert seen["OCF_RESKEY_CRM_meta_clone_max"] == "2"
+    assert seen["OCF_RESKEY_CRM_meta_globally_unique"] == "false"
+    assert seen["OCF_CHECK_LEVEL"] == "5"
+    assert seen["OCF_EXIT_REASON_PREFIX"] == "ocf-exit-reason:"
+    assert seen["HA_SBIN_DIR"] == str(lrm.run_dir / "bin")
+    assert seen["PATH"].startswith(str(lrm.run_dir / "bin") + ":")
