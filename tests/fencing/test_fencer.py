@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,12 +13,16 @@ from hakeeper.cib.model import FencingLevel
 from hakeeper.fencing.devices import FenceDevice, FencingOptions
 from hakeeper.fencing.fencer import (
     Backoff,
+    DeviceHealthChanged,
+    DeviceMonitor,
+    DynamicListChanged,
     Fencer,
     FencingFinished,
     FencingPlanned,
     Output,
     PriorityInfo,
     RecordEvent,
+    RunCheck,
     RunDevice,
     device_delay_s,
     node_priority,
@@ -312,3 +317,52 @@ def test_operator_confirmation_ends_the_request() -> None:
     result = finished(out)
     assert result is not None and result.ok and result.reason == "confirmed by an operator"
     assert f.result(run.attempt_id, False, 6.0) == []
+
+
+def test_device_monitor_checks_recurringly_and_reports_changes_only() -> None:
+    devices = {
+        "ipmi": dev("ipmi", monitor_interval_ms=10_000),
+        "virsh": FenceDevice(id="virsh", agent="fence_virsh", monitor_interval_ms=30_000),
+        "quiet": dev("quiet", monitor_interval_ms=0),
+        "off": dev("off", enabled=False),
+    }
+    mon = DeviceMonitor(devices, 0.0, dynamic=["virsh"])
+    first = mon.tick(0.0)
+    assert first == [
+        RunCheck(device="ipmi", action="monitor"),
+        RunCheck(device="virsh", action="list"),
+        RunCheck(device="virsh", action="monitor"),
+    ]
+    assert mon.tick(0.0) == []  # running checks are not started twice
+    assert mon.checked("ipmi", "monitor", True, 1.0) == [DeviceHealthChanged(device="ipmi", ok=True)]
+    assert mon.checked("virsh", "list", True, 1.0, ports=frozenset({"vm1"})) == [
+        DynamicListChanged(device="virsh", ports=frozenset({"vm1"}))
+    ]
+    assert mon.checked("virsh", "monitor", True, 2.0) == [DeviceHealthChanged(device="virsh", ok=True)]
+    assert mon.next_deadline() == 11.0  # ten seconds after the ipmi monitor finished
+    assert mon.tick(10.9) == []
+    assert mon.tick(11.0) == [RunCheck(device="ipmi", action="monitor")]
+    assert mon.checked("ipmi", "monitor", True, 12.0) == []  # unchanged: nothing to report
+    mon.tick(22.0)
+    assert mon.checked("ipmi", "monitor", False, 22.5, reason="login refused") == [
+        DeviceHealthChanged(device="ipmi", ok=False, reason="login refused")
+    ]
+    mon.tick(31.0)
+    assert mon.checked("virsh", "list", True, 31.0, ports=frozenset({"vm1"})) == []
+    mon.reconfigure({"ipmi": devices["ipmi"]}, 40.0)
+    assert mon.checked("virsh", "monitor", False, 41.0) == []  # removed meanwhile: ignored
+
+
+def test_monitor_interval_comes_from_the_monitor_operation() -> None:
+    from hakeeper.cib.model import Operation
+    from hakeeper.fencing.devices import device_from_primitive
+    from tests.fencing.helpers import stonith
+
+    prim = stonith("d", pcmk_host_list="n")
+    assert device_from_primitive(prim).monitor_interval_ms == 60_000
+    with_op = msgspec.structs.replace(prim, operations=[Operation(id="m", name="monitor", interval=15_000)])
+    assert device_from_primitive(with_op).monitor_interval_ms == 15_000
+    disabled = msgspec.structs.replace(
+        prim, operations=[Operation(id="m", name="monitor", interval=15_000, enabled=False)]
+    )
+    assert device_from_primitive(disabled).monitor_interval_ms == 0

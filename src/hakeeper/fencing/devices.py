@@ -35,6 +35,7 @@ FENCING_ACTIONS = ("off", "on", "reboot")
 DEFAULT_STONITH_TIMEOUT_MS = 60_000
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_MONITOR_INTERVAL_MS = 60_000
 _AGENT_NAME = re.compile(r"fence_[A-Za-z0-9_.+-]+")
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -72,6 +73,8 @@ class FenceDevice(msgspec.Struct, frozen=True, kw_only=True):
     default_timeout_ms: int = DEFAULT_STONITH_TIMEOUT_MS
     priority: int = 0
     enabled: bool = True
+    monitor_interval_ms: int = DEFAULT_MONITOR_INTERVAL_MS
+    """How often the device's health is checked (its recurring ``monitor`` operation; 0: never)."""
 
     def port_for(self, node: str) -> str:
         """What the agent is told to fence for ``node``: its mapped port, or the node name itself."""
@@ -256,7 +259,13 @@ def device_from_primitive(
         **_resolve(template.meta_attributes if template else [], ctx),
         **_resolve(prim.meta_attributes, ctx),
     }
-    return _build(prim.id, agent, attrs, meta, options)
+    device = _build(prim.id, agent, attrs, meta, options)
+    ops = [*(template.operations if template else []), *prim.operations]
+    monitors = [op for op in ops if op.name == "monitor" and op.interval > 0]
+    if not monitors:
+        return device  # no monitor configured: check every minute anyway, as pcs configures by default
+    enabled = [op.interval for op in monitors if op.enabled]
+    return msgspec.structs.replace(device, monitor_interval_ms=min(enabled, default=0))
 
 
 def _build(

@@ -520,3 +520,100 @@ def _no_device_reason(plan: Plan) -> str:
         return f"no fencing device can fence {plan.target}"
     problems = "; ".join(p for level in plan.levels for p in level.problems)
     return f"no fencing level for {plan.target} can work: {problems}"
+
+
+# --- recurring device checks ------------------------------------------------------------------------
+
+
+class RunCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """Run ``action`` (``monitor`` or ``list``) of ``device`` on any healthy node; report with ``checked``."""
+
+    device: str
+    action: Literal["monitor", "list"]
+
+
+class DeviceHealthChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A device's monitor result changed (reported on change only). Raise it in status when not ok."""
+
+    device: str
+    ok: bool
+    reason: str = ""
+
+
+class DynamicListChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """The ports a device's ``list`` reports changed: pass them to :meth:`Fencer.set_dynamic_list`."""
+
+    device: str
+    ports: frozenset[str]
+
+
+CheckOutput = RunCheck | DeviceHealthChanged | DynamicListChanged
+
+
+@dataclass
+class _Checked:
+    next_due: float
+    running: bool = False
+    ok: bool | None = None
+    ports: frozenset[str] | None = None
+
+
+class DeviceMonitor:
+    """Schedules each device's recurring ``monitor`` (and ``list`` for dynamic-list devices).
+
+    A check is due every ``monitor_interval_ms`` after the previous one *finished*; a device with
+    interval 0 is never checked. Results are reported upward only when they change.
+    """
+
+    def __init__(self, devices: Mapping[str, FenceDevice], now: float, dynamic: Iterable[str] = ()) -> None:
+        self._devices: dict[str, FenceDevice] = {}
+        self._state: dict[tuple[str, str], _Checked] = {}
+        self.reconfigure(devices, now, dynamic)
+
+    def reconfigure(
+        self, devices: Mapping[str, FenceDevice], now: float, dynamic: Iterable[str] = ()
+    ) -> None:
+        """New devices are checked at once; removed ones are forgotten; ``dynamic`` ones also listed."""
+        wanted = {(d.id, "monitor") for d in devices.values() if d.enabled and d.monitor_interval_ms > 0}
+        wanted |= {(d, "list") for d in dynamic if d in devices and devices[d].enabled}
+        self._devices = dict(devices)
+        self._state = {key: self._state.get(key) or _Checked(next_due=now) for key in sorted(wanted)}
+
+    def next_deadline(self) -> float | None:
+        return min((c.next_due for c in self._state.values() if not c.running), default=None)
+
+    def tick(self, now: float) -> list[CheckOutput]:
+        out: list[CheckOutput] = []
+        for (device, action), checked in self._state.items():
+            if not checked.running and checked.next_due <= now:
+                checked.running = True
+                out.append(RunCheck(device=device, action="list" if action == "list" else "monitor"))
+        return out
+
+    def checked(
+        self,
+        device: str,
+        action: str,
+        ok: bool,
+        now: float,
+        *,
+        reason: str = "",
+        ports: frozenset[str] | None = None,
+    ) -> list[CheckOutput]:
+        """The result of a :class:`RunCheck`; unknown devices (removed meanwhile) are ignored."""
+        checked = self._state.get((device, action))
+        dev = self._devices.get(device)
+        if checked is None or dev is None:
+            return []
+        checked.running = False
+        interval = dev.monitor_interval_ms or 60_000
+        checked.next_due = now + interval / 1000.0
+        if action == "list":
+            if ok and ports is not None and ports != checked.ports:
+                checked.ports = ports
+                return [DynamicListChanged(device=device, ports=ports)]
+            return []
+        if ok != checked.ok:
+            checked.ok = ok
+            return [DeviceHealthChanged(device=device, ok=ok, reason="" if ok else reason)]
+        return []
