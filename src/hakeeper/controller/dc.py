@@ -105,8 +105,10 @@ class _Running:
         return next(a for a in self.graph.actions if a.id == action_id)
 
 
-def _props(cib: m.Cib) -> dict[str, str]:
-    return resolve_nvsets(cib.configuration.properties, RuleContext(node_attrs={}, now=None))
+def _props(cib: m.Cib, now_s: int) -> dict[str, str]:
+    """Cluster properties as Pacemaker reads them: ``cib-bootstrap-options`` first, rules at ``now``."""
+    ctx = RuleContext(node_attrs={}, now=now_s)
+    return resolve_nvsets(cib.configuration.properties, ctx, always_first="cib-bootstrap-options")
 
 
 def _truthy(text: str | None, default: bool) -> bool:
@@ -178,7 +180,7 @@ class DcCore:
         if not self.is_dc or result.op_status == OpStatus.PENDING:
             return []
         exp = Expectation.parse(result.transition_key) or Expectation(0, 0, 0, "")
-        props = _props(self.cib)
+        props = _props(self.cib, now_ms // 1000)
         ops = record_result(
             self.cib.status,
             node,
