@@ -409,3 +409,10 @@ def test_version_comparison_is_antisymmetric(a: str, b: str) -> None:
 def test_version_comparison_is_transitive(a: str, b: str, c: str) -> None:
     if compare_versions(a, b) <= 0 and compare_versions(b, c) <= 0:
         assert compare_versions(a, c) <= 0
+
+
+def test_seconds_and_hours_before_the_t_as_pacemaker_reads_them() -> None:
+    # seen in Pacemaker's own regression inputs (migrate-fencing: interval="P10S" runs every 10 s)
+    assert parse_duration_ms("P10S") == 10_000
+    assert parse_duration_ms("P1H") == 3_600_000
+    assert parse_duration_ms("P1M") == 30 * 86_400_000, "before the T, M is months"

@@ -122,7 +122,9 @@ _UNITS: Final[Mapping[str, tuple[int, int]]] = {
 _PLAIN_DURATION_RE: Final = re.compile(r"\s*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>[A-Za-z]*)\s*")
 _NUM = r"[0-9]+(?:[.,][0-9]+)?"
 _ISO_DURATION_RE: Final = re.compile(
+    # Pacemaker also reads hours and seconds before the "T" (``P10S`` is ten seconds; ``M`` there is months)
     rf"\s*P(?:(?P<Y>{_NUM})Y)?(?:(?P<M>{_NUM})M)?(?:(?P<W>{_NUM})W)?(?:(?P<D>{_NUM})D)?"
+    rf"(?:(?P<H0>{_NUM})H)?(?:(?P<S0>{_NUM})S)?"
     rf"(?:T(?:(?P<h>{_NUM})H)?(?:(?P<m>{_NUM})M)?(?:(?P<s>{_NUM})S)?)?\s*",
     re.IGNORECASE,
 )
@@ -135,6 +137,8 @@ _ISO_MS: Final[Mapping[str, int]] = {
     "h": 3_600_000,
     "m": 60_000,
     "s": 1000,
+    "H0": 3_600_000,
+    "S0": 1000,
 }
 
 
