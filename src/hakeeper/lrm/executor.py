@@ -42,6 +42,8 @@ class RawResult(msgspec.Struct, frozen=True, kw_only=True):
     exit_code: int | None = None
     signal: int | None = None
     timed_out: bool = False
+    survived_kill: bool = False
+    """The agent was still not reaped ``KILL_WAIT_S`` after SIGKILL (stuck in the kernel, e.g. on I/O)."""
     spawn_error: str = ""
     stdout: str = ""
     stderr: str = ""
@@ -199,12 +201,12 @@ async def run_invocation(
     out, err = TailBuffer(output_limit), TailBuffer(output_limit)
     readers = [_PipeReader(loop, proc.stdout, out), _PipeReader(loop, proc.stderr, err)]
     watcher = _ExitWatcher(loop, proc)
-    timed_out = False
+    timed_out = survived_kill = False
     try:
         if not await _wait(watcher.exited, timeout_s):
             timed_out = True
             _kill_group(proc.pid)
-            await _wait(watcher.exited, KILL_WAIT_S)
+            survived_kill = not await _wait(watcher.exited, KILL_WAIT_S)
         finished = time.monotonic()
         await asyncio.wait([r.eof for r in readers], timeout=PIPE_DRAIN_S)
     except asyncio.CancelledError:
@@ -219,6 +221,7 @@ async def run_invocation(
         exit_code=code if code is not None and code >= 0 else None,
         signal=-code if code is not None and code < 0 else None,
         timed_out=timed_out,
+        survived_kill=survived_kill,
         stdout=out.text(),
         stderr=err.text(),
         dropped_bytes=out.dropped + err.dropped,

@@ -29,7 +29,7 @@ from hakeeper.agents.results import OcfRc, OpStatus
 from hakeeper.lrm.attrd import AttrdServer
 from hakeeper.lrm.attributes import AttributeView
 from hakeeper.lrm.core import Completion, Execute, LrmCore, Output
-from hakeeper.lrm.executor import DEFAULT_OUTPUT_LIMIT, RawResult, run_invocation
+from hakeeper.lrm.executor import DEFAULT_OUTPUT_LIMIT, KILL_WAIT_S, RawResult, run_invocation
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult
 
 log = logging.getLogger(__name__)
@@ -279,6 +279,8 @@ class LocalResourceManager:
             )
         if raw.timed_out:
             note = f"{execute.request.operation} timed out after {timeout_s:g}s; its process group was killed"
+            if raw.survived_kill:
+                note += f", but the agent still had not died {KILL_WAIT_S:g}s later (stuck in the kernel?)"
             return completion_from_raw(execute.exec_id, raw, OcfRc.ERR_GENERIC, OpStatus.TIMEOUT, note)
         if raw.exit_code is None:
             note = f"agent was killed by {_signal_name(raw.signal or 0)}"
