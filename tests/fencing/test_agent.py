@@ -164,3 +164,22 @@ def test_metadata_parameters_and_actions() -> None:
 def test_bad_metadata_is_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(AgentError, match=message):
         parse_metadata(text)
+
+
+def test_required_parameters_with_deprecated_aliases() -> None:
+    meta = parse_metadata(
+        """<resource-agent name="fence_x">
+        <parameters>
+          <parameter name="action" required="1"/>
+          <parameter name="ip" required="1" obsoletes="ipaddr"/>
+          <parameter name="ipaddr" required="1" deprecated="1"/>
+          <parameter name="username" required="1" obsoletes="login"/>
+          <parameter name="login" required="1" deprecated="1"/>
+          <parameter name="plug" required="1"/>
+          <parameter name="ssl" required="0"/>
+        </parameters>
+        <actions><action name="off"/></actions></resource-agent>"""
+    )
+    assert meta.missing_parameters({}) == ["ip", "username"]
+    assert meta.missing_parameters({"ipaddr": "h", "login": "root"}) == []
+    assert meta.missing_parameters({"ip": "h"}) == ["username"]

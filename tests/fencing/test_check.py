@@ -212,3 +212,27 @@ def test_cli_live_asks_the_agents(tmp_path: Path) -> None:
     # fence_dummy has no list action but answers status: the check becomes "status", and it answers
     assert live.exit_code == 0, live.output
     assert "node1: OK, fenced by device dummy" in live.output
+
+
+def test_live_facts_missing_parameters_are_errors() -> None:
+    cfg = config(stonith("ipmi", agent="fence_ipmilan", pcmk_host_list="node1 node2"))
+    live = LiveFacts(missing_params={"ipmi": ["ip", "username"]}, monitor={"ipmi": "login refused"})
+    report = check_fencing(cfg, live)
+    assert not report.ok
+    assert (
+        "device ipmi lacks required parameter(s) ip, username of its agent (see its metadata)"
+        in report.errors
+    )
+    assert "device ipmi failed its monitor: login refused" in report.warnings
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(shutil.which("fence_virsh", path="/usr/sbin:/sbin") is None, reason="fence_virsh missing")
+def test_cli_live_names_missing_agent_parameters(tmp_path: Path) -> None:
+    cfg = config(stonith("virsh", agent="fence_virsh"), nodes=("node1",))
+    path = tmp_path / "cib.xml"
+    path.write_text(cib_to_xml(Cib(configuration=cfg)))
+    result = CliRunner().invoke(fence, ["check", "--live", "--timeout", "10", str(path)])
+    assert result.exit_code == 1
+    assert "ERROR: device virsh lacks required parameter(s) ip, username of its agent" in result.output
+    assert "device virsh could not be asked (list failed with exit code 1" in result.output

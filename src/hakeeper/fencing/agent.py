@@ -249,6 +249,8 @@ class AgentParameter(msgspec.Struct, frozen=True, kw_only=True):
     default: str | None = None
     type: str = "string"
     shortdesc: str = ""
+    deprecated: bool = False
+    obsoletes: str | None = None
 
 
 class AgentMetadata(msgspec.Struct, frozen=True, kw_only=True):
@@ -262,6 +264,21 @@ class AgentMetadata(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def host_argument(self) -> str:
         return default_host_argument(list(self.parameters))
+
+    def missing_parameters(self, given: Mapping[str, str]) -> list[str]:
+        """Required parameters ``given`` lacks (the cluster supplies action, port/plug and nodename;
+        a deprecated parameter counts for the one that replaced it, and the other way round)."""
+        supplied_by_cluster = {"action", "port", "plug", "nodename"}
+        missing = []
+        for param in self.parameters.values():
+            if not param.required or param.deprecated or param.name in supplied_by_cluster:
+                continue
+            aliases = {param.name, *(p.name for p in self.parameters.values() if p.obsoletes == param.name)}
+            if param.obsoletes:
+                aliases.add(param.obsoletes)
+            if not aliases & set(given):
+                missing.append(param.name)
+        return missing
 
 
 def parse_metadata(xml: str | bytes) -> AgentMetadata:
@@ -286,6 +303,8 @@ def parse_metadata(xml: str | bytes) -> AgentMetadata:
             default=content.get("default") if content is not None else None,
             type=content.get("type", "string") if content is not None else "string",
             shortdesc=(p.findtext("shortdesc") or "").strip(),
+            deprecated=p.get("deprecated", "0") in ("1", "true"),
+            obsoletes=p.get("obsoletes"),
         )
     actions = frozenset(a.get("name", "") for a in root.iterfind("actions/action")) - {""}
     if "off" not in actions and "reboot" not in actions:

@@ -41,6 +41,8 @@ class LiveFacts(msgspec.Struct, kw_only=True):
     monitor: dict[str, str] = {}
     """device -> "" when ``monitor`` succeeded, else why it failed."""
     errors: dict[str, str] = {}
+    missing_params: dict[str, list[str]] = {}
+    """device -> required agent parameters (per its metadata) the device does not set."""
 
 
 class NodeVerdict(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,6 +207,10 @@ def check_fencing(config: Configuration, live: LiveFacts | None = None) -> Check
     errors, warnings = _config_findings(config, devset)
     if live is not None:
         warnings += [f"device {d} failed its monitor: {why}" for d, why in live.monitor.items() if why]
+        errors += [
+            f"device {d} lacks required parameter(s) {', '.join(names)} of its agent (see its metadata)"
+            for d, names in live.missing_params.items()
+        ]
     caps = _Capabilities(live)
     watchdog = devset.options.watchdog_timeout_ms > 0
     verdicts = tuple(
@@ -251,6 +257,8 @@ async def _ask(device: FenceDevice, nodes: Sequence[str], facts: LiveFacts, time
         facts.errors[device.id] = str(err)
         return
     facts.agent_actions[device.agent] = meta.actions
+    if missing := meta.missing_parameters(device.params):
+        facts.missing_params[device.id] = missing
     params = list(meta.parameters)
     monitor = await run_agent(device, "monitor", timeout_s=timeout_s, metadata_parameters=params)
     facts.monitor[device.id] = "" if monitor.ok else monitor.reason
@@ -260,7 +268,7 @@ async def _ask(device: FenceDevice, nodes: Sequence[str], facts: LiveFacts, time
         if listed.ok and listed.ports is not None:
             facts.lists[device.id] = listed.ports
         else:
-            facts.errors[device.id] = f"list failed: {listed.reason}"
+            facts.errors[device.id] = listed.reason
     elif check == "status":
         answers = {}
         for node in nodes:
