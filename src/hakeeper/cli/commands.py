@@ -7,6 +7,7 @@ import click
 from hakeeper.cli.agent_cmd import agent
 from hakeeper.cli.config_cmd import config
 from hakeeper.cli.fence_cmd import fence
+from hakeeper.cli.messaging_cmd import keygen, witness
 from hakeeper.cli.simulate_cmd import simulate
 
-ALL: list[click.Command] = [simulate, agent, fence, config]
+ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness]

@@ -161,7 +161,7 @@ class Transport:
         loop = self._loop = asyncio.get_running_loop()
         try:
             for link, address in enumerate(self.config.links):
-                sock = _bind(link, address)
+                sock = bind_udp(address, f"link {link}")
                 proto = _LinkSocket(self, link)
                 await loop.create_datagram_endpoint(lambda p=proto: p, sock=sock)  # type: ignore[misc]
                 self._sockets.append(proto)
@@ -324,7 +324,8 @@ class Transport:
         self._counters[key] = self._counters.get(key, 0) + 1
 
 
-def _bind(link: int, address: Address) -> socket.socket:
+def bind_udp(address: Address, purpose: str) -> socket.socket:
+    """A non-blocking UDP socket bound to ``address``, with a large receive buffer against bursts."""
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
@@ -335,7 +336,7 @@ def _bind(link: int, address: Address) -> socket.socket:
     except OSError as err:
         sock.close()
         raise TransportError(
-            f"cannot listen on link {link} address {address[0]}:{address[1]}: {err.strerror}; "
+            f"cannot listen on {purpose} address {address[0]}:{address[1]}: {err.strerror}; "
             "check that the address belongs to this host and no other process uses the port"
         ) from None
     return sock
