@@ -1,0 +1,1 @@
+"""hakeeper.daemon: the node daemon wiring every layer together."""
