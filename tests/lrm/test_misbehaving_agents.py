@@ -97,6 +97,18 @@ async def test_flood_of_output_is_bounded(tmp_path: Path) -> None:
     assert len(raw.stdout) == 65536 and raw.dropped_bytes == 10_000_000 - 65536
 
 
+async def test_stdin_is_fed_and_a_child_that_stops_reading_does_not_hang() -> None:
+    env = {"PATH": os.environ["PATH"]}
+    lines = b"action=off\nport=node2\n"
+    raw = await run_invocation(Invocation(["cat"], env, stdin=lines), 10.0)
+    assert (raw.exit_code, raw.stdout) == (0, lines.decode())
+    big = b"x" * 5_000_000
+    raw = await run_invocation(Invocation(["head", "-c", "10"], env, stdin=big), 10.0)
+    assert (raw.exit_code, raw.stdout, raw.timed_out) == (0, "x" * 10, False)
+    raw = await run_invocation(Invocation(["cat"], env), 10.0)
+    assert (raw.exit_code, raw.stdout) == (0, "")  # no stdin given: /dev/null
+
+
 async def test_flood_result_carries_only_an_excerpt(test_lrm: LocalResourceManager, tmp_path: Path) -> None:
     write_agent(tmp_path / "ocf", "flood", "head -c 10000000 /dev/zero | tr '\\0' x\nexit 0\n")
     result = await test_lrm.run(op("flood", timeout_ms=30_000))

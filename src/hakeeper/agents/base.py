@@ -53,6 +53,8 @@ class Invocation(msgspec.Struct, frozen=True):
     argv: list[str]
     env: dict[str, str]
     cwd: str = "/"
+    stdin: bytes = b""
+    """Fed to the command's standard input (fence agents read ``key=value`` lines); empty means /dev/null."""
 
 
 class Outcome(msgspec.Struct, frozen=True):

@@ -125,6 +125,39 @@ class _PipeReader:
             self.eof.set_result(None)
 
 
+class _PipeWriter:
+    """Feeds ``data`` to the child's stdin from the event loop, then closes it (a child that stops reading
+    or exits early just loses the rest)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pipe: IO[bytes] | None, data: bytes) -> None:
+        self.loop = loop
+        self.pipe = pipe
+        self.data = memoryview(data)
+        if pipe is None:
+            return
+        os.set_blocking(pipe.fileno(), False)
+        loop.add_writer(pipe.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        assert self.pipe is not None
+        try:
+            while self.data:
+                written = os.write(self.pipe.fileno(), self.data[:65536])
+                self.data = self.data[written:]
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        if self.pipe is not None:
+            self.loop.remove_writer(self.pipe.fileno())
+            with contextlib.suppress(OSError):
+                self.pipe.close()
+            self.pipe = None
+
+
 class _ExitWatcher:
     """Resolves ``exited`` with the exit status once the process ends (pidfd, or polling without one)."""
 
@@ -169,7 +202,7 @@ def _spawn(invocation: Invocation) -> subprocess.Popen[bytes]:
         invocation.argv,
         env=invocation.env,
         cwd=invocation.cwd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if invocation.stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -200,6 +233,7 @@ async def run_invocation(
     loop = asyncio.get_running_loop()
     out, err = TailBuffer(output_limit), TailBuffer(output_limit)
     readers = [_PipeReader(loop, proc.stdout, out), _PipeReader(loop, proc.stderr, err)]
+    writer = _PipeWriter(loop, proc.stdin, invocation.stdin)
     watcher = _ExitWatcher(loop, proc)
     timed_out = survived_kill = False
     try:
@@ -214,6 +248,7 @@ async def run_invocation(
         raise
     finally:
         watcher.close()
+        writer.close()
         for reader in readers:
             reader.close()
     code = proc.returncode
