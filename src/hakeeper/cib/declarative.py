@@ -60,7 +60,7 @@ _RESOURCE_KINDS = ("group", "clone", "bundle-xml")
 _EXPRESSION_KINDS = ("attribute", "date", "op", "resource", "expressions")
 _CONSTRAINT_TYPES = ("location", "colocation", "order", "ticket")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_PLAIN_INT = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
 
 Severity = Literal["error", "warning"]
