@@ -182,3 +182,9 @@ def test_none_and_status_checks_and_disabled_devices() -> None:
     stopped = device_from_primitive(stonith("s", meta={"target-role": "Stopped"}, pcmk_host_list="n"))
     assert not stopped.enabled
     assert can_fence(stopped, "n") is Capability.NO
+
+
+def test_cluster_glue_plugins_are_named_as_such() -> None:
+    for plugin in ("external/sbd", "null", "ssh"):
+        with pytest.raises(DeviceError, match=r"cluster-glue .*fence-agents only"):
+            device_from_primitive(stonith("old", agent=plugin))

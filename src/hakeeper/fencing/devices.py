@@ -246,10 +246,7 @@ def device_from_primitive(
     options = options or FencingOptions()
     agent = prim.type or (template.type if template else None) or ""
     if not _AGENT_NAME.fullmatch(agent):
-        raise DeviceError(
-            f"fencing device {prim.id} uses agent {agent!r}; fence agents are named fence_<something> "
-            f"(e.g. fence_ipmilan)"
-        )
+        raise DeviceError(_bad_agent_message(prim.id, agent))
     ctx = RuleContext(now=now)
     attrs = {
         **_resolve(template.instance_attributes if template else [], ctx),
@@ -266,6 +263,21 @@ def device_from_primitive(
         return device  # no monitor configured: check every minute anyway, as pcs configures by default
     enabled = [op.interval for op in monitors if op.enabled]
     return msgspec.structs.replace(device, monitor_interval_ms=min(enabled, default=0))
+
+
+def _bad_agent_message(dev_id: str, agent: str) -> str:
+    if agent and re.fullmatch(r"(external/)?[A-Za-z0-9_.-]+", agent):
+        # Heartbeat's cluster-glue plugins (external/sbd, external/ipmi, ssh, null...), which Pacemaker
+        # runs through fence_legacy.
+        return (
+            f"fencing device {dev_id} uses {agent!r}, a cluster-glue (Heartbeat) stonith plugin; "
+            f"hakeeper runs fence-agents only: use the fence_ equivalent "
+            f"(e.g. fence_sbd, fence_ipmilan, fence_virsh)"
+        )
+    return (
+        f"fencing device {dev_id} uses agent {agent!r}; "
+        f"fence agents are named fence_<something> (e.g. fence_ipmilan)"
+    )
 
 
 def _build(
