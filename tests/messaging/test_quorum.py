@@ -11,7 +11,7 @@ from hakeeper.messaging.quorum import (
     QuorumOutput,
     SendWitnessReport,
 )
-from hakeeper.messaging.witness import WitnessArbiter, WitnessReply
+from hakeeper.messaging.witness import WitnessArbiter, WitnessReply, WitnessReport
 
 
 def changes(outputs: list[QuorumOutput]) -> list[QuorumChanged]:
@@ -102,7 +102,7 @@ class Cluster:
             if isinstance(out, SendWitnessReport):
                 if node in self.witness_cut:
                     continue
-                reply = self.arbiter.on_report(self.now, node, out.report.view)
+                reply = self.arbiter.on_report(self.now, node, out.report.view, out.report.seq)
                 self._feed(node, self.q[node].on_witness_reply(self.now, reply))
             else:
                 self.events[node].append(out)
@@ -200,12 +200,25 @@ def test_witness_vote_lapses_when_witness_unreachable() -> None:
     assert not c.q[1].state.witness_vote
 
 
-def test_grant_for_another_view_does_not_count() -> None:
-    q = Quorum(1, QuorumConfig({1: 1, 2: 1}, witness=True), now=0.0)
-    q.on_witness_reply(0.0, WitnessReply(view=[1, 2], granted=True, holder=[1, 2]))
-    assert not q.state.witness_vote  # this node sees only itself
-    q.on_witness_reply(0.1, WitnessReply(view=[1], granted=True, holder=[1]))
+def reports(outputs: list[QuorumOutput]) -> list[WitnessReport]:
+    return [o.report for o in outputs if isinstance(o, SendWitnessReport)]
+
+
+def test_witness_replies_count_only_for_the_current_view_and_in_time() -> None:
+    q = Quorum(1, QuorumConfig({1: 1, 2: 1}, witness=True, witness_reply_timeout=0.4), now=0.0)
+    [r1] = reports(q.tick(0.0))
+    q.on_witness_reply(0.01, WitnessReply(view=[1, 2], granted=True, holder=[1, 2], seq=r1.seq))
+    assert not q.state.witness_vote  # granted for a view this node does not have
+    [r2] = reports(q.tick(0.1))
+    q.on_witness_reply(0.11, WitnessReply(view=[1], granted=True, holder=[1], seq=r2.seq))
     assert q.state.witness_vote and q.state.quorate
+    assert q.on_witness_reply(0.12, WitnessReply(view=[1], granted=False, holder=[2], seq=r1.seq)) == []
+    assert q.on_witness_reply(0.12, WitnessReply(view=[1], granted=False, holder=[2], seq=99)) == []
+    assert q.state.witness_vote  # stale and unsolicited answers changed nothing
+    q.tick(0.49)
+    assert q.state.witness_vote
+    events = changes(q.tick(0.5))  # 0.4 s after report 2 was *sent*, with no newer answer
+    assert events and not events[0].state.quorate and not q.state.witness_vote
 
 
 def test_report_sent_on_view_change_and_periodically() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from hakeeper.messaging.witness import (
     WitnessArbiter,
@@ -85,3 +87,47 @@ def test_view_always_contains_the_reporter() -> None:
 def test_bad_timeout_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         WitnessArbiter(report_timeout=0)
+
+
+# --- safety: two different partitions never count the vote at the same time ----------------------
+
+REPORT_TIMEOUT = 0.6
+REPLY_TIMEOUT = 0.4  # the nodes' witness_reply_timeout, below the witness's report timeout
+
+step = st.tuples(
+    st.floats(min_value=0.0, max_value=0.3),  # time passing before this report
+    st.integers(min_value=1, max_value=4),  # reporting node
+    st.frozensets(st.integers(min_value=1, max_value=4)),  # its view (itself added)
+    st.booleans(),  # the reply is lost
+    st.floats(min_value=0.0, max_value=0.05),  # network delay to the witness
+)
+
+
+Step = tuple[float, int, frozenset[int], bool, float]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(step, max_size=60))
+@example(  # node 1 holds the vote then falls silent; node 2 takes it over once node 1's report expires
+    [
+        (0.0, 1, frozenset({1}), False, 0.0),
+        (0.3, 2, frozenset({2}), False, 0.0),
+        (0.3, 2, frozenset({2}), False, 0.0),
+    ]
+)
+def test_never_two_partitions_with_the_vote(steps: list[Step]) -> None:
+    w = WitnessArbiter(report_timeout=REPORT_TIMEOUT)
+    now = witness_now = 0.0
+    current: dict[int, frozenset[int]] = {}
+    grant: dict[int, tuple[float, frozenset[int], bool]] = {}  # node -> (report sent at, view, granted)
+    for dt, node, view, lost, delay in steps:
+        now += dt
+        witness_now = max(witness_now, now + delay)
+        current[node] = view | {node}
+        reply = w.on_report(witness_now, node, current[node])
+        if not lost:
+            grant[node] = (now, frozenset(reply.view), reply.granted)
+        counted = {
+            v for n, (sent, v, ok) in grant.items() if ok and v == current[n] and now < sent + REPLY_TIMEOUT
+        }
+        assert len(counted) <= 1, (now, counted)

@@ -11,7 +11,9 @@ Rules (votequorum's, see corosync ``votequorum.5``):
   resources. The confirmation is forgotten when the peer rejoins;
 * witness: the node reports its view to the witness every ``witness_report_interval`` and on every change;
   the witness vote counts only while its last reply is younger than ``witness_reply_timeout`` and granted
-  the vote for exactly the node's current view.
+  the vote for exactly the node's current view. Keep ``witness_reply_timeout`` below the witness's
+  ``--report-timeout`` (defaults 0.4 s and 0.6 s): that gap is what keeps two sides from counting the
+  vote at once when a node loses the witness.
 
 Every change of the resulting ``QuorumState`` is output as a ``QuorumChanged`` event.
 """
@@ -33,7 +35,7 @@ class QuorumConfig:
     witness: bool = False
     witness_votes: int = 1
     witness_report_interval: float = 0.1
-    witness_reply_timeout: float = 0.5
+    witness_reply_timeout: float = 0.4
 
     def __post_init__(self) -> None:
         if any(v < 0 for v in self.node_votes.values()):
@@ -95,7 +97,10 @@ QuorumOutput = QuorumChanged | SendWitnessReport
 @dataclass
 class _WitnessClient:
     next_report_at: float
-    reply_at: float | None = None
+    report_seq: int = 0
+    sent_at: dict[int, float] = field(default_factory=dict)  # reports still waiting for an answer
+    reply_seq: int = 0
+    valid_until: float | None = None  # the answered report's send time + witness_reply_timeout
     reply_view: frozenset[int] = frozenset()
     granted: bool = False
 
@@ -134,11 +139,17 @@ class Quorum:
         return self._update(now)
 
     def on_witness_reply(self, now: float, reply: WitnessReply) -> list[QuorumOutput]:
-        if self._witness is None:
+        """An answer from the witness; stale, duplicate and unsolicited answers are ignored."""
+        w = self._witness
+        if w is None or reply.seq <= w.reply_seq or reply.seq not in w.sent_at:
             return []
-        self._witness.reply_at = now
-        self._witness.reply_view = frozenset(reply.view)
-        self._witness.granted = reply.granted
+        # Validity counts from when the report was *sent*: the witness forgets a silent node
+        # report_timeout after its last report, so a grant here always lapses before the witness could
+        # hand the vote to another side (given witness_reply_timeout < the witness's report_timeout).
+        w.valid_until = w.sent_at[reply.seq] + self.config.witness_reply_timeout
+        w.reply_seq = reply.seq
+        w.reply_view = frozenset(reply.view)
+        w.granted = reply.granted
         return self._update(now)
 
     def tick(self, now: float) -> list[QuorumOutput]:
@@ -146,8 +157,8 @@ class Quorum:
         out: list[QuorumOutput] = []
         w = self._witness
         if w is not None:
-            if w.reply_at is not None and now >= w.reply_at + self.config.witness_reply_timeout:
-                w.reply_at, w.granted = None, False  # the witness went silent: its vote lapses
+            if w.valid_until is not None and now >= w.valid_until:
+                w.valid_until, w.granted = None, False  # the witness went silent: its vote lapses
             if now >= w.next_report_at:
                 out.append(self._report(now))
         return out + self._update(now)
@@ -156,15 +167,20 @@ class Quorum:
         w = self._witness
         if w is None:
             return float("inf")
-        expiry = w.reply_at + self.config.witness_reply_timeout if w.reply_at is not None else float("inf")
-        return min(w.next_report_at, expiry)
+        return min(w.next_report_at, w.valid_until if w.valid_until is not None else float("inf"))
 
     # --- state ------------------------------------------------------------------------------------
 
     def _report(self, now: float) -> SendWitnessReport:
-        assert self._witness is not None
-        self._witness.next_report_at = now + self.config.witness_report_interval
-        return SendWitnessReport(WitnessReport(sorted(self._members)))
+        w = self._witness
+        assert w is not None
+        timeout = self.config.witness_reply_timeout
+        for seq in [s for s, sent in w.sent_at.items() if now - sent >= timeout]:
+            del w.sent_at[seq]  # an answer to it could no longer count anyway
+        w.report_seq += 1
+        w.sent_at[w.report_seq] = now
+        w.next_report_at = now + self.config.witness_report_interval
+        return SendWitnessReport(WitnessReport(sorted(self._members), w.report_seq))
 
     def _update(self, now: float) -> list[QuorumOutput]:
         state = self._compute(now)
@@ -177,8 +193,8 @@ class Quorum:
         w = self._witness
         return (
             w is not None
-            and w.reply_at is not None
-            and now < w.reply_at + self.config.witness_reply_timeout
+            and w.valid_until is not None
+            and now < w.valid_until
             and w.granted
             and w.reply_view == self._members
         )

@@ -29,6 +29,7 @@ class WitnessReport(msgspec.Struct, tag="report", array_like=True, frozen=True):
     """Node -> witness: the nodes this node sees, itself included."""
 
     view: list[int]
+    seq: int = 0  # echoed in the reply, so the node knows which report (and when) it answers
 
 
 class WitnessReply(msgspec.Struct, tag="reply", array_like=True, frozen=True):
@@ -37,6 +38,7 @@ class WitnessReply(msgspec.Struct, tag="reply", array_like=True, frozen=True):
     view: list[int]
     granted: bool
     holder: list[int]
+    seq: int = 0
 
 
 WitnessMessage = WitnessReport | WitnessReply
@@ -65,12 +67,13 @@ class WitnessArbiter:
         self.holder: frozenset[int] | None = None
         self._reports: dict[int, _Report] = {}
 
-    def on_report(self, now: float, node: int, view: Iterable[int]) -> WitnessReply:
+    def on_report(self, now: float, node: int, view: Iterable[int], seq: int = 0) -> WitnessReply:
         """Record ``node``'s view and answer whether it holds the vote."""
         seen = frozenset(view) | {node}
         self._reports[node] = _Report(seen, now)
         self._decide(now)
-        return WitnessReply(view=sorted(seen), granted=seen == self.holder, holder=sorted(self.holder or ()))
+        holder = sorted(self.holder or ())
+        return WitnessReply(view=sorted(seen), granted=seen == self.holder, holder=holder, seq=seq)
 
     def live_views(self, now: float) -> dict[int, frozenset[int]]:
         return {n: r.view for n, r in self._reports.items() if now - r.at < self.report_timeout}

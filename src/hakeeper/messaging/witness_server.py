@@ -86,7 +86,7 @@ class WitnessServer(asyncio.DatagramProtocol):
         report = self._report(result)
         if report is None:
             return
-        reply = self.arbiter.on_report(now, result.sender, report.view)
+        reply = self.arbiter.on_report(now, result.sender, report.view, report.seq)
         self._log_holder()
         packet = self.codec.seal(result.sender, Channel.WITNESS, witness_encoder.encode(reply))
         if self._transport is not None:
