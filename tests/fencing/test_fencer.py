@@ -366,3 +366,25 @@ def test_monitor_interval_comes_from_the_monitor_operation() -> None:
         prim, operations=[Operation(id="m", name="monitor", interval=15_000, enabled=False)]
     )
     assert device_from_primitive(disabled).monitor_interval_ms == 0
+
+
+def test_history_confirms_only_completed_power_off_after_the_loss() -> None:
+    from hakeeper.cib.model import FenceEvent
+    from hakeeper.fencing.fencer import fenced_since, latest_event
+
+    history = [
+        FenceEvent(target="node2", action="reboot", state="done", completed=100),
+        FenceEvent(target="node2", action="off", state="pending", requested=200),
+        FenceEvent(target="node2", action="off", state="failed", completed=210),
+        FenceEvent(target="node2", action="on", state="done", completed=220),
+        FenceEvent(target="node3", action="off", state="done", completed=230),
+    ]
+    assert not fenced_since(history, "node2", 150)  # the old fence predates the loss; on does not count
+    assert fenced_since(history, "node2", 100)
+    assert fenced_since(history, "node3", 230)
+    assert latest_event(history, "node2") == history[3]
+    assert latest_event(history, "node9") is None
+    f = fencer(dev("ipmi"))
+    [run] = runs(f.request("node2", "off", "node1", 300.0))
+    done = [o.event for o in f.result(run.attempt_id, True, 301.0) if isinstance(o, RecordEvent)]
+    assert fenced_since([*history, *done], "node2", 300)

@@ -99,6 +99,28 @@ def device_delay_s(device: FenceDevice, target: str, rng: random.Random) -> floa
     return (base + rng.randint(0, top - base)) / 1000.0
 
 
+# --- reading the history ----------------------------------------------------------------------------
+
+
+def latest_event(history: Sequence[FenceEvent], target: str) -> FenceEvent | None:
+    """The most recent event about ``target`` (the last one in the list: history is append-only)."""
+    return next((e for e in reversed(history) if e.target == target), None)
+
+
+def fenced_since(history: Sequence[FenceEvent], target: str, since: int) -> bool:
+    """Whether ``target`` was fenced (off or reboot, by a device, the watchdog or an operator) at or after
+    epoch second ``since``. This is the confirmation recovery must wait for: a node lost at ``since`` may
+    have its resources started elsewhere only when this is True."""
+    return any(
+        e.target == target
+        and e.state == "done"
+        and e.action in _POWER_OFF
+        and e.completed is not None
+        and e.completed >= since
+        for e in history
+    )
+
+
 # --- outputs ----------------------------------------------------------------------------------------
 
 
