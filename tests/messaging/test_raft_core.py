@@ -467,3 +467,68 @@ def test_garbage_messages_never_raise() -> None:
             net.nodes[target].storage.save(rd.hard_state, rd.entries, rd.snapshot)
             node.advance(rd)
             assert node.commit_index <= node.log.last_index(), round_
+
+
+# ---------------------------------------------------------------- witness (vote-only member)
+def two_plus_witness() -> RaftNet:
+    net = RaftNet([1, 2], witnesses=[3])
+    net.elect(1)
+    assert net.leaders() == [1]
+    return net
+
+
+def test_witness_counts_for_commit_but_holds_no_payloads() -> None:
+    net = two_plus_witness()
+    net.isolate(2)
+    index = accepted(net.propose(1, b"secret-payload")).index
+    net.tick_all(1)
+    assert net.raft(1).commit_index >= index  # leader + witness are a majority of three
+    stored = net.nodes[3].storage.entries(index, index + 1)[0]
+    assert stored.term == net.raft(1).term and stored.data == b""
+    assert net.raft(3).voters == (1, 2, 3) and net.raft(3).conf_state.witnesses == (3,)
+
+
+def test_two_nodes_and_a_witness_survive_losing_either_node() -> None:
+    for lost in (1, 2):
+        net = two_plus_witness()
+        accepted(net.propose(1, b"before"))
+        survivor = 3 - lost
+        net.crash(lost)
+        if survivor != 1:
+            assert new_leader(net, lost) == survivor
+        index = accepted(net.propose(survivor, b"after")).index
+        net.tick_all(1)
+        assert net.raft(survivor).commit_index >= index
+        assert net.nodes[survivor].applied == [b"before", b"after"]
+
+
+def test_witness_never_campaigns_and_cannot_be_handed_leadership() -> None:
+    net = two_plus_witness()
+    net.isolate(3)
+    net.tick(3, 200)
+    assert net.raft(3).role is Role.FOLLOWER
+    result = net.raft(1).transfer_leadership(3)
+    assert isinstance(result, Rejected) and result.reason is RejectReason.INVALID_TARGET
+
+
+def test_a_data_node_refuses_to_be_treated_as_a_witness() -> None:
+    net = three()
+    follower = net.raft(2)
+    follower.step(AppendEntries(2, 1, 2, 2, 2, (Entry(2, 3, data=b""),), 2, stripped=True))
+    assert follower.refused_stripped == 1
+    assert follower.log.last_index() == 2
+
+
+def test_add_witness_by_membership_change() -> None:
+    net = RaftNet([1, 2])
+    net.elect(1)
+    net.add_empty_node(3, witness=True)
+    accepted(net.raft(1).propose_conf_change(ConfChange(ConfChangeKind.ADD_WITNESS, 3)))
+    net.tick_all(3)
+    assert net.raft(1).conf_state.witnesses == (3,)
+    promote = apply_conf_change(net.raft(1).conf_state, ConfChange(ConfChangeKind.PROMOTE_LEARNER, 3))
+    assert "witness" in str(promote)
+    net.crash(2)
+    index = accepted(net.propose(1, b"with-witness")).index
+    net.tick_all(1)
+    assert net.raft(1).commit_index >= index

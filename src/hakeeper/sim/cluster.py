@@ -12,13 +12,13 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
 from hakeeper.messaging.raft.core import Accepted, RaftConfig, RaftNode, Role, bootstrap
-from hakeeper.messaging.raft.messages import ConfChange, ConfChangeKind, Message
+from hakeeper.messaging.raft.messages import ConfChange, ConfChangeKind, Entry, EntryKind, Message, Snapshot
 from hakeeper.messaging.raft.storage import MemoryStorage
 from hakeeper.sim.invariants import InvariantViolation, SafetyChecker
 from hakeeper.sim.network import NetworkProfile, SimNetwork
@@ -48,6 +48,7 @@ class SimNode:
     paused: bool = False
     retired: bool = False  # removed from the cluster and shut down by the operator
     started: bool = False
+    witness: bool = False  # a vote-only member: holds no payloads, runs no state machine
     backlog: list[Message] = field(default_factory=list)
     applied: int = 0  # state machine: index and running digest
     digest: int = 0
@@ -102,14 +103,15 @@ class SimCluster:
         self.nodes: dict[int, SimNode] = {}
         p = self.profile
         founders = list(range(1, p.voters + 1))
-        hs, entries = bootstrap(founders)
-        for nid in range(1, p.voters + p.spare + 1):
+        witnesses = [p.voters + 1] if p.founding_witness else []
+        hs, entries = bootstrap(founders, witnesses)
+        for nid in range(1, p.voters + len(witnesses) + p.spare + 1):
             storage = MemoryStorage()
-            if nid in founders:
+            if nid in founders or nid in witnesses:
                 storage.save(hs, entries, None)
                 storage.sync()
-            self.nodes[nid] = SimNode(nid, storage)
-        for nid in founders:
+            self.nodes[nid] = SimNode(nid, storage, witness=nid in witnesses)
+        for nid in [*founders, *witnesses]:
             self._start(self.nodes[nid])
         self._push(self._exp(p.chaos_mean_ms), _CHAOS, 0, None)
         self._push(self._exp(p.client_mean_ms), _CLIENT, 0, None)
@@ -127,6 +129,7 @@ class SimCluster:
         p = self.profile
         return RaftConfig(
             node_id=nid,
+            witness=self.nodes[nid].witness,
             election_ticks=p.election_ticks,
             heartbeat_ticks=p.heartbeat_ticks,
             max_inflight=p.max_inflight,
@@ -137,7 +140,7 @@ class SimCluster:
     def _start(self, node: SimNode) -> None:
         snap = node.storage.snapshot()
         node.applied, node.digest = 0, 0
-        if snap.data:
+        if snap.data and not node.witness:
             node.applied, node.digest = msgspec.msgpack.decode(snap.data, type=tuple[int, int])
             self.checker.check_restored(node.id, node.applied, node.digest)
         rng = random.Random(self._rng.getrandbits(64))
@@ -249,7 +252,7 @@ class SimCluster:
     def _process_ready(self, node: SimNode, raft: RaftNode) -> bool:
         rd = raft.ready()
         if rd.must_persist():
-            if rd.entries:
+            if rd.entries and not node.witness:
                 self.checker.note_persisted(node.id, rd.entries, raft.log.term)
             node.storage.save(rd.hard_state, rd.entries, rd.snapshot)
             if node.torn_next_write:
@@ -259,13 +262,12 @@ class SimCluster:
             if raft.is_leader and rd.hard_state is not None and rd.hard_state.commit > node.quorum_checked:
                 node.quorum_checked = rd.hard_state.commit
                 self.checker.check_commit_quorum(raft, rd.hard_state.commit, self._holds_durably)
-        if rd.snapshot is not None:
-            node.applied, node.digest = msgspec.msgpack.decode(rd.snapshot.data, type=tuple[int, int])
-            self.checker.check_restored(node.id, node.applied, node.digest)
+        if node.witness:
+            self._witness_apply(node, rd.snapshot, rd.committed_entries)
+        else:
+            self._apply(node, rd.snapshot, rd.committed_entries)
         for e in rd.committed_entries:
-            node.digest = self.checker.note_applied(node.id, e, node.digest)
-            node.applied = e.index
-            if self._healing and e.data.startswith(b"heal"):
+            if self._healing and e.data.startswith(b"heal") and not node.witness:
                 self._heal_committed = True
         self.stats.commits += len(rd.committed_entries)
         for rs in rd.read_states:
@@ -282,6 +284,22 @@ class SimCluster:
         self._maybe_compact(node, raft)
         return True
 
+    def _apply(self, node: SimNode, snapshot: Snapshot | None, entries: Sequence[Entry]) -> None:
+        if snapshot is not None:
+            node.applied, node.digest = msgspec.msgpack.decode(snapshot.data, type=tuple[int, int])
+            self.checker.check_restored(node.id, node.applied, node.digest)
+        for e in entries:
+            node.digest = self.checker.note_applied(node.id, e, node.digest)
+            node.applied = e.index
+
+    def _witness_apply(self, node: SimNode, snapshot: Snapshot | None, entries: Sequence[Entry]) -> None:
+        if snapshot is not None:
+            node.applied = snapshot.meta.index
+        if any(e.data for e in entries if e.kind is EntryKind.NORMAL):
+            raise InvariantViolation(f"witness {node.id} was sent application data")
+        if entries:
+            node.applied = entries[-1].index
+
     def _holds_durably(self, nid: int, index: int, term: int) -> bool:
         storage = self.nodes[nid].storage
         if index < storage.durable_first_index():
@@ -293,7 +311,7 @@ class SimCluster:
         first = node.storage.first_index()
         if node.applied - first + 1 < p.compact_every or node.applied <= node.storage.snapshot().meta.index:
             return
-        data = msgspec.msgpack.encode((node.applied, node.digest))
+        data = b"" if node.witness else msgspec.msgpack.encode((node.applied, node.digest))
         node.storage.create_snapshot(node.applied, raft.conf_state_at(node.applied), data)
         node.storage.compact(max(first - 1, node.applied - p.compact_keep))
 
@@ -385,10 +403,14 @@ class SimCluster:
     def _change_membership(self, leader: RaftNode, rng: random.Random) -> None:
         voters, learners = leader.voters, leader.learners
         outsiders = [n for n in self.nodes if n not in voters and n not in learners]
+        data_nodes = [n for n in outsiders if not self.nodes[n].witness]
+        witness_able = [n for n in outsiders if self.nodes[n].witness or not self.nodes[n].started]
         choices: list[ConfChange] = []
-        if outsiders:
-            choices.append(ConfChange(ConfChangeKind.ADD_LEARNER, rng.choice(outsiders)))
-            choices.append(ConfChange(ConfChangeKind.ADD_VOTER, rng.choice(outsiders)))
+        if data_nodes:
+            choices.append(ConfChange(ConfChangeKind.ADD_LEARNER, rng.choice(data_nodes)))
+            choices.append(ConfChange(ConfChangeKind.ADD_VOTER, rng.choice(data_nodes)))
+        if witness_able:
+            choices.append(ConfChange(ConfChangeKind.ADD_WITNESS, rng.choice(witness_able)))
         if learners:
             choices.append(ConfChange(ConfChangeKind.PROMOTE_LEARNER, rng.choice(learners)))
             choices.append(ConfChange(ConfChangeKind.REMOVE_NODE, rng.choice(learners)))
@@ -401,6 +423,8 @@ class SimCluster:
         if isinstance(result, Accepted):
             self.stats.conf_changes += 1
             joining = self.nodes[change.node_id]
+            if change.kind is ConfChangeKind.ADD_WITNESS:
+                joining.witness = True
             if joining.raft is None and change.kind is not ConfChangeKind.REMOVE_NODE:
                 self._start(joining)
         self._after_step(self.nodes[leader.id], f"conf-change {change.kind.name} {change.node_id}")

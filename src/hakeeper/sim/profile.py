@@ -12,6 +12,7 @@ from hakeeper.sim.network import NetworkProfile
 @dataclass(frozen=True)
 class FaultProfile:
     voters: int  # founding voters
+    founding_witness: bool  # plus one vote-only member (e.g. two nodes and a witness)
     spare: int  # extra node ids that membership changes may add
     election_ticks: int
     heartbeat_ticks: int
@@ -47,8 +48,10 @@ class FaultProfile:
             delay_min=1,
             delay_mean=rng.choice([0.5, 2.0, 5.0, 15.0]),
         )
+        voters = rng.choice([1, 2, 3, 3, 3, 4, 5, 5])
         return FaultProfile(
-            voters=rng.choice([1, 2, 3, 3, 3, 4, 5, 5]),
+            voters=voters,
+            founding_witness=voters >= 2 and rng.random() < 0.3,
             spare=rng.choice([0, 1, 2]),
             election_ticks=election_ticks,
             heartbeat_ticks=rng.choice([1, 1, 2]),

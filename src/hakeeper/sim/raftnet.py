@@ -38,14 +38,17 @@ class NetNode:
 
 
 class RaftNet:
-    def __init__(self, voters: list[int], *, seed: int = 0, **config: int | bool) -> None:
+    def __init__(
+        self, voters: list[int], *, witnesses: list[int] | None = None, seed: int = 0, **config: int | bool
+    ) -> None:
         self._seed = seed
         self._config = config
+        self.witnesses = set(witnesses or [])
         self.nodes: dict[int, NetNode] = {}
         self.cut: set[tuple[int, int]] = set()  # directed links that drop everything
         self.sent: list[Message] = []  # every message delivered, for assertions
-        hs, entries = bootstrap(voters)
-        for nid in voters:
+        hs, entries = bootstrap(voters, sorted(self.witnesses))
+        for nid in [*voters, *sorted(self.witnesses)]:
             storage = MemoryStorage()
             storage.save(hs, entries, None)
             storage.sync()
@@ -53,11 +56,13 @@ class RaftNet:
         self.settle()
 
     def _make(self, nid: int, storage: MemoryStorage, applied: int = 0) -> RaftNode:
-        cfg = RaftConfig(node_id=nid, **self._config)  # type: ignore[arg-type]
+        cfg = RaftConfig(node_id=nid, witness=nid in self.witnesses, **self._config)  # type: ignore[arg-type]
         return RaftNode(cfg, storage, random.Random(self._seed * 1000 + nid), applied=applied)
 
-    def add_empty_node(self, nid: int) -> NetNode:
+    def add_empty_node(self, nid: int, witness: bool = False) -> NetNode:
         """A brand-new machine: empty storage, knows nothing until a leader contacts it."""
+        if witness:
+            self.witnesses.add(nid)
         storage = MemoryStorage()
         node = NetNode(self._make(nid, storage), storage)
         self.nodes[nid] = node

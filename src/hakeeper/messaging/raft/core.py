@@ -69,6 +69,7 @@ class RaftConfig:
     max_apply_batch: int = 1024
     pre_vote: bool = True
     check_quorum: bool = True
+    witness: bool = False  # this node only votes: it never campaigns and accepts payload-free entries
 
     def __post_init__(self) -> None:
         if self.node_id <= 0:
@@ -189,6 +190,7 @@ class RaftNode:
         self._pending_conf_index = 0
         self._term_start_index = 0
         self.dropped_malformed = 0
+        self.refused_stripped = 0
         self._reset_randomized_timeout()
 
     def _load_conf_history(self, storage: Storage, snap_index: int) -> None:
@@ -289,7 +291,12 @@ class RaftNode:
     def _promotable(self) -> bool:
         # A voter removed by a config entry that is not committed yet may still be needed to commit it, so it
         # keeps campaigning until the removal commits (Raft thesis §4.2.2).
-        return self.id in self.voters or self.id in self.conf_state_at(self.log.committed).voters
+        if self.config.witness:
+            return False
+        latest, committed = self.conf_state, self.conf_state_at(self.log.committed)
+        if self.id in latest.witnesses or self.id in committed.witnesses:
+            return False
+        return self.id in latest.voters or self.id in committed.voters
 
     def _reset_randomized_timeout(self) -> None:
         n = self.config.election_ticks
@@ -428,6 +435,11 @@ class RaftNode:
         elif isinstance(msg, AppendEntries | Heartbeat | InstallSnapshot):
             if self.role is Role.LEADER:
                 return  # impossible for a correct peer: two leaders in one term
+            if isinstance(msg, AppendEntries | InstallSnapshot) and msg.stripped and not self.config.witness:
+                # The leader thinks we are a witness but we hold application data: storing payload-free
+                # entries would corrupt our state machine, so refuse (a membership misconfiguration).
+                self.refused_stripped += 1
+                return
             if self.role is not Role.FOLLOWER:
                 self._become_follower(self._term, msg.frm)
             self.leader_id = msg.frm
@@ -592,15 +604,23 @@ class RaftNode:
             return self._send_snapshot(to, pr)
         if not entries and not send_if_empty:
             return False
+        witness = to in self.conf_state.witnesses
+        if witness:
+            entries = [_strip(e) for e in entries]
         self._send(
-            AppendEntries(self._term, self.id, to, prev, prev_term, tuple(entries), self.log.committed)
+            AppendEntries(
+                self._term, self.id, to, prev, prev_term, tuple(entries), self.log.committed, witness
+            )
         )
         pr.sent_entries(entries[-1].index if entries else prev)
         return True
 
     def _send_snapshot(self, to: int, pr: Progress) -> bool:
         snap = self.log.snapshot()
-        self._send(InstallSnapshot(self._term, self.id, to, snap))
+        witness = to in self.conf_state.witnesses
+        if witness:
+            snap = Snapshot(snap.meta, b"")
+        self._send(InstallSnapshot(self._term, self.id, to, snap, witness))
         pr.become_snapshot(snap.meta.index)
         return True
 
@@ -710,10 +730,10 @@ class RaftNode:
         attempt is abandoned after an election timeout."""
         if self.role is not Role.LEADER:
             return Rejected(RejectReason.NOT_LEADER, f"node {self.id} is not the leader", self.leader_id)
-        if target == self.id or target not in self.voters:
+        if target == self.id or target not in self.voters or target in self.conf_state.witnesses:
             return Rejected(
                 RejectReason.INVALID_TARGET,
-                f"node {target} is not another voting member of this cluster",
+                f"node {target} is not another voting member of this cluster that can lead",
                 self.id,
             )
         if self._transferee == target:
@@ -843,12 +863,18 @@ def _decodes_as_conf(data: bytes) -> bool:
 def apply_conf_change(conf: ConfState, change: ConfChange) -> ConfState | str:
     """The membership after ``change``, or a sentence explaining why the change is not allowed."""
     node = change.node_id
-    voters, learners = set(conf.voters), set(conf.learners)
+    voters, learners, witnesses = set(conf.voters), set(conf.learners), set(conf.witnesses)
     if node <= 0:
         return f"node id must be a positive integer, got {node}"
-    if change.kind is ConfChangeKind.ADD_VOTER:
+    if node in witnesses and change.kind is not ConfChangeKind.REMOVE_NODE:
+        return f"node {node} is a witness; remove it first (and wipe its data) to give it another role"
+    if change.kind in (ConfChangeKind.ADD_VOTER, ConfChangeKind.ADD_WITNESS):
         if node in voters:
             return f"node {node} is already a voter"
+        if change.kind is ConfChangeKind.ADD_WITNESS:
+            if node in learners:
+                return f"node {node} is a learner and holds data; it cannot become a witness"
+            witnesses.add(node)
         learners.discard(node)
         voters.add(node)
     elif change.kind is ConfChangeKind.ADD_LEARNER:
@@ -865,17 +891,48 @@ def apply_conf_change(conf: ConfState, change: ConfChange) -> ConfState | str:
     else:
         if node not in voters and node not in learners:
             return f"node {node} is not a member of the cluster"
-        if voters == {node}:
-            return f"node {node} is the last voter; the cluster cannot remove it"
         voters.discard(node)
         learners.discard(node)
-    return ConfState(tuple(sorted(voters)), tuple(sorted(learners)))
+        witnesses.discard(node)
+        if not voters - witnesses:
+            return f"node {node} is the last voter that can lead; the cluster cannot remove it"
+    problem = _witness_balance_problem(len(voters - witnesses), len(witnesses))
+    if problem:
+        return problem
+    return ConfState(tuple(sorted(voters)), tuple(sorted(learners)), tuple(sorted(witnesses)))
 
 
-def bootstrap(voters: Sequence[int]) -> tuple[HardState, list[Entry]]:
-    """The initial state every founding member writes to its empty storage: one committed membership entry."""
-    if not voters or any(v <= 0 for v in voters):
-        raise ValueError(f"a cluster needs at least one voter with a positive id, got {list(voters)}")
-    conf = ConfState(tuple(sorted(set(voters))), ())
+def _witness_balance_problem(data_voters: int, witnesses: int) -> str | None:
+    """Witnesses must be fewer than the data-holding voters: then every quorum that commits without the
+    leader's own vote includes another copy of the data, and a leader that removes itself never leaves
+    committed entries that only it and the witnesses hold (nobody could then lead the cluster)."""
+    if witnesses and witnesses >= data_voters:
+        return (
+            f"this membership would have {witnesses} witness(es) but only {data_voters} voter(s) holding "
+            "data; a cluster needs more data-holding voters than witnesses"
+        )
+    return None
+
+
+def _strip(entry: Entry) -> Entry:
+    """What a witness stores: the entry's place and kind; membership entries keep their (small) data."""
+    if entry.kind is EntryKind.CONFIG or not entry.data:
+        return entry
+    return Entry(entry.term, entry.index, entry.kind, b"")
+
+
+def bootstrap(voters: Sequence[int], witnesses: Sequence[int] = ()) -> tuple[HardState, list[Entry]]:
+    """The initial state every founding member writes to its empty storage: one committed membership entry.
+    ``witnesses`` are extra vote-only members (start their nodes with ``RaftConfig(witness=True)``)."""
+    ids = [*voters, *witnesses]
+    if not voters or any(v <= 0 for v in ids) or len(set(ids)) != len(ids):
+        raise ValueError(
+            f"a cluster needs at least one voter and distinct positive ids, got voters {list(voters)} "
+            f"and witnesses {list(witnesses)}"
+        )
+    problem = _witness_balance_problem(len(voters), len(witnesses))
+    if problem:
+        raise ValueError(problem)
+    conf = ConfState(tuple(sorted(ids)), (), tuple(sorted(witnesses)))
     entry = Entry(term=1, index=1, kind=EntryKind.CONFIG, data=encode_conf_state(conf))
     return HardState(term=1, vote=NO_NODE, commit=1), [entry]

@@ -29,10 +29,12 @@ class Entry(msgspec.Struct, frozen=True, array_like=True):
 
 
 class ConfState(msgspec.Struct, frozen=True, array_like=True):
-    """A cluster membership. Voters elect and commit; learners only receive the log."""
+    """A cluster membership. Voters elect and commit; learners only receive the log. ``witnesses`` are voters
+    that only vote: they never lead and receive the log's shape (index, term, kind) without its payloads."""
 
     voters: tuple[int, ...] = ()
     learners: tuple[int, ...] = ()
+    witnesses: tuple[int, ...] = ()  # a subset of voters
 
     def members(self) -> tuple[int, ...]:
         return tuple(sorted({*self.voters, *self.learners}))
@@ -64,6 +66,7 @@ class ConfChangeKind(enum.IntEnum):
     REMOVE_NODE = 1
     ADD_LEARNER = 2
     PROMOTE_LEARNER = 3
+    ADD_WITNESS = 4
 
 
 class ConfChange(msgspec.Struct, frozen=True, array_like=True):
@@ -90,6 +93,7 @@ class AppendEntries(msgspec.Struct, frozen=True, tag="app"):
     prev_term: int
     entries: tuple[Entry, ...]
     commit: int
+    stripped: bool = False  # payloads removed: only a witness may store these entries
 
 
 class AppendResponse(msgspec.Struct, frozen=True, tag="app_resp"):
@@ -148,6 +152,7 @@ class InstallSnapshot(msgspec.Struct, frozen=True, tag="snap"):
     frm: int
     to: int
     snapshot: Snapshot
+    stripped: bool = False  # application data removed, for a witness
 
 
 class TimeoutNow(msgspec.Struct, frozen=True, tag="timeout_now"):
