@@ -17,6 +17,8 @@ RUNNABLE_LEFT = 8  # first unrunnable -> then unrunnable
 RESTART = 16  # stop/start of one resource
 ONE_OR_MORE = 32  # then runnable once enough firsts are runnable
 PROMOTED_IMPLIES_FIRST = 64
+IMPLIES_FIRST_MIGRATABLE = 128  # then not migratable/runnable -> first unrunnable; then required -> first
+PSEUDO_LEFT = 256  # first unrunnable -> then no longer migratable nor pseudo
 
 DONE_TASK = {"start": "running", "stop": "stopped", "promote": "promoted", "demote": "demoted"}
 
@@ -56,6 +58,15 @@ class Graph:
         then.after.append((first, flags))
         if flags & ONE_OR_MORE:
             then.required_runnable_before = 1
+
+
+def can_migrate(rsc: Rsc, current: NodeInfo | None) -> bool:
+    """Whether a move can be a live migration (allow-migrate, managed, healthy, clean nodes)."""
+    if not rsc.allow_migrate or not rsc.managed or rsc.failed or rsc.start_pending:
+        return False
+    if current is None or current.unclean:
+        return False
+    return rsc.assigned is not None and not rsc.assigned.unclean
 
 
 # --- per-resource actions ---------------------------------------------------------------------------------
@@ -145,8 +156,40 @@ class PrimitiveActions:
             start = self.start(rsc.assigned, optional=True)
             if not start.optional:
                 need_stop = True
+        allow_migrate = moving and can_migrate(rsc, current)
+        if rsc.partial_migration_source is not None and rsc.partial_migration_target is not None:
+            continuing = (allow_migrate and len(rsc.running_on) == 2
+                          and current is rsc.partial_migration_source
+                          and rsc.assigned is rsc.partial_migration_target)
+            if not continuing:
+                need_stop = True
+                rsc.partial_migration_source = rsc.partial_migration_target = None
+                allow_migrate = False
         self.restart_actions(current, need_stop, need_promote)
         self.role_transitions()
+        if allow_migrate and current is not None:
+            self.migration(current)
+
+    def migration(self, current: NodeInfo) -> None:
+        rsc = self.rsc
+        assert rsc.assigned is not None
+        start = self.start(rsc.assigned, optional=True)
+        stops = self.graph.find(rsc, "stop", current)
+        stop = stops[0] if stops else self.graph.action(rsc, "stop", current)
+        migrate_to = None
+        if rsc.partial_migration_target is None:
+            migrate_to = self.graph.action(rsc, "migrate_to", current, optional=True)
+        migrate_from = self.graph.action(rsc, "migrate_from", rsc.assigned, optional=True)
+        start.migratable = stop.migratable = True
+        start.pseudo = True
+        migrate_from.migratable = True
+        if migrate_to is not None:
+            migrate_to.migratable = True
+            update_runnable(self.ws, migrate_to)
+            self.graph.order(migrate_to, migrate_from, OPTIONAL | IMPLIES_FIRST_MIGRATABLE)
+        update_runnable(self.ws, migrate_from)
+        self.graph.order(migrate_from, stop, OPTIONAL | IMPLIES_FIRST_MIGRATABLE)
+        self.graph.order(migrate_from, start, OPTIONAL | IMPLIES_FIRST_MIGRATABLE | PSEUDO_LEFT)
 
     # the role ladder: stopped <-> started/unpromoted <-> promoted
     def restart_actions(self, current: NodeInfo | None, need_stop: bool, need_promote: bool) -> None:
@@ -431,10 +474,32 @@ def _clear_runnable_because(then: Action, cause: Action) -> bool:
     return True
 
 
+def _clear_migratable_because(act: Action, cause: Action) -> bool:
+    if not act.migratable:
+        return False
+    act.migratable = False
+    if act.rsc is not cause.rsc:
+        act.reason = _reason_text(cause, "unrunnable")
+    return True
+
+
 def _apply_edge(first: Action, then: Action, flags: int) -> bool:
     changed = False
-    if flags & IMPLIES_FIRST and not then.optional and first.optional:
-        changed |= _clear_optional_because(first, then)
+    if flags & IMPLIES_FIRST and not then.optional:
+        if first.optional:
+            changed |= _clear_optional_because(first, then)
+        if first.migratable and not then.migratable:
+            changed |= _clear_migratable_because(first, then)
+    if flags & IMPLIES_FIRST_MIGRATABLE:
+        if not (then.migratable and then.runnable):
+            changed |= _clear_runnable_because(first, then)
+        if not then.optional:
+            changed |= _clear_optional_because(first, then)
+    if flags & PSEUDO_LEFT and not first.runnable:
+        changed |= _clear_migratable_because(then, first)
+        if then.pseudo:
+            then.pseudo = False
+            changed = True
     if flags & PROMOTED_IMPLIES_FIRST and then.rsc is not None and then.rsc.role == Role.PROMOTED \
             and not then.optional:
         changed |= _clear_optional_because(first, then)
@@ -442,7 +507,8 @@ def _apply_edge(first: Action, then: Action, flags: int) -> bool:
         pass
     elif flags & RUNNABLE_LEFT and then.runnable and not first.runnable:
         changed |= _clear_runnable_because(then, first)
-    if flags & IMPLIES_THEN and then.optional and not first.optional and _can_require(then):
+    if flags & IMPLIES_THEN and then.optional and not first.optional and not first.migratable \
+            and _can_require(then):
         changed |= _clear_optional_because(then, first)
     if flags & RESTART:
         changed |= _restart(first, then)
@@ -465,6 +531,8 @@ def _restart(first: Action, then: Action) -> bool:
         changed |= _clear_optional_because(first, then)
     if not then.optional and first.optional:
         changed |= _clear_optional_because(first, then)
+    if not then.migratable and first.migratable:
+        changed |= _clear_migratable_because(first, then)
     if not first.optional and not first.runnable:
         changed |= _clear_runnable_because(then, first)
     return changed

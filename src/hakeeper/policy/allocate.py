@@ -454,18 +454,36 @@ def any_available(ws: WorkingSet, scores: dict[str, int]) -> bool:
                for name, score in scores.items())
 
 
-def sorted_instances(ws: WorkingSet, clone: Rsc) -> list[Rsc]:
-    def key(inst: Rsc) -> tuple[int, int, int, int, int, int]:
-        nodes = inst.running_on
-        node = nodes[0] if nodes else None
-        allowed = node is None or clone.allowed.get(node.name, -INFINITY) >= 0
-        active = 0 if node is not None else 1
-        can_run = 0 if node is not None and node.available() else 1
-        failed = 1 if _instance_failed(inst) else 0
-        return (len(nodes) if nodes else 0, 0 if allowed else 1, -inst.priority, active, can_run, failed)
+def _cmp_instances(ws: WorkingSet, clone: Rsc, a: Rsc, b: Rsc) -> int:
+    """Pacemaker's clone instance order: fewer active nodes, allowed, priority, active, healthy, number."""
+    na, nb = len(a.running_on), len(b.running_on)
+    if na > 0 and nb > 0 and na != nb:
+        return -1 if na < nb else 1
+    node_a, node_b = a.current_node(), b.current_node()
+    can_a = node_a is None or clone.allowed.get(node_a.name, -INFINITY) >= 0
+    can_b = node_b is None or clone.allowed.get(node_b.name, -INFINITY) >= 0
+    if can_a != can_b:
+        return -1 if can_a else 1
+    if a.priority != b.priority:
+        return -1 if a.priority > b.priority else 1
+    if node_a is None and node_b is None:
+        return _instance_number(a.id) - _instance_number(b.id)
+    if node_a is None:
+        return 1
+    if node_b is None:
+        return -1
+    if node_a.available() != node_b.available():
+        return -1 if node_a.available() else 1
+    fa, fb = _instance_failed(a), _instance_failed(b)
+    if fa != fb:
+        return 1 if fa else -1
+    return _instance_number(a.id) - _instance_number(b.id)
 
-    numbered = sorted(clone.children, key=lambda r: _instance_number(r.id))
-    return sorted(numbered, key=key)
+
+def sorted_instances(ws: WorkingSet, clone: Rsc) -> list[Rsc]:
+    import functools
+
+    return sorted(clone.children, key=functools.cmp_to_key(lambda a, b: _cmp_instances(ws, clone, a, b)))
 
 
 def _instance_number(rsc_id: str) -> int:
@@ -495,64 +513,115 @@ def _merged_scores(rsc: Rsc) -> dict[str, int]:
 # --- promotable roles ---------------------------------------------------------------------------------
 
 
-def promotion_score(ws: WorkingSet, inst: Rsc, node: NodeInfo) -> int:
-    """The agent-set promotion preference: node attribute ``master-<rsc>`` for the instance's primitive."""
-    best: int | None = None
-    for prim in inst.primitives():
-        base = prim.id.rsplit(":", 1)[0]
-        for name in (f"master-{base}", f"master-{prim.id}"):
-            if prim.history_name:
-                pass
-            value = node.attrs.get(name)
-            if value is not None:
-                from hakeeper.policy.attrs import parse_int_score
+def _promotion_attr(ws: WorkingSet, prim: Rsc, node: NodeInfo) -> str | None:
+    name = prim.history_name or prim.id
+    value = node.attrs.get(f"master-{name}")
+    clone = prim.clone_parent()
+    if value is None and clone is not None and not clone.unique:
+        value = node.attrs.get(f"master-{prim.id.rsplit(':', 1)[0]}")
+    return value
 
-                score = parse_int_score(value, 0)
-                best = score if best is None else add_scores(best, score)
-                break
-    if best is None:
-        return -1 if not inst.primitives() or inst.primitives()[0].role < Role.PROMOTED else 0
-    return best
+
+def _score_applies(ws: WorkingSet, prim: Rsc, node: NodeInfo) -> bool:
+    clone = prim.clone_parent()
+    if clone is not None and not clone.unique:
+        base = prim.id.rsplit(":", 1)[0]
+        active = None
+        for inst in clone.children:
+            for member in inst.primitives():
+                if member.id.rsplit(":", 1)[0] == base and node in member.running_on:
+                    active = member
+        if active is prim:
+            return True
+        if active is None and node.name in clone.known_on:
+            return True
+    if not prim.running_on and not prim.known_on:
+        return True
+    return node.name in prim.known_on or node in prim.running_on
+
+
+def promotion_score(ws: WorkingSet, inst: Rsc, node: NodeInfo) -> tuple[int, bool]:
+    """The agent-set promotion preference (``master-<rsc>`` node attribute): (score, no value set)."""
+    total, default = 0, True
+    from hakeeper.policy.attrs import parse_int_score
+
+    for prim in inst.primitives():
+        if not _score_applies(ws, prim, node):
+            continue
+        value = _promotion_attr(ws, prim, node)
+        if value is None:
+            continue
+        default = False
+        total = add_scores(total, parse_int_score(value, 0))
+    return total, default
+
+
+def _instance_node(inst: Rsc) -> NodeInfo | None:
+    prims = inst.primitives()
+    return prims[0].assigned if prims else None
+
+
+def _set_role_tree(inst: Rsc, role: Role) -> None:
+    for member in walk(inst):
+        if member.kind == "primitive" and role == Role.PROMOTED and member.next_role != Role.UNKNOWN:
+            continue
+        member.next_role = role
 
 
 def set_promotable_roles(ws: WorkingSet, clone: Rsc, promoted_locations: list[tuple[Rsc, str, int]],
                          cols: list[Colocation]) -> None:
-    """Choose which assigned instances are promoted: highest promotion score first, up to promoted-max."""
-    candidates: list[tuple[int, int, Rsc]] = []
-    for index, inst in enumerate(clone.children):
-        node = inst.primitives()[0].assigned if inst.primitives() else None
+    """Choose which assigned instances are promoted: highest promotion priority first, up to promoted-max."""
+    keyed: list[tuple[int, int, int, Rsc]] = []
+    for index, inst in enumerate(sorted_instances(ws, clone)):
+        for member in walk(inst):
+            if member.role == Role.STARTED:
+                member.role = Role.UNPROMOTED
+        node = _instance_node(inst)
         if node is None:
+            keyed.append((-INFINITY, 0, index, inst))
             continue
-        score = promotion_score(ws, inst, node)
+        nxt = inst.primitives()[0].next_role
+        if nxt in (Role.UNPROMOTED, Role.STOPPED):
+            priority = -INFINITY
+        else:
+            priority, default = promotion_score(ws, inst, node)
+            if default:
+                priority = -1
         for rsc, node_name, loc_score in promoted_locations:
-            if rsc is clone and node_name == node.name:
-                score = add_scores(score, loc_score)
+            if (rsc is clone or rsc is inst) and node_name == node.name:
+                priority = add_scores(priority, loc_score)
         for col in cols:
             if col.dependent is clone and col.dependent_role == Role.PROMOTED:
                 _, names = Assigner(ws).primary_node(col)
                 if node.name in names:
-                    score = add_scores(score, col.score)
+                    priority = add_scores(priority, col.score)
                 elif col.score >= INFINITY:
-                    score = -INFINITY
-        if any(p.target_role != Role.UNKNOWN and p.target_role < Role.PROMOTED for p in inst.primitives()):
-            score = -INFINITY
-        if not inst.primitives()[0].managed and inst.primitives()[0].role != Role.PROMOTED:
-            score = -INFINITY
-        candidates.append((score, index, inst))
-    candidates.sort(key=lambda item: (-item[0], item[1]))
+                    priority = -INFINITY
+        sort_index = INFINITY if nxt == Role.PROMOTED else priority
+        role_now = max((p.role for p in inst.primitives()), default=Role.STOPPED)
+        keyed.append((sort_index, -int(role_now), index, inst))
+    keyed.sort(key=lambda item: (-item[0], item[1], item[2]))
     promoted = 0
     per_node: dict[str, int] = {}
-    for score, _index, inst in candidates:
-        node = inst.primitives()[0].assigned
+    for sort_index, _role, _index, inst in keyed:
+        node = _instance_node(inst)
+        prim = inst.primitives()[0] if inst.primitives() else None
+        chosen = False
+        if node is not None and prim is not None and sort_index >= 0 and (
+            promoted < clone.promoted_max or not clone.managed
+        ):
+            eligible = prim.managed or prim.role == Role.PROMOTED
+            if eligible and node.available() and per_node.get(node.name, 0) < clone.promoted_node_max:
+                chosen = True
+        if chosen and prim is not None and prim.role < Role.PROMOTED and not ws.config.have_quorum \
+                and ws.config.no_quorum_policy == "freeze":
+            chosen = False
+        if not chosen:
+            _set_role_tree(inst, Role.UNPROMOTED if node is not None else Role.STOPPED)
+            continue
         assert node is not None
-        if score >= 0 and promoted < clone.promoted_max and per_node.get(node.name, 0) < \
-                clone.promoted_node_max:
-            role = Role.PROMOTED
-            promoted += 1
-            per_node[node.name] = per_node.get(node.name, 0) + 1
-        else:
-            role = Role.UNPROMOTED
-        for prim in inst.primitives():
-            if prim.next_role == Role.UNKNOWN or prim.next_role > role:
-                prim.next_role = role
-        inst.next_role = role
+        per_node[node.name] = per_node.get(node.name, 0) + 1
+        promoted += 1
+        for member in walk(inst):
+            if member.next_role == Role.UNKNOWN:
+                member.next_role = Role.PROMOTED

@@ -218,6 +218,7 @@ class Action:
     optional: bool = True
     runnable: bool = True
     pseudo: bool = False
+    migratable: bool = False  # part of a live migration that can still happen
     reason: str | None = None
     interval_ms: int = 0
     print_always: bool = False
