@@ -230,3 +230,10 @@ def test_second_guard_never_kills_pid_1_or_itself(monkeypatch: pytest.MonkeyPatc
         with pytest.raises(Failure, match="refusing to kill it"):
             netns_agent.kill_all("some-ns")
     assert killed == []
+
+
+@pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 is not installed")
+@pytest.mark.parametrize("action", ["off", "on", "reboot", "status"])
+def test_an_unknown_namespace_is_an_error_never_a_silent_success(action: str) -> None:
+    with pytest.raises(Failure, match="does not exist"):
+        run({"action": action, "port": f"hk-missing-{secrets.token_hex(4)}"})

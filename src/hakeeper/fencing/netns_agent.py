@@ -8,8 +8,8 @@ It speaks the fence-agents protocol (``key=value`` lines on stdin when started w
   and cut off, which is what fencing must guarantee.
 - ``on``: bring the namespace's links up again (processes stay dead, as after a power cycle).
 - ``reboot``: ``off`` then ``on``.
-- ``status``: exit 0 (on) when any link of the namespace is up, 2 (off) when none is or the namespace is
-  gone, 1 on error.
+- ``status``: exit 0 (on) when any link of the namespace is up, 2 (off) when none is, 1 on error.
+  A namespace that does not exist is an error for every action, never a silent success.
 - ``list``: namespaces whose name starts with ``prefix``, one ``name,name`` per line.
 - ``monitor``: ``ip`` works and namespaces can be listed. ``metadata`` prints the metadata XML.
 
@@ -198,9 +198,15 @@ def set_links(name: str, up: bool) -> None:
         ip("-n", name, "link", "set", "dev", link, "up" if up else "down")
 
 
-def power_off(name: str) -> None:
+def _require(name: str) -> None:
+    # Never report success for a namespace we cannot see: a typo in the port would otherwise "fence"
+    # nothing while the real node keeps running (power agents fail on unknown plugs for the same reason).
     if name not in namespaces():
-        return  # a namespace that does not exist is as off as it gets
+        raise Failure(f"namespace {name} does not exist (check the device's port or pcmk_host_map)")
+
+
+def power_off(name: str) -> None:
+    _require(name)
     if _is_own_namespace(name):
         raise Failure(f"namespace {name} is this agent's own network namespace; refusing to fence myself")
     set_links(name, up=False)  # cut it off first, so it cannot answer while its processes die
@@ -208,14 +214,12 @@ def power_off(name: str) -> None:
 
 
 def power_on(name: str) -> None:
-    if name not in namespaces():
-        raise Failure(f"namespace {name} does not exist")
+    _require(name)
     set_links(name, up=True)
 
 
 def status(name: str) -> int:
-    if name not in namespaces():
-        return EXIT_OFF
+    _require(name)
     return EXIT_OK if any(links(name).values()) else EXIT_OFF
 
 
