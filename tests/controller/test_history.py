@@ -86,6 +86,7 @@ def test_a_probe_reports_state_without_failing() -> None:
     for rc in (0, 7, 8):
         assert not is_failure(result("monitor", rc=rc), expected_rc=7)
     assert is_failure(result("monitor", rc=5), expected_rc=7)
+    assert not is_failure(result("monitor", rc=5, status=OpStatus.NOT_INSTALLED), expected_rc=7)
     cib = record(m.Cib(), result("monitor", rc=0), expected_rc=7)
     assert attrs_of(cib) == {} and "web_last_failure_0" not in ops_of(cib)
 

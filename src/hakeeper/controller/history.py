@@ -58,9 +58,12 @@ def is_failure(result: OpResult, expected_rc: int) -> bool:
     """Whether a result is a failure the cluster must react to (and count)."""
     if result.op_status == OpStatus.CANCELLED:
         return False
+    probe = result.operation == "monitor" and result.interval_ms == 0
+    if probe and result.op_status == OpStatus.NOT_INSTALLED:
+        return False  # as Pacemaker: an agent missing on this node means the resource cannot be running here
     if result.op_status != OpStatus.DONE:
         return True
-    if result.operation == "monitor" and result.interval_ms == 0:
+    if probe:
         return result.rc not in (0, 7, 8, 190, 191)  # a probe reports state; only errors are failures
     return result.rc != expected_rc
 
