@@ -59,6 +59,9 @@ def test_a_parameter_with_a_line_break_is_refused() -> None:
     evil = FenceDevice(id="d", agent="fence_x", params={"ip": "1.2.3.4\naction=on"})
     with pytest.raises(AgentError, match="line break"):
         stdin_lines(evil, "off", "n")
+    for params in ({"ip": "1.2.3.4\x00"}, {"a=b": "1"}, {"ip": "x\ry"}):
+        with pytest.raises(AgentError, match="cannot pass it"):
+            stdin_lines(FenceDevice(id="d", agent="fence_x", params=params), "off", "n")
 
 
 def test_agent_names_cannot_escape_the_search_path() -> None:

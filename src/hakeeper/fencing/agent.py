@@ -108,10 +108,10 @@ def stdin_lines(
 
 
 def _check_line(device: str, name: str, value: str) -> None:
-    if "\n" in value or "\r" in value or "\n" in name or "=" in name:
+    if any(c in value for c in "\n\r\0") or any(c in name for c in "\n\r\0="):
         raise AgentError(
-            f"parameter {name!r} of fencing device {device} contains a line break or '=' in its name; "
-            f"the fence-agents protocol cannot pass it"
+            f"parameter {name!r} of fencing device {device} contains a line break, a NUL or an '=' in its "
+            f"name; the fence-agents protocol cannot pass it"
         )
 
 
