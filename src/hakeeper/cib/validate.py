@@ -636,7 +636,10 @@ class _Checker:
                 graph.add_group(r)
         for cycle, labels in graph.cycles():
             steps = " → ".join(f"{action} {rsc}" for rsc, action in [*cycle, cycle[0]])
-            named = [x for x in labels if not x.startswith("group ")]
+            position = {c.id: i for i, c in enumerate(self.cfg.constraints)}
+            named = sorted(
+                (x for x in labels if not x.startswith("group ")), key=lambda x: position.get(x, 0)
+            )
             where = join_path("constraints", named[0]) if named else join_path("resources", labels[0][6:])
             self.error(
                 where,
