@@ -146,9 +146,10 @@ async def test_one_of_two_links_cut_no_membership_change() -> None:
 
 async def test_wrong_wire_version_is_counted_and_reported(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="hakeeper.messaging.transport")
-    async with cluster(1) as nodes:
+    async with cluster(2) as nodes:
+        await nodes[2].transport.close()
         target = nodes[1].transport.local_addresses[0]
-        future = WireCodec(node_id=7, cluster_name="loop", cluster_key=KEY, boot_id=1)
+        future = WireCodec(node_id=2, cluster_name="loop", cluster_key=KEY, boot_id=1)
         packet = bytearray(future.seal(1, Channel.RAFT, b"hello from the future"))
         packet[2] = WIRE_VERSION + 1
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -157,7 +158,7 @@ async def test_wrong_wire_version_is_counted_and_reported(caplog: pytest.LogCapt
         await wait_for(lambda: nodes[1].transport.counters.get("dropped_wrong_version", 0) == 2)
     notices = [r.getMessage() for r in caplog.records if "wire protocol version" in r.getMessage()]
     assert len(notices) == 1  # rate-limited: one notice for two packets
-    assert f"node 7 speaks wire protocol version {WIRE_VERSION + 1}" in notices[0]
+    assert f"node 2 speaks wire protocol version {WIRE_VERSION + 1}" in notices[0]
     assert f"this node speaks version {WIRE_VERSION}" in notices[0]
 
 
@@ -202,3 +203,20 @@ def test_boot_ids_grow() -> None:
     first = new_boot_id()
     assert 0 < first < 2**64
     assert struct.pack("!Q", first)  # fits the header field
+
+
+async def test_fast_restart_is_reported_by_boot_id() -> None:
+    async with cluster(2) as nodes:
+        await wait_for(lambda: nodes[1].transport.up_nodes() == {2})
+        old = nodes[2].transport
+        await old.close()
+        # Back within the failure timeout: only the new boot id tells node 1 that node 2 lost its state.
+        reborn = Transport(old.config)
+        assert reborn.boot_id > old.boot_id
+        nodes[2].transport = reborn
+        await reborn.start()
+        await wait_for(lambda: any(isinstance(e, NodeLeft) for e in nodes[1].events))
+        await wait_for(lambda: nodes[1].transport.up_nodes() == {2})
+        left = [e for e in nodes[1].events if isinstance(e, NodeLeft)]
+        assert [(e.node, e.reason) for e in left] == [(2, "restarted (new boot id)")]
+        assert [e.node for e in nodes[1].events if isinstance(e, NodeJoined)] == [2, 2]

@@ -181,6 +181,8 @@ class Transport:
         for s in self._sockets:
             if s.transport is not None:
                 s.transport.close()
+        if self._sockets:
+            await asyncio.sleep(0)  # asyncio closes the sockets on the next turn: free the ports now
         self._sockets = []
 
     async def __aenter__(self) -> Transport:

@@ -119,7 +119,7 @@ class WireCodec:
         boot_id: int,
         known_senders: frozenset[int] | None = None,
         max_packet: int = DEFAULT_MAX_PACKET,
-        replay_window: int = 1024,
+        replay_window: int = 4096,  # generous: links of different latency interleave one sequence
     ) -> None:
         if not 0 <= node_id < 2**32:
             raise ValueError(f"node id {node_id} is out of range (0 to 4294967295)")

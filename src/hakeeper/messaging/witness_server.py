@@ -56,6 +56,7 @@ class WitnessServer(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+            await asyncio.sleep(0)  # asyncio closes the socket on the next turn
 
     @property
     def address(self) -> Address:
