@@ -388,3 +388,61 @@ def test_history_confirms_only_completed_power_off_after_the_loss() -> None:
     [run] = runs(f.request("node2", "off", "node1", 300.0))
     done = [o.event for o in f.result(run.attempt_id, True, 301.0) if isinstance(o, RecordEvent)]
     assert fenced_since([*history, *done], "node2", 300)
+
+
+@given(
+    levels=st.lists(
+        st.lists(st.sampled_from(["d1", "d2", "d3", "d4"]), min_size=1, max_size=3, unique=True),
+        min_size=1,
+        max_size=3,
+    ),
+    outcomes=st.lists(st.booleans(), max_size=80),
+    retries=st.integers(min_value=0, max_value=2),
+    rounds=st.integers(min_value=1, max_value=3),
+    seed=st.integers(min_value=0, max_value=1000),
+)
+def test_any_topology_and_outcomes_end_properly(
+    levels: list[list[str]], outcomes: list[bool], retries: int, rounds: int, seed: int
+) -> None:
+    topo = [
+        FencingLevel(id=f"l{i}", index=i, devices=devs, target="node2") for i, devs in enumerate(levels, 1)
+    ]
+    devices = [dev(d, retries={"off": retries}, delay_max_ms=3000) for d in ("d1", "d2", "d3", "d4")]
+    f = fencer(*devices, topology=topo, seed=seed, max_attempts=rounds)
+    results = iter(outcomes)
+    now = 0.0
+    out = f.request("node2", "off", "node1", now)
+    succeeded_in_level: set[str] = set()
+    current_level: tuple[str, ...] | None = None
+    current_key = (0, 0)
+    attempts = 0
+    bound = rounds * sum(len(devs) * (1 + retries) for devs in levels)
+    while (done := finished(out)) is None:
+        assert not any(state == "done" for state, _, _ in events(out))  # "done" only at the very end
+        [*started] = runs(out)
+        if started:
+            [run] = started  # one attempt at a time
+            assert run.executor != "node2"
+            attempts += 1
+            assert attempts <= bound
+            ok = next(results, True)
+            level = tuple(levels[run.level - 1])
+            assert run.device in level
+            if (run.level, run.round) != current_key:
+                current_key = (run.level, run.round)
+                current_level, succeeded_in_level = level, set()
+            if ok:
+                succeeded_in_level.add(run.device)
+            out = f.result(run.attempt_id, ok, now, reason="x")
+        else:
+            deadline = f.next_deadline()
+            assert deadline is not None and deadline >= now  # never stalls, never goes back in time
+            now = deadline
+            out = f.tick(now)
+    assert done.attempts == attempts
+    if done.ok:
+        assert set(done.devices) == succeeded_in_level == set(current_level or ())
+        assert events(out)[-1][0] == "done"
+    else:
+        assert events(out)[-1][0] == "failed"
+    assert f.next_deadline() is None

@@ -145,6 +145,9 @@ class RunDevice(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     executor: str
     timeout_s: float
+    level: int = 0
+    """The index of the level (topology) or the position in the device order this attempt belongs to."""
+    round: int = 1
 
 
 class RecordEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -433,6 +436,8 @@ class Fencer:
                 action=req.action,
                 executor=executor,
                 timeout_s=timeout,
+                level=req.level.index,
+                round=req.round,
             )
         ]
 
