@@ -532,3 +532,27 @@ def test_add_witness_by_membership_change() -> None:
     index = accepted(net.propose(1, b"with-witness")).index
     net.tick_all(1)
     assert net.raft(1).commit_index >= index
+
+
+def test_propose_many_batches_appends() -> None:
+    net = RaftNet([1, 2, 3], max_inflight=2, max_entries_per_append=64)
+    net.elect(1)
+    batch = [f"e{i}".encode() for i in range(100)]
+    result = accepted(net.raft(1).propose_many(batch))
+    rd = net.take_ready(1)
+    appends = [m for m in rd.messages if isinstance(m, AppendEntries) and m.to == 2]
+    assert len(appends) == 2 and sum(len(m.entries) for m in appends) == 100  # 64 + 36 in two batches
+    net.nodes[1].storage.save(rd.hard_state, rd.entries, rd.snapshot)
+    net.raft(1).advance(rd)
+    for m in rd.messages:
+        net.raft(m.to).step(m)
+    net.settle()
+    assert net.raft(1).commit_index == result.index
+    assert net.nodes[3].applied == batch
+
+
+def test_propose_many_respects_the_uncommitted_limit() -> None:
+    net = RaftNet([1, 2, 3], max_uncommitted=10)
+    net.elect(1)
+    result = net.raft(1).propose_many([b"x"] * 11)
+    assert isinstance(result, Rejected) and result.reason is RejectReason.TOO_MANY_UNCOMMITTED

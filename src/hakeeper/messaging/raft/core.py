@@ -714,16 +714,37 @@ class RaftNode:
             )
         return None
 
+    def propose_many(self, items: Sequence[bytes]) -> ProposeResult:
+        """Append several entries at once (one batch of appends to each follower): the throughput path.
+        Returns the last entry's index, or a rejection that applies to the whole batch."""
+        refusal = self._check_can_propose()
+        if refusal is not None:
+            return refusal
+        if not items:
+            return Accepted(self.log.last_index(), self._term)
+        if self.log.last_index() + len(items) - self.log.committed > self.config.max_uncommitted:
+            return Rejected(
+                RejectReason.TOO_MANY_UNCOMMITTED,
+                f"a batch of {len(items)} would exceed {self.config.max_uncommitted} entries awaiting quorum",
+                self.id,
+            )
+        first = self.log.last_index() + 1
+        return self._append_local_many([(EntryKind.NORMAL, data) for data in items], first)
+
     def _append_local(self, kind: EntryKind, data: bytes) -> Accepted:
-        entry = Entry(self._term, self.log.last_index() + 1, kind, data)
-        self.log.append([entry])
-        self._note_written([entry])
+        return self._append_local_many([(kind, data)], self.log.last_index() + 1)
+
+    def _append_local_many(self, items: Sequence[tuple[EntryKind, bytes]], first: int) -> Accepted:
+        entries = [Entry(self._term, first + i, kind, data) for i, (kind, data) in enumerate(items)]
+        self.log.append(entries)
+        self._note_written(entries)
         if self.role is Role.LEADER:
             self._maybe_commit()
         if self.role is Role.LEADER:
             for peer in list(self._progress):
-                self._send_append(peer, send_if_empty=False)
-        return Accepted(entry.index, entry.term)
+                while self._send_append(peer, send_if_empty=False):
+                    pass
+        return Accepted(entries[-1].index, self._term)
 
     def transfer_leadership(self, target: int) -> Rejected | None:
         """Hand leadership to ``target`` once it has our whole log. Proposals are refused meanwhile; the
