@@ -12,6 +12,7 @@ from typing import IO, Any, NamedTuple
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from hakeeper.cib import model as m
 from hakeeper.cib.declarative import CLUSTER_NAME, ConfigError, Problem, dump_config, load_config
@@ -122,8 +123,8 @@ def show_cmd(file: Path) -> None:
     lines = summary(loaded.config, str(file))
     if sys.stdout.isatty():
         console = Console(highlight=False)
-        for line in lines:
-            console.print(f"[bold]{line}[/bold]" if line and not line.startswith(" ") else line, markup=True)
+        for line in lines:  # Text, not markup: names like "[a b]" must print as they are
+            console.print(Text(line, style="bold" if line and not line.startswith(" ") else ""))
     else:
         for line in lines:
             click.echo(line)
