@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hakeeper.messaging.wire import (
     HEADER_SIZE,
@@ -202,3 +204,19 @@ def test_no_notice_for_senders_outside_the_cluster() -> None:
         result = b.open(bytes(packet), 0.0)
         assert isinstance(result, Rejected) and result.reason is DropReason.WRONG_VERSION
         assert (result.notice is not None) == (sender == 1)
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise_or_deliver(data: bytes) -> None:
+    b = codec(2)
+    assert isinstance(b.open(data, 0.0), Rejected)
+
+
+@given(st.data())
+def test_any_mutation_of_a_real_packet_is_rejected(data: st.DataObject) -> None:
+    packet = codec(1).seal(2, Channel.RAFT, b"some raft message")
+    index = data.draw(st.integers(min_value=0, max_value=len(packet) - 1))
+    value = data.draw(st.integers(min_value=0, max_value=255).filter(lambda v: v != packet[index]))
+    mutated = packet[:index] + bytes([value]) + packet[index + 1 :]
+    cut = data.draw(st.integers(min_value=0, max_value=len(mutated)))
+    assert isinstance(codec(2).open(mutated[:cut], 0.0), Rejected)
