@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from hypothesis import given
@@ -37,7 +38,7 @@ def dev(dev_id: str, hosts: Sequence[str] = NODES, **kw: object) -> FenceDevice:
 
 
 def fencer(
-    *devices: FenceDevice, topology: Sequence[FencingLevel] = (), seed: int = 1, **opts: int
+    *devices: FenceDevice, topology: Sequence[FencingLevel] = (), seed: int = 1, **opts: Any
 ) -> Fencer:
     f = Fencer({d.id: d for d in devices}, topology, FencingOptions(**opts), rng=random.Random(seed))
     f.set_members(NODES, 0.0)

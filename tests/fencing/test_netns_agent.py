@@ -224,7 +224,7 @@ def test_second_guard_never_kills_pid_1_or_itself(monkeypatch: pytest.MonkeyPatc
     from hakeeper.fencing import netns_agent
 
     killed: list[int] = []
-    monkeypatch.setattr(netns_agent.os, "kill", lambda pid, sig: killed.append(pid))
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append(pid))
     for found in ([1, 4242], [os.getpid()], [os.getppid(), 4242]):
         monkeypatch.setattr(netns_agent, "pids_in", lambda name, found=found: found)
         with pytest.raises(Failure, match="refusing to kill it"):

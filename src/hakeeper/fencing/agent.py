@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -141,7 +140,7 @@ def _default_dirs() -> list[str]:
 
 def agent_invocation(agent_path: str, lines: Sequence[str]) -> Invocation:
     """The wrapper that feeds ``lines`` to the agent's stdin (see the module docstring)."""
-    shell = shutil.which("sh") or "/bin/sh"
+    shell = "/bin/sh"  # not from PATH: the wrapper must be the system shell
     env = {
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         "LC_ALL": "C",

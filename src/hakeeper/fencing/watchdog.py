@@ -268,7 +268,7 @@ class WatchdogDriver:
         self,
         core: SelfFencer,
         watchdog: Pettable,
-        stop_resources: Callable[[], Awaitable[None]],
+        stop_resources: Callable[[], Awaitable[object]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.core = core
