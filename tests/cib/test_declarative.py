@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -594,6 +595,12 @@ LOAD_ERRORS = [
     ),
     ("template-no-agent", "[templates.t]\n", "templates.t", "a template needs an agent"),
     (
+        "template-of-template",
+        '[templates.t]\nagent = "ocf:heartbeat:Dummy"\ntemplate = "u"\n',
+        "templates.t",
+        'unknown key "template" (a template takes: agent, class',
+    ),
+    (
         "acl-permission-kind",
         '[acls.roles.r]\npermissions = [{ xpath = "/cib" }]\n',
         "acls.roles.r.permissions[0]",
@@ -639,3 +646,39 @@ def test_quoted_names_in_paths() -> None:
             '[resources."my.rsc"]\nagent = "ocf:heartbeat:Dummy"\nops = [{ name = "x", interval = "x" }]\n'
         )
     assert caught.value.problems[0].path == 'resources."my.rsc".ops[0].interval'
+
+
+# --- bad input never crashes: any TOML document loads or raises ConfigError ------------------------------
+
+_KEYS = [
+    *("cluster", "name", "properties", "rsc_defaults", "nodes", "templates", "resources", "constraints"),
+    *("fencing", "levels", "alerts", "tags", "acls", "roles", "targets", "permissions", "kind", "agent"),
+    *("class", "provider", "type", "template", "params", "meta", "ops", "group", "clone", "promotable"),
+    *("bundle-xml", "id", "score", "rule", "values", "expressions", "attribute", "operation", "value"),
+    *("date", "op", "resource", "start", "spec", "interval", "timeout", "role", "sets", "resources", "rules"),
+    *("node", "with", "first", "then", "ticket", "index", "devices", "target", "path", "recipients", "a"),
+]
+_scalars = st.one_of(
+    st.text(max_size=4),
+    st.integers(-3, 3),
+    st.booleans(),
+    st.sampled_from(["10s", "ocf:heartbeat:Dummy", "a", "location", "order", "colocation", "ticket", "eq"]),
+)
+_trees = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_KEYS), _trees, max_size=5))
+def test_any_document_loads_or_is_rejected_with_problems(doc: dict[str, object]) -> None:
+    try:
+        cfg = load_config(tomli_w.dumps(doc))
+    except ConfigError as err:
+        assert err.problems and all(p.path and p.message for p in err.problems)
+        return
+    assert isinstance(cfg, m.Configuration)

@@ -542,7 +542,12 @@ class _Loader:
         self.keys(tbl, path, allowed, "a template" if template else "a primitive")
         vals: dict[str, Any] = {"id": ident}
         vals.update(self.agent(tbl, path))
-        vals.update(self.fields(tbl, path, (_F("template", "template"), _F("description", "description"))))
+        names = (
+            (_F("description", "description"),)
+            if template
+            else (_F("template", "template"), _F("description", "description"))
+        )
+        vals.update(self.fields(tbl, path, names))
         vals.update(self.attribute_sets(tbl, path, ident, ("params", "meta", "utilization")))
         if "ops" in tbl:
             vals["operations"] = self.operations(tbl["ops"], join_path(path, "ops"), ident)
