@@ -302,16 +302,39 @@ def internal_orderings(graph: Graph, prim: Rsc) -> None:
 # --- collectives ------------------------------------------------------------------------------------------
 
 
+def _child_status(rsc: Rsc) -> tuple[bool, bool, bool, bool]:
+    """(active, starting, stopping, some instance both stops and starts) over a collective's primitives."""
+    active = starting = stopping = both = False
+    for child in rsc.children:
+        child_start = child_stop = False
+        for prim in child.primitives():
+            if prim.running_on:
+                active = True
+            for act in prim.actions:
+                if act.optional or not (act.pseudo or act.runnable):
+                    continue
+                if act.task == "stop":
+                    child_stop = True
+                elif act.task == "start" and act.runnable:
+                    child_start = True
+        starting |= child_start
+        stopping |= child_stop
+        both |= child_start and child_stop
+    return active, starting, stopping, both
+
+
 def collective_actions(graph: Graph, rsc: Rsc) -> None:
     """Pseudo-actions for a group or clone: ``start``/``running``, ``stop``/``stopped`` (and promote)."""
     for child in rsc.children:
         if child.kind != "primitive":
             collective_actions(graph, child)
+    active, starting, stopping, both = _child_status(rsc)
     for task, done in DONE_TASK.items():
-        begin = graph.action(rsc, task, None, pseudo=True)
-        end = graph.action(rsc, done, None, pseudo=True)
-        if rsc.kind == "clone":
-            end.runnable = True
+        busy = {"start": starting, "stop": stopping}.get(task, False)
+        begin = graph.action(rsc, task, None, pseudo=True, optional=not busy)
+        end = graph.action(rsc, done, None, pseudo=True, optional=not busy)
+        if task == "stop":
+            begin.migratable = not both
         members = rsc.children
         for child in members:
             for act in _entry_actions(graph, child, task):
@@ -320,8 +343,7 @@ def collective_actions(graph: Graph, rsc: Rsc) -> None:
                 graph.order(act, end, IMPLIES_THEN | (ONE_OR_MORE if rsc.kind == "clone" else RUNNABLE_LEFT))
         graph.order(begin, end, RUNNABLE_LEFT)
         if rsc.kind == "clone" and task in ("start", "promote"):
-            exits = [a for child in members for a in _exit_actions(graph, child, task)]
-            end.runnable = any(a.runnable for a in exits) if exits else _clone_keeps_running(rsc, task)
+            end.runnable = active or starting if task == "start" else True
             end.required_runnable_before = 0
     if rsc.kind == "group":
         group_orderings(graph, rsc)
@@ -434,7 +456,9 @@ def _order_pair(graph: Graph, first: Rsc, first_task: str, then: Rsc, then_task:
     thens = _then_side(graph, then, then_task)
     for a in firsts:
         for b in thens:
-            graph.order(a, b, flags)
+            # "then" is required => "first" is required: judged on the collective as a whole
+            member_of_collective = then.kind != "primitive" and b.rsc is not then
+            graph.order(a, b, flags & ~IMPLIES_FIRST if member_of_collective else flags)
 
 
 def _interleaved(first: Rsc, then: Rsc) -> bool:
