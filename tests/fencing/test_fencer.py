@@ -447,3 +447,25 @@ def test_any_topology_and_outcomes_end_properly(
     else:
         assert events(out)[-1][0] == "failed"
     assert f.next_deadline() is None
+
+
+def test_fencer_from_configuration() -> None:
+    from tests.fencing.helpers import config, stonith
+
+    cfg = config(
+        stonith("pdu", pcmk_host_check="none"),
+        stonith("ipmi", pcmk_host_list="node1 node2", pcmk_delay_base="1s"),
+        stonith("broken", pcmk_delay_max="never"),
+        levels=(
+            FencingLevel(id="rack", index=1, devices=["pdu"], target_attribute="rack", target_value="r1"),
+        ),
+        node_attrs={"node2": {"rack": "r1"}},
+        props={"stonith-max-attempts": "4"},
+    )
+    f, errors = Fencer.from_config(cfg, rng=random.Random(1))
+    assert list(errors) == ["broken"]
+    assert [lv.devices for lv in f.plan("node2").levels] == [("pdu",)]  # by the node's rack attribute
+    assert [lv.devices for lv in f.plan("node1").levels] == [("pdu",), ("ipmi",)]
+    assert f._options.max_attempts == 4
+    assert f.reconfigure_from(config(stonith("ipmi", pcmk_host_list="node1"))) == {}
+    assert [lv.devices for lv in f.plan("node1").levels] == [("ipmi",)]

@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from hakeeper.cib.model import Configuration, FencingLevel, Node
-from hakeeper.cib.nvsets import resolve_nvsets
-from hakeeper.cib.rules import RuleContext
 from hakeeper.fencing.agent import AgentError, agent_metadata, run_agent
 from hakeeper.fencing.devices import (
     Capability,
@@ -28,7 +26,7 @@ from hakeeper.fencing.devices import (
     devices_from_config,
     effective_host_check,
 )
-from hakeeper.fencing.topology import Level, bad_patterns, plan_for, selector_of
+from hakeeper.fencing.topology import Level, bad_patterns, node_attributes, plan_for, selector_of
 
 
 class LiveFacts(msgspec.Struct, kw_only=True):
@@ -69,13 +67,6 @@ def fenceable_nodes(config: Configuration) -> list[Node]:
     return [n for n in config.nodes if n.type != "ping"]
 
 
-def _node_attrs(node: Node) -> dict[str, str]:
-    base = {"#uname": node.uname, "#id": node.id}
-    if node.instance_attributes:
-        base.update(resolve_nvsets(node.instance_attributes, RuleContext()))
-    return base
-
-
 class _Capabilities:
     """Capability of a device for a node, from the configuration plus any live facts."""
 
@@ -114,7 +105,7 @@ def _verdict(
     node: Node, devset: DeviceSet, topology: Sequence[FencingLevel], caps: _Capabilities, watchdog: bool
 ) -> NodeVerdict:
     name = node.uname
-    plan = plan_for(name, devset.devices, topology, _node_attrs(node), caps)
+    plan = plan_for(name, devset.devices, topology, node_attributes(node), caps)
     sure = [
         lv
         for lv in plan.usable_levels

@@ -35,15 +35,16 @@ from typing import Literal
 
 import msgspec
 
-from hakeeper.cib.model import FenceEvent, FencingLevel
+from hakeeper.cib.model import Configuration, FenceEvent, FencingLevel
 from hakeeper.fencing.devices import (
     Capability,
     FenceDevice,
     FencingOptions,
     can_fence,
+    devices_from_config,
     effective_host_check,
 )
-from hakeeper.fencing.topology import Level, Plan, plan_for
+from hakeeper.fencing.topology import Level, Plan, all_node_attributes, plan_for
 
 RESULT_GRACE_S = 10.0
 """How long past an attempt's timeout the core waits for its result before declaring it lost."""
@@ -235,6 +236,38 @@ class Fencer:
         self._agent_actions: dict[str, frozenset[str]] = {}
         self._requests: dict[int, _Request] = {}
         self._next_id = 1
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Configuration,
+        *,
+        rng: random.Random,
+        backoff: Backoff | None = None,
+        now: int | None = None,
+    ) -> tuple[Fencer, dict[str, str]]:
+        """A fencer for ``config``, and the devices that could not be used (id -> why: raise them!).
+
+        Raises :class:`~hakeeper.fencing.devices.DeviceError` when a fencing cluster property is invalid.
+        """
+        devset = devices_from_config(config, now=now)
+        fencer = cls(
+            devset.devices,
+            config.fencing_topology,
+            devset.options,
+            rng=rng,
+            node_attrs=all_node_attributes(config, now),
+            backoff=backoff,
+        )
+        return fencer, dict(devset.errors)
+
+    def reconfigure_from(self, config: Configuration, *, now: int | None = None) -> dict[str, str]:
+        """:meth:`reconfigure` from a new configuration; returns the devices that could not be used."""
+        devset = devices_from_config(config, now=now)
+        self.reconfigure(
+            devset.devices, config.fencing_topology, devset.options, all_node_attributes(config, now)
+        )
+        return dict(devset.errors)
 
     # --- inputs that are not events ---------------------------------------------------------------
 

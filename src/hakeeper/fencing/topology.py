@@ -19,7 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
-from hakeeper.cib.model import FencingLevel
+from hakeeper.cib.model import Configuration, FencingLevel, Node
+from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.rules import RuleContext
 from hakeeper.fencing.devices import Capability, FenceDevice, can_fence
 
 CapabilityCheck = Callable[[FenceDevice, str], Capability]
@@ -58,6 +60,18 @@ def selector_of(level: FencingLevel) -> str:
     if level.target_pattern is not None:
         return f"/{level.target_pattern}/"
     return f"{level.target_attribute}={level.target_value}"
+
+
+def node_attributes(node: Node, now: int | None = None) -> dict[str, str]:
+    """A node's permanent attributes (plus ``#uname``/``#id``), for ``target_attribute`` levels."""
+    attrs = {"#uname": node.uname, "#id": node.id}
+    if node.instance_attributes:
+        attrs.update(resolve_nvsets(node.instance_attributes, RuleContext(now=now)))
+    return attrs
+
+
+def all_node_attributes(config: Configuration, now: int | None = None) -> dict[str, dict[str, str]]:
+    return {node.uname: node_attributes(node, now) for node in config.nodes}
 
 
 def _matches(level: FencingLevel, node: str, attrs: Mapping[str, str]) -> bool:
