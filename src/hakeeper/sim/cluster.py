@@ -49,6 +49,7 @@ class SimNode:
     retired: bool = False  # removed from the cluster and shut down by the operator
     started: bool = False
     witness: bool = False  # a vote-only member: holds no payloads, runs no state machine
+    tick_ms: int = 10  # each node's clock runs at its own rate
     backlog: list[Message] = field(default_factory=list)
     applied: int = 0  # state machine: index and running digest
     digest: int = 0
@@ -73,6 +74,7 @@ class SimStats:
     snapshots_sent: int = 0
     reads: int = 0
     time: int = 0
+    recovery_time: int = 0  # from the end of the faults until a leader committed and replicated everything
 
 
 class SimCluster:
@@ -98,6 +100,7 @@ class SimCluster:
         self._healing = False
         self._heal_committed = False
         self._next_heal_proposal = 0
+        self._heal_started = 0
         self._deadline = 0
         self._proposals = 0
         self.nodes: dict[int, SimNode] = {}
@@ -110,7 +113,8 @@ class SimCluster:
             if nid in founders or nid in witnesses:
                 storage.save(hs, entries, None)
                 storage.sync()
-            self.nodes[nid] = SimNode(nid, storage, witness=nid in witnesses)
+            drift = self._rng.choice([0, 0, -1, 1, -2, 2])
+            self.nodes[nid] = SimNode(nid, storage, witness=nid in witnesses, tick_ms=p.tick_ms + drift)
         for nid in [*founders, *witnesses]:
             self._start(self.nodes[nid])
         self._push(self._exp(p.chaos_mean_ms), _CHAOS, 0, None)
@@ -177,6 +181,7 @@ class SimCluster:
                 raise LivenessViolation(f"simulation exceeded {max_events} events")
             self._handle(kind, nid, payload)
             if self._healing and self._is_live():
+                self.stats.recovery_time = self.now - self._heal_started
                 break
         self.stats.time = self.now
         return self.stats
@@ -186,7 +191,7 @@ class SimCluster:
             node = self.nodes[nid]
             if node.raft is None:
                 return  # the tick chain of a crashed node ends; restart starts a new one
-            self._push(self.now + self.profile.tick_ms, _TICK, nid, None)
+            self._push(self.now + node.tick_ms, _TICK, nid, None)
             if not node.paused:
                 node.raft.tick()
                 self._after_step(node, "tick")
@@ -447,6 +452,7 @@ class SimCluster:
     # ------------------------------------------------------------------ healing and liveness
     def _begin_healing(self) -> None:
         self._healing = True
+        self._heal_started = self.now
         self._deadline = self.now + self.profile.liveness_ms
         self._net.heal()
         self._net.profile = NetworkProfile(delay_min=1, delay_mean=2.0)

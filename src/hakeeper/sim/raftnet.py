@@ -24,7 +24,8 @@ from hakeeper.messaging.raft.core import (
     Role,
     bootstrap,
 )
-from hakeeper.messaging.raft.messages import EntryKind, Message
+from hakeeper.messaging.raft.driver import process_ready
+from hakeeper.messaging.raft.messages import Entry, EntryKind, Message, Snapshot
 from hakeeper.messaging.raft.storage import MemoryStorage
 
 
@@ -109,19 +110,9 @@ class RaftNet:
         raise RuntimeError("the network did not settle")
 
     def _handle_ready(self, nid: int, node: NetNode) -> None:
-        rd = node.raft.ready()
-        node.storage.save(rd.hard_state, rd.entries, rd.snapshot)
-        node.storage.sync()
-        if rd.snapshot is not None:
-            node.applied = (
-                msgspec.msgpack.decode(rd.snapshot.data, type=list[bytes]) if rd.snapshot.data else []
-            )
-        for e in rd.committed_entries:
-            if e.kind is EntryKind.NORMAL:
-                node.applied.append(e.data)
-        node.read_states.extend(rd.read_states)
-        node.raft.advance(rd)
-        for msg in rd.messages:
+        outbox: list[Message] = []
+        process_ready(node.raft, node.storage, outbox.append, _ListMachine(node), node.read_states.append)
+        for msg in outbox:
             self._route(msg)
 
     def _route(self, msg: Message) -> None:
@@ -167,6 +158,21 @@ class RaftNet:
 
     def leaders(self) -> list[int]:
         return [nid for nid, n in self.nodes.items() if n.up and n.raft.is_leader]
+
+
+class _ListMachine:
+    """The test state machine: the list of applied NORMAL payloads."""
+
+    def __init__(self, node: NetNode) -> None:
+        self._node = node
+
+    def restore(self, snapshot: Snapshot) -> None:
+        data = snapshot.data
+        self._node.applied = msgspec.msgpack.decode(data, type=list[bytes]) if data else []
+
+    def apply(self, entry: Entry) -> None:
+        if entry.kind is EntryKind.NORMAL:
+            self._node.applied.append(entry.data)
 
 
 def rejected(result: ProposeResult) -> bool:

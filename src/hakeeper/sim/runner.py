@@ -15,6 +15,7 @@ class SeedResult:
     seed: int
     error: str | None  # None: the run passed
     events: int
+    recovery: float = 0.0  # election timeouts from the end of the faults to a replicated commit
 
     @property
     def ok(self) -> bool:
@@ -27,7 +28,8 @@ def run_seed(seed: int, node_factory: NodeFactory = default_factory) -> SeedResu
         stats = cluster.run()
     except (InvariantViolation, LivenessViolation) as exc:
         return SeedResult(seed, f"{type(exc).__name__}: {exc}", cluster.stats.events)
-    return SeedResult(seed, None, stats.events)
+    p = cluster.profile
+    return SeedResult(seed, None, stats.events, stats.recovery_time / (p.election_ticks * p.tick_ms))
 
 
 def replay(
@@ -51,16 +53,23 @@ class SweepSummary:
     failures: tuple[SeedResult, ...]
     seconds: float
     events: int
+    first_failure_trace: tuple[str, ...] = ()  # the end of the first failing seed's per-event trace
+    worst_recovery: tuple[float, int] = (0.0, -1)  # (election timeouts, seed)
 
     def lines(self) -> list[str]:
         out = [
             f"simulated {self.seeds} seeds ({self.events} events) in {self.seconds:.1f} s: "
-            f"{len(self.failures)} failed"
+            f"{len(self.failures)} failed; slowest recovery after the faults: "
+            f"{self.worst_recovery[0]:.1f} election timeouts (seed {self.worst_recovery[1]})"
         ]
         for f in self.failures:
             out.append(f"  seed {f.seed}: {f.error}")
         if self.failures:
-            out.append(f"replay one with: python -m hakeeper.sim --replay {self.failures[0].seed}")
+            out.append(
+                f"last events of seed {self.failures[0].seed} (time, node, event, role, term, commit):"
+            )
+            out.extend("    " + line for line in self.first_failure_trace)
+            out.append(f"replay it with: python -m hakeeper.sim --replay {self.failures[0].seed}")
         return out
 
 
@@ -86,7 +95,10 @@ def sweep(
         for s in seed_list:
             failed += _collect(results, run_seed(s, node_factory), progress, failed)
     failures = tuple(r for r in results if not r.ok)
-    return SweepSummary(len(results), failures, time.monotonic() - started, sum(r.events for r in results))
+    trace = tuple(replay(failures[0].seed, node_factory, trace_limit=40)[1:]) if failures else ()
+    elapsed = time.monotonic() - started
+    worst = max(((r.recovery, r.seed) for r in results if r.ok), default=(0.0, -1))
+    return SweepSummary(len(results), failures, elapsed, sum(r.events for r in results), trace, worst)
 
 
 def _collect(
