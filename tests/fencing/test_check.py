@@ -128,9 +128,14 @@ def test_configuration_problems_are_reported() -> None:
 
 
 def test_watchdog_covers_nodes_without_devices() -> None:
-    report = check_fencing(config(props={"stonith-watchdog-timeout": "10s"}))
-    assert report.ok
+    report = check_fencing(config(nodes=NODES, props={"stonith-watchdog-timeout": "10s"}))
+    assert report.ok and report.warnings == ()
     assert report.nodes[0].fenced_by == ("watchdog self-fencing (stonith-watchdog-timeout)",)
+    two = check_fencing(config(props={"stonith-watchdog-timeout": "10s"}))
+    assert any(
+        w.startswith("watchdog fencing in a two-node cluster is safe only with a witness")
+        for w in two.warnings
+    )
 
 
 def test_remote_nodes_need_fencing_ping_nodes_do_not() -> None:

@@ -469,3 +469,39 @@ def test_fencer_from_configuration() -> None:
     assert f._options.max_attempts == 4
     assert f.reconfigure_from(config(stonith("ipmi", pcmk_host_list="node1"))) == {}
     assert [lv.devices for lv in f.plan("node1").levels] == [("ipmi",)]
+
+
+def test_watchdog_fencing_when_no_device_can_fence() -> None:
+    f = fencer(dev("ipmi", hosts=["node1"]), watchdog_timeout_ms=10_000)
+    out = f.request("node3", "reboot", "node1", 100.0)
+    assert runs(out) == [] and finished(out) is None
+    assert next(o for o in out if isinstance(o, FencingPlanned)).first_attempt_at == 110.0
+    assert finished(f.tick(109.9)) is None
+    out = f.tick(110.0)
+    result = finished(out)
+    assert result is not None and result.ok and result.devices == ("watchdog",) and result.delegate == "node3"
+    assert events(out) == [("done", "watchdog", "node3")]
+    # a node some device covers is fenced by the device, not by waiting
+    assert len(runs(f.request("node1", "off", "node2", 200.0))) == 1
+
+
+def test_watchdog_wait_counts_only_quorate_time_and_can_be_cancelled() -> None:
+    f = fencer(dev("ipmi", hosts=["node1"]), watchdog_timeout_ms=10_000)
+    f.request("node3", "off", "node1", 0.0)
+    assert f.set_quorate(False, 5.0) == [] and f.next_deadline() is None
+    assert finished(f.tick(50.0)) is None
+    f.set_quorate(True, 60.0)
+    assert f.next_deadline() == 70.0
+    assert finished(f.tick(69.0)) is None
+    assert finished(f.tick(70.0)) is not None
+    f.request("node2", "off", "node1", 100.0)
+    out = f.cancel("node2", 101.0, reason="node2 rejoined")
+    result = finished(out)
+    assert result is not None and not result.ok and result.reason == "cancelled: node2 rejoined"
+    assert f.tick(200.0) == []
+
+
+def test_without_watchdog_timeout_no_device_still_fails() -> None:
+    f = fencer(dev("ipmi", hosts=["node1"]))
+    result = finished(f.request("node3", "off", "node1", 0.0))
+    assert result is not None and not result.ok

@@ -169,6 +169,11 @@ def _config_findings(config: Configuration, devset: DeviceSet) -> tuple[list[str
             "which can run a service twice and corrupt its data"
         )
     names = {n.uname for n in config.nodes}
+    if devset.options.watchdog_timeout_ms > 0 and len(fenceable_nodes(config)) == 2:
+        warnings.append(
+            "watchdog fencing in a two-node cluster is safe only with a witness: with two_node quorum both "
+            "halves stay quorate, so neither resets itself while the other counts it as fenced"
+        )
     for level in config.fencing_topology:
         for dev_id in level.devices:
             if dev_id not in devset.devices and dev_id not in devset.errors:

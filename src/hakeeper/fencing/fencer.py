@@ -23,6 +23,10 @@ Rules:
 - **History.** A request is recorded ``pending``; every failed attempt ``failed`` (device, executor, why);
   a device that succeeded while its level still has devices to go is recorded ``pending`` (the node is not
   fenced yet!); only a whole level succeeding records ``done``. Consumers take a target's latest event.
+- **Watchdog fencing.** With no device able to fence the target and ``stonith-watchdog-timeout`` set, the
+  request completes (``done``, device ``watchdog``) once that timeout has passed with this side quorate:
+  the target, which lost quorum, has stopped its resources or reset itself by then
+  (:mod:`~hakeeper.fencing.watchdog`). Time without quorum does not count (:meth:`Fencer.set_quorate`).
 - Requests to power off a node that is already being powered off (off or reboot) are merged.
 """
 
@@ -202,6 +206,7 @@ class _Request:
     due: float | None = None
     running: _Attempt | None = None
     delayed: set[str] = field(default_factory=set)
+    watchdog: bool = False
 
     @property
     def level(self) -> Level:
@@ -236,6 +241,7 @@ class Fencer:
         self._agent_actions: dict[str, frozenset[str]] = {}
         self._requests: dict[int, _Request] = {}
         self._next_id = 1
+        self._quorate = True
 
     @classmethod
     def from_config(
@@ -350,19 +356,23 @@ class Fencer:
         )
         self._next_id += 1
         out: list[Output] = [self._record(req, "pending", now, wall)]
-        if not req.levels:
+        if not req.levels and self._options.watchdog_timeout_ms > 0 and action in _POWER_OFF:
+            req.watchdog = True  # no device: the target resets itself (it lost quorum); wait for that
+            delay = self._options.watchdog_timeout_ms / 1000.0
+        elif not req.levels:
             return out + self._finish(req, now, wall, ok=False, reason=_no_device_reason(plan))
+        else:
+            delay = priority_delay_s(target, priority, self._options.priority_delay_ms)
+            delay += self._device_delay(req)
         self._requests[req.id] = req
-        delay = priority_delay_s(target, priority, self._options.priority_delay_ms)
-        delay += self._device_delay(req)
-        req.due = now + delay
+        req.due = now + delay if self._quorate or not req.watchdog else None
         out.append(
             FencingPlanned(
                 request_id=req.id,
                 target=target,
                 action=action,
                 plan=plan,
-                first_attempt_at=req.due,
+                first_attempt_at=now + delay,
                 delay_s=delay,
             )
         )
@@ -376,7 +386,25 @@ class Fencer:
                 why = f"no result from {req.running.executor} within the device timeout"
                 out += self._attempt_failed(req, now, wall, why)
             if req.id in self._requests and req.due is not None and req.due <= now:
-                out += self._start(req, now, wall)
+                out += self._watchdog_done(req, now, wall) if req.watchdog else self._start(req, now, wall)
+        return out
+
+    def set_quorate(self, quorate: bool, now: float, wall: float | None = None) -> list[Output]:
+        """Watchdog fencing counts only time spent with quorum: losing it pauses the waits, and regaining it
+        starts each wait again from the beginning (the target may have been quorate meanwhile)."""
+        was, self._quorate = self._quorate, quorate
+        for req in self._requests.values():
+            if req.watchdog and not quorate:
+                req.due = None
+            elif req.watchdog and not was:
+                req.due = now + self._options.watchdog_timeout_ms / 1000.0
+        return self.tick(now, wall)
+
+    def cancel(self, target: str, now: float, *, reason: str, wall: float | None = None) -> list[Output]:
+        """Give up fencing ``target`` (for example: it rejoined before its watchdog wait ended)."""
+        out: list[Output] = []
+        for req in [r for r in self._requests.values() if r.target == target]:
+            out += self._finish(req, now, wall, ok=False, reason=f"cancelled: {reason}")
         return out
 
     def result(
@@ -421,6 +449,13 @@ class Fencer:
         return [RecordEvent(event=event), *out]
 
     # --- internals --------------------------------------------------------------------------------
+
+    def _watchdog_done(self, req: _Request, now: float, wall: float | None) -> list[Output]:
+        timeout = self._options.watchdog_timeout_ms / 1000.0
+        why = (
+            f"no fencing device; {req.target} has reset itself by now (stonith-watchdog-timeout {timeout:g}s)"
+        )
+        return self._finish(req, now, wall, ok=True, reason=why, delegate=req.target, devices=("watchdog",))
 
     def _device_delay(self, req: _Request) -> float:
         """The device delay before a device's first attempt in this request (first round only)."""
