@@ -433,6 +433,12 @@ WARNINGS = [
         "resources.x.agent",
         'only ocf agents have a provider; "heartbeat" is ignored for systemd',
     ),
+    (
+        "cloned-child",
+        col("c", 'resource = "web"\nwith = "db"\nscore = 10'),
+        "constraints.c.with",
+        '"db" is inside the clone "db-clone", so the constraint applies to all of "db-clone"',
+    ),
     ("empty-group", "\n[resources.g]\ngroup = []\n", "resources.g", "is a group without members"),
     (
         "float-priority",

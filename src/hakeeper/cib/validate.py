@@ -220,6 +220,12 @@ class _Checker:
         for r, parent in _walk(cfg.resources):
             self.resources.setdefault(r.id, r)
             self.parents.setdefault(r.id, []).append(parent.id if parent else "")
+        self.clone_of = {
+            part.id: top.id
+            for top in cfg.resources
+            if isinstance(top, m.Clone)
+            for part in [top.child, *(top.child.children if isinstance(top.child, m.Group) else [])]
+        }
         self.templates = {t.id: t for t in cfg.templates}
         self.tags = {t.id: t for t in cfg.tags}
         self.node_names = {n.uname for n in cfg.nodes} | self.implicit_nodes()
@@ -273,6 +279,13 @@ class _Checker:
             )
 
     def known_ref(self, path: str, ref: str | None, *, what: str = "resource, template or tag") -> None:
+        if ref in self.clone_of:
+            clone = self.clone_of[ref]
+            self.warn(
+                path,
+                f'"{ref}" is inside the clone "{clone}", so the constraint applies to all of "{clone}"; '
+                f'name "{clone}" to say so',
+            )
         if ref is None or ref in self.resources or ref in self.templates or ref in self.tags:
             return
         hint = _hint(ref, [*self.resources, *self.templates, *self.tags])
