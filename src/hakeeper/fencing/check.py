@@ -29,6 +29,10 @@ from hakeeper.fencing.devices import (
 from hakeeper.fencing.topology import Level, bad_patterns, node_attributes, plan_for, selector_of
 
 
+LIVE_PARALLEL = 4
+"""How many devices ``--live`` asks at once (agents log in to management boards; be gentle)."""
+
+
 class LiveFacts(msgspec.Struct, kw_only=True):
     """What the agents said, for the checks that cannot be decided offline."""
 
@@ -242,7 +246,13 @@ async def gather_live_facts(
 ) -> LiveFacts:
     """Ask every device's agent: metadata, monitor, and list or status as its host check needs."""
     facts = LiveFacts()
-    await asyncio.gather(*(_ask(device, nodes, facts, timeout_s) for device in devices.values()))
+    limit = asyncio.Semaphore(LIVE_PARALLEL)
+
+    async def ask(device: FenceDevice) -> None:
+        async with limit:
+            await _ask(device, nodes, facts, timeout_s)
+
+    await asyncio.gather(*(ask(device) for device in devices.values()))
     return facts
 
 
