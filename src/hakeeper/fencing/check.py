@@ -28,7 +28,6 @@ from hakeeper.fencing.devices import (
 )
 from hakeeper.fencing.topology import Level, bad_patterns, node_attributes, plan_for, selector_of
 
-
 LIVE_PARALLEL = 4
 """How many devices ``--live`` asks at once (agents log in to management boards; be gentle)."""
 
