@@ -1,4 +1,4 @@
-"""The operator's edits: each produces the Pacemaker-shaped change, and refuses clearly what cannot be done."""
+"""The operator's edits: each makes the Pacemaker-shaped change and refuses clearly what cannot be done."""
 
 from __future__ import annotations
 
@@ -55,13 +55,14 @@ def failed_history_cib() -> m.Cib:
     return msgspec.structs.replace(base_cib(), status=m.Status(nodes=[state, other]))
 
 
-# --- resources -----------------------------------------------------------------------------------------------
+# --- resources ----------------------------------------------------------------------------------
 
 
 def test_create_a_primitive_with_params_meta_and_operations() -> None:
     spec = op.ResourceSpec(id="db", agent="ocf:heartbeat:pgsql", params={"pgdata": "/srv"},
                            meta={"resource-stickiness": "100"},
-                           operations=[op.OperationSpec(name="monitor", interval_ms=10_000, timeout_ms=20_000)])
+                           operations=[op.OperationSpec(name="monitor", interval_ms=10_000,
+                                                        timeout_ms=20_000)])
     new = apply(base_cib(), op.resource_create(base_cib(), spec))
     rsc = op.find_resource(new, "db").resource
     assert isinstance(rsc, m.Primitive)
@@ -78,7 +79,8 @@ def test_create_in_a_new_group_and_into_an_existing_group() -> None:
     grp = op.find_resource(new, "g").resource
     assert isinstance(grp, m.Group) and [c.id for c in grp.children] == ["a"]
     assert grp.children[0].klass == "systemd" and grp.children[0].provider is None
-    new = apply(cib, op.resource_create(cib, op.ResourceSpec(id="b", agent="ocf:pacemaker:Dummy", group="web")))
+    spec = op.ResourceSpec(id="b", agent="ocf:pacemaker:Dummy", group="web")
+    new = apply(cib, op.resource_create(cib, spec))
     web = op.find_resource(new, "web").resource
     assert isinstance(web, m.Group) and [c.id for c in web.children] == ["fs", "httpd", "b"]
 
@@ -202,7 +204,7 @@ def test_is_stopped_everywhere_reads_the_history() -> None:
     assert op.is_stopped_everywhere(running, "vip")
 
 
-# --- move, ban, clear ---------------------------------------------------------------------------------------
+# --- move, ban, clear ----------------------------------------------------------------------------------
 
 
 def test_move_prefers_the_node_with_infinity_and_replaces_an_earlier_move() -> None:
@@ -259,7 +261,7 @@ def test_move_ban_clear_errors(call: object, message: str) -> None:
         call(base_cib())
 
 
-# --- cleanup ---------------------------------------------------------------------------------------------
+# --- cleanup ----------------------------------------------------------------------------------
 
 
 def test_cleanup_forgets_history_and_fail_counts_everywhere() -> None:
@@ -295,7 +297,7 @@ def test_cleanup_of_an_orphan_with_history_is_allowed() -> None:
     assert all(h.id != "vip" for s in new.status.nodes for h in s.resources)
 
 
-# --- constraints ---------------------------------------------------------------------------------------------
+# --- constraints ----------------------------------------------------------------------------------
 
 
 def test_constraints_add_and_remove() -> None:
@@ -328,7 +330,7 @@ def test_constraint_errors(call: object, message: str) -> None:
         call(base_cib())
 
 
-# --- nodes, cluster ---------------------------------------------------------------------------------------
+# --- nodes, cluster ----------------------------------------------------------------------------------
 
 
 def node_attrs(cib: m.Cib, name: str) -> dict[str, str]:
