@@ -682,3 +682,11 @@ def test_any_document_loads_or_is_rejected_with_problems(doc: dict[str, object])
         assert err.problems and all(p.path and p.message for p in err.problems)
         return
     assert isinstance(cfg, m.Configuration)
+
+
+def test_snippets_in_the_examples_readme_load() -> None:
+    text = (PROJECT_ROOT / "examples" / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    for block in blocks:
+        load_config(block)
