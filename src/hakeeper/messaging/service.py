@@ -1,0 +1,402 @@
+"""The asyncio shell of one node's message layer: transport, failure detector, quorum and Raft as one service.
+
+:class:`MessageService` implements :class:`hakeeper.messaging.api.MessageLayer`. It owns the UDP transport
+(every packet authenticated and encrypted), the durable Raft storage (SQLite, fsynced per Ready), the Raft
+tick timer and the witness client timer; the decisions live in the sans-I/O
+:class:`hakeeper.messaging.node_core.NodeCore`.
+
+Timing: the Raft tick is a tenth of the election timeout, followers campaign after 10 to 20 ticks without
+a leader, and a leader sends heartbeats every tick. The failure detector (its own heartbeats, per link)
+drives membership and quorum; Raft's election timeout stays the consensus timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from hakeeper.messaging.api import (
+    NO_LEADER,
+    Application,
+    Event,
+    EventHandler,
+    PeerMessage,
+    ProposalError,
+    ProposalTimeout,
+)
+from hakeeper.messaging.failure_detector import FailureDetectorConfig, MembershipEvent
+from hakeeper.messaging.node_core import NodeCore, NodeCoreConfig, ProposalDone, WitnessSend
+from hakeeper.messaging.quorum import Quorum, QuorumConfig, QuorumState
+from hakeeper.messaging.quorum_rule import FollowQuorum
+from hakeeper.messaging.raft.core import RaftConfig, RaftNode, bootstrap
+from hakeeper.messaging.raft.sqlite_storage import SqliteStorage
+from hakeeper.messaging.transport import Address, LinkFilter, Transport, TransportConfig
+from hakeeper.messaging.wire import WITNESS_NODE_ID, Channel
+from hakeeper.messaging.witness import WitnessReply, witness_decoder, witness_encoder
+
+log = logging.getLogger(__name__)
+
+ELECTION_TICKS = 10
+RAFT_DB = "raft.sqlite"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything one node's message layer needs. ``nodes`` lists every node (this one included) with its
+    address on each link; all founding nodes must be started with the same ``nodes``."""
+
+    node_id: int
+    cluster_name: str
+    cluster_key: bytes = field(repr=False)
+    nodes: Mapping[int, Sequence[Address]]
+    data_dir: Path
+    two_node: bool = False
+    wait_for_all: bool | None = None
+    witness: Address | None = None
+    heartbeat_interval: float = 0.1
+    failure_timeout: float = 0.4
+    election_timeout: float = 1.0
+    core: NodeCoreConfig = field(default_factory=NodeCoreConfig)
+    max_entries_per_append: int = 256
+    seed: int | None = None  # for the election timer's randomness; None: from the OS
+
+    def __post_init__(self) -> None:
+        if self.node_id not in self.nodes:
+            raise ValueError(f"node {self.node_id} is not among the configured nodes {sorted(self.nodes)}")
+        if self.election_timeout < 2 * self.heartbeat_interval:
+            raise ValueError(
+                f"the election timeout ({self.election_timeout} s) must be at least twice the heartbeat "
+                f"interval ({self.heartbeat_interval} s)"
+            )
+
+    @property
+    def tick_interval(self) -> float:
+        return self.election_timeout / ELECTION_TICKS
+
+    def transport_config(self) -> TransportConfig:
+        return TransportConfig(
+            node_id=self.node_id,
+            cluster_name=self.cluster_name,
+            cluster_key=self.cluster_key,
+            links=list(self.nodes[self.node_id]),
+            peers={n: list(a) for n, a in self.nodes.items() if n != self.node_id},
+            failure_detector=FailureDetectorConfig(self.heartbeat_interval, self.failure_timeout),
+            witness=self.witness,
+        )
+
+    def quorum_config(self) -> QuorumConfig:
+        return QuorumConfig(
+            {n: 1 for n in self.nodes},
+            two_node=self.two_node,
+            wait_for_all=self.wait_for_all,
+            witness=self.witness is not None,
+        )
+
+
+class ServiceStopped(Exception):
+    """The service stopped because of a fatal error (see the log); it must be restarted."""
+
+
+class MessageService:
+    """One node's message layer. ``start()``, then use it; ``close()`` at the end.
+
+    ``applied_index``: how far the application's own (persistent) state already is; 0 when it keeps its
+    state in memory only, in which case it is restored from the last snapshot and the log after it replayed.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        app: Application,
+        on_event: EventHandler | None = None,
+        *,
+        link_filter: LinkFilter | None = None,
+        applied_index: int = 0,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.on_event = on_event
+        self.transport = Transport(config.transport_config(), link_filter=link_filter)
+        self.transport.on_message = self._on_message
+        self.transport.on_membership = self._on_membership
+        self._applied_hint = applied_index
+        self._storage: SqliteStorage | None = None
+        self._core: NodeCore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._futures: dict[int, asyncio.Future[int]] = {}
+        self._tokens = itertools.count(1)
+        self._pump_scheduled = False
+        self._failed: BaseException | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        storage = self._storage = SqliteStorage(self.config.data_dir / RAFT_DB)
+        try:
+            self._core = self._open_core(storage, loop.time())
+            await self.transport.start()
+        except BaseException:
+            storage.close()
+            raise
+        self._tasks.append(loop.create_task(self._ticker(), name=f"raft-tick-{self.config.node_id}"))
+        if self.config.witness is not None:
+            self._tasks.append(loop.create_task(self._quorum_timer(), name=f"quorum-{self.config.node_id}"))
+        self._kick()
+
+    def _open_core(self, storage: SqliteStorage, now: float) -> NodeCore:
+        if storage.last_index() == 0 and storage.snapshot().meta.index == 0:
+            hard_state, entries = bootstrap(sorted(self.config.nodes))
+            storage.save(hard_state, entries, None)
+        snap = storage.snapshot()
+        applied = self._applied_hint
+        if snap.meta.index > applied:
+            self.app.restore(snap.data)
+            applied = snap.meta.index
+        rule = FollowQuorum(self.config.node_id, self.config.two_node or self.config.witness is not None)
+        raft = RaftNode(
+            RaftConfig(
+                node_id=self.config.node_id,
+                election_ticks=ELECTION_TICKS,
+                heartbeat_ticks=1,
+                max_entries_per_append=self.config.max_entries_per_append,
+            ),
+            storage,
+            random.Random(self.config.seed),
+            quorum=rule,
+            applied=applied,
+        )
+        quorum = Quorum(self.config.node_id, self.config.quorum_config(), now=now)
+        return NodeCore(raft, quorum, rule, self.config.core, snapshot_index=snap.meta.index)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.transport.close()
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_exception(ProposalError("the message layer shut down before the proposal committed"))
+        self._futures.clear()
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+
+    async def __aenter__(self) -> MessageService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> int:
+        return self.config.node_id
+
+    @property
+    def core(self) -> NodeCore:
+        if self._core is None:
+            raise RuntimeError("the message service is not started")
+        return self._core
+
+    @property
+    def leader(self) -> int:
+        return self._core.raft.leader_id if self._core else NO_LEADER
+
+    @property
+    def is_leader(self) -> bool:
+        return self._core is not None and self._core.raft.is_leader
+
+    @property
+    def term(self) -> int:
+        return self.core.raft.term
+
+    @property
+    def commit_index(self) -> int:
+        return self.core.raft.commit_index
+
+    @property
+    def applied_index(self) -> int:
+        return self.core.raft.applied_index
+
+    @property
+    def quorum(self) -> QuorumState:
+        return self.core.quorum.state
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Transport counters (packets, drops by reason) plus framing and Raft drop counters."""
+        out = dict(self.transport.counters)
+        if self._core is not None:
+            out.update(self._core.counters)
+            out.update(self._core.reassembler.counters)
+            out["raft_dropped_malformed"] = self._core.raft.dropped_malformed
+        return out
+
+    # --- the interface ----------------------------------------------------------------------------
+
+    async def propose(self, data: bytes, timeout: float = 5.0) -> int:
+        if self._failed is not None:
+            raise ServiceStopped(f"the message layer stopped after a fatal error: {self._failed}")
+        loop = asyncio.get_running_loop()
+        token = next(self._tokens)
+        fut: asyncio.Future[int] = loop.create_future()
+        self._futures[token] = fut
+        self.core.propose(token, data)
+        self._kick()
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise ProposalTimeout(
+                f"the proposal was not committed within {timeout:g} s (no quorum reachable?); it may still "
+                "commit later"
+            ) from None
+        finally:
+            self._futures.pop(token, None)
+
+    def send(self, node: int, data: bytes) -> bool:
+        return self.transport.send(node, Channel.MESSAGE, data)
+
+    def fencing_confirmed(self, node: int) -> None:
+        self.core.fencing_confirmed(self._now(), node)
+        self._kick()
+
+    # --- inputs -----------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _on_message(self, sender: int, channel: int, payload: bytes) -> None:
+        if channel == Channel.RAFT:
+            self.core.on_raft_frame(self._now(), sender, payload)
+            self._kick()
+        elif channel == Channel.MESSAGE:
+            self._emit(PeerMessage(sender, payload))
+        elif channel == Channel.WITNESS and sender == WITNESS_NODE_ID:
+            try:
+                reply = witness_decoder.decode(payload)
+            except msgspec.DecodeError:
+                return
+            if isinstance(reply, WitnessReply):
+                self.core.on_witness_reply(self._now(), reply)
+                self._kick()
+
+    def _on_membership(self, event: MembershipEvent) -> None:
+        self._emit(event)
+        self.core.on_members(self._now(), self.transport.up_nodes())
+        self._kick()
+
+    async def _ticker(self) -> None:
+        interval = self.config.tick_interval
+        while True:
+            await asyncio.sleep(interval)
+            self.core.tick()
+            self._pump()
+
+    async def _quorum_timer(self) -> None:
+        while True:
+            wait = min(self.core.quorum.next_deadline() - self._now(), 1.0)
+            await asyncio.sleep(max(wait, 0.001))
+            self.core.quorum_tick(self._now())
+            self._pump()
+
+    # --- the Ready pipeline -----------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        """Process soon, once: proposals and messages that arrive in the same turn share one Ready."""
+        if not self._pump_scheduled and self._loop is not None:
+            self._pump_scheduled = True
+            self._loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_scheduled = False
+        if self._failed is not None or self._storage is None:
+            return
+        try:
+            self._run_ready()
+            self._maybe_snapshot()
+        except Exception as err:  # a storage or application failure: stop rather than diverge
+            self._fail(err)
+        self._dispatch(self.core.take_outputs())
+
+    def _run_ready(self) -> None:
+        core, storage = self.core, self._storage
+        assert storage is not None
+        core.flush_proposals()
+        while (work := core.next_work(self._now())) is not None:
+            if work.must_persist():
+                storage.save(work.hard_state, work.entries, work.snapshot)
+            for peer, frame in work.raft_frames:
+                self.transport.send(peer, Channel.RAFT, frame)
+            if work.snapshot is not None:
+                self.app.restore(work.snapshot.data)
+            for index, data in work.apply:
+                self.app.apply(index, data)
+            core.advance(work)
+            core.flush_proposals()
+
+    def _maybe_snapshot(self) -> None:
+        index = self.core.snapshot_due()
+        if index is None or self._storage is None:
+            return
+        data = self.app.snapshot()
+        self._storage.create_snapshot(index, self.core.raft.conf_state_at(index), data)
+        compact_to = self.core.snapshot_taken(index)
+        if compact_to >= self._storage.first_index():
+            self._storage.compact(compact_to)
+
+    def _dispatch(self, outputs: list[Event | ProposalDone | WitnessSend]) -> None:
+        for out in outputs:
+            if isinstance(out, ProposalDone):
+                fut = self._futures.get(out.token)
+                if fut is None or fut.done():
+                    continue
+                if isinstance(out.result, int):
+                    fut.set_result(out.result)
+                else:
+                    fut.set_exception(out.result)
+            elif isinstance(out, WitnessSend):
+                self.transport.send_witness(witness_encoder.encode(out.report))
+            else:
+                self._emit(out)
+
+    def _emit(self, event: Event) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("the message layer's event handler failed on %s", event)
+
+    def _fail(self, err: BaseException) -> None:
+        log.critical(
+            "node %d: the message layer stops: %s. Restart the node once the cause is fixed; it recovers "
+            "its state from %s",
+            self.config.node_id,
+            err,
+            self.config.data_dir / RAFT_DB,
+            exc_info=err,
+        )
+        self._failed = err
+        for task in self._tasks:
+            task.cancel()
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_exception(ServiceStopped(f"the message layer stopped after a fatal error: {err}"))
+
