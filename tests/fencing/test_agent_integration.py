@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hakeeper.fencing.agent import AgentError, agent_metadata, run_agent
+from hakeeper.fencing.agent import AgentError, AgentRunner, agent_metadata, run_agent
 from hakeeper.fencing.devices import FenceDevice
 
 pytestmark = [
@@ -116,3 +116,32 @@ async def test_missing_agent_is_a_failure_not_a_crash(tmp_path: Path) -> None:
         FenceDevice(id="m", agent="fence_missing"), "off", "n", search_path=[str(tmp_path)]
     )
     assert not result.ok and "not installed" in result.reason
+
+
+async def test_runner_uses_cached_metadata_for_the_host_argument(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    write_agent(
+        tmp_path,
+        "fence_plugged",
+        f"""cat > {seen}.in
+if grep -q '^action=metadata' {seen}.in; then
+echo meta >> {seen}.meta
+cat <<'XML'
+<resource-agent name="fence_plugged"><parameters><parameter name="plug"/></parameters>
+<actions><action name="off"/></actions></resource-agent>
+XML
+else cp {seen}.in {seen}; echo run >> {seen}.count
+fi
+exit 0
+""",
+    )
+    runner = AgentRunner(search_path=[str(tmp_path)])
+    dev = FenceDevice(id="p", agent="fence_plugged", host_map={"node1": "outlet-1"})
+    assert (await runner.run(dev, "off", "node1")).ok
+    assert seen.read_text().splitlines() == ["action=off", "nodename=node1", "plug=outlet-1"]
+    assert (await runner.run(dev, "off", "node1")).ok
+    assert (await runner.metadata("fence_plugged")) is not None
+    assert (tmp_path / "seen.count").read_text() == "run\nrun\n"
+    assert (tmp_path / "seen.meta").read_text() == "meta\n"  # metadata read once
+    broken = await runner.run(FenceDevice(id="m", agent="fence_missing"), "off", "node1")
+    assert not broken.ok and "fence_missing" in runner.metadata_errors

@@ -325,3 +325,46 @@ async def agent_metadata(
     if not result.ok:
         raise AgentError(f"{agent} metadata: {result.reason}")
     return parse_metadata(result.output)
+
+
+class AgentRunner:
+    """Runs devices the way the cluster does, with each agent's metadata fetched once and cached.
+
+    The metadata decides the default host argument (``port``/``plug``/none); an agent whose metadata
+    cannot be read still runs (with ``port``), and the reason is kept in ``metadata_errors``.
+    """
+
+    def __init__(self, *, search_path: Sequence[str] | None = None, metadata_timeout_s: float = 10.0) -> None:
+        self.search_path = list(search_path) if search_path is not None else None
+        self.metadata_timeout_s = metadata_timeout_s
+        self._metadata: dict[str, AgentMetadata] = {}
+        self.metadata_errors: dict[str, str] = {}
+
+    async def metadata(self, agent: str) -> AgentMetadata | None:
+        if agent not in self._metadata and agent not in self.metadata_errors:
+            try:
+                self._metadata[agent] = await agent_metadata(
+                    agent, timeout_s=self.metadata_timeout_s, search_path=self.search_path
+                )
+            except AgentError as err:
+                self.metadata_errors[agent] = str(err)
+        return self._metadata.get(agent)
+
+    def forget(self, agent: str) -> None:
+        """Read the agent's metadata again next time (after a package upgrade, say)."""
+        self._metadata.pop(agent, None)
+        self.metadata_errors.pop(agent, None)
+
+    async def run(
+        self, device: FenceDevice, action: str, target: str | None = None, *, timeout_s: float | None = None
+    ) -> FenceResult:
+        meta = await self.metadata(device.agent)
+        params = list(meta.parameters) if meta is not None else None
+        return await run_agent(
+            device,
+            action,
+            target,
+            timeout_s=timeout_s,
+            metadata_parameters=params,
+            search_path=self.search_path,
+        )
