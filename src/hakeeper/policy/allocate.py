@@ -3,7 +3,7 @@ attenuated influence of dependents), groups, clone instances and promotable role
 
 from __future__ import annotations
 
-from hakeeper.policy.constraints import walk
+from hakeeper.policy.constraints import TicketDep, promotion_blocked_by_ticket, walk
 from hakeeper.policy.unpack import WorkingSet
 from hakeeper.policy.working import INFINITY, Colocation, NodeInfo, Role, Rsc, add_scores
 
@@ -569,7 +569,7 @@ def _set_role_tree(inst: Rsc, role: Role) -> None:
 
 
 def set_promotable_roles(ws: WorkingSet, clone: Rsc, promoted_locations: list[tuple[Rsc, str, int]],
-                         cols: list[Colocation]) -> None:
+                         cols: list[Colocation], tickets: list[TicketDep]) -> None:
     """Choose which assigned instances are promoted: highest promotion priority first, up to promoted-max."""
     keyed: list[tuple[int, int, int, Rsc]] = []
     for index, inst in enumerate(sorted_instances(ws, clone)):
@@ -597,6 +597,8 @@ def set_promotable_roles(ws: WorkingSet, clone: Rsc, promoted_locations: list[tu
                     priority = add_scores(priority, col.score)
                 elif col.score >= INFINITY:
                     priority = -INFINITY
+        if any(promotion_blocked_by_ticket(ws, tickets, p) for p in inst.primitives()):
+            priority = -INFINITY
         sort_index = INFINITY if nxt == Role.PROMOTED else priority
         role_now = max((p.role for p in inst.primitives()), default=Role.STOPPED)
         keyed.append((sort_index, -int(role_now), index, inst))

@@ -259,3 +259,112 @@ def _set_orders(ws: WorkingSet, con: m.Order, kind: str, symmetrical: bool) -> l
             for then in tails:
                 out.append(OrderSpec(con.id, first, first_action, then, then_action, kind, symmetrical))
     return out
+
+
+# --- tickets ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TicketDep:
+    """A resource that needs a ticket (optionally only for one role)."""
+
+    id: str
+    rsc: Rsc
+    ticket: str
+    role: Role
+    loss_policy: str
+
+
+def build_tickets(ws: WorkingSet) -> list[TicketDep]:
+    out: list[TicketDep] = []
+    for con in ws.cib.configuration.constraints:
+        if not isinstance(con, m.Ticket):
+            continue
+        policy = (con.loss_policy or "stop").lower()
+        if policy == "fence" and not ws.config.stonith_enabled:
+            policy = "stop"
+        refs: list[tuple[str, str | None]] = []
+        if con.rsc is not None:
+            refs.append((con.rsc, con.rsc_role))
+        for rset in con.resource_sets:
+            refs.extend((ref, rset.role) for ref in rset.resources)
+        for ref, role_text in refs:
+            role = parse_role(role_text)
+            if role == Role.STARTED:
+                role = Role.UNKNOWN
+            for rsc in resolve_ids(ws, ref):
+                out.append(TicketDep(con.id, rsc, con.ticket, role, policy))
+    return out
+
+
+def ticket_usable(ws: WorkingSet, name: str) -> tuple[bool, bool]:
+    """(granted, standby) for a ticket; an unknown ticket is not granted."""
+    state = ws.tickets.get(name)
+    if state is None:
+        return False, False
+    return state.granted, state.standby
+
+
+def apply_tickets(ws: WorkingSet, deps: list[TicketDep]) -> None:
+    from hakeeper.policy.unpack import fence_node
+
+    for dep in deps:
+        granted, standby = ticket_usable(ws, dep.ticket)
+        if granted and not standby:
+            continue
+        for prim in _walk(dep.rsc):
+            if prim.children:
+                continue
+            _apply_ticket_loss(ws, dep, prim, granted, fence_node)
+
+
+def _role_matches(prim: Rsc, role: Role) -> bool:
+    return role == Role.UNKNOWN or prim.role == role
+
+
+def _apply_ticket_loss(ws: WorkingSet, dep: TicketDep, prim: Rsc, granted: bool,
+                       fence: Callable[[WorkingSet, NodeInfo, str], None]) -> None:
+    def ban_everywhere() -> None:
+        for node in ws.nodes:
+            prim.allowed[node] = -INFINITY
+
+    if not granted and prim.running_on:
+        if dep.loss_policy == "stop":
+            ban_everywhere()
+        elif dep.loss_policy == "demote":
+            if dep.role != Role.PROMOTED:
+                ban_everywhere()
+        elif dep.loss_policy == "fence":
+            if not _role_matches(prim, dep.role):
+                return
+            ban_everywhere()
+            for node in prim.running_on:
+                fence(ws, node, "deadman ticket was lost")
+        elif dep.loss_policy == "freeze":
+            if not _role_matches(prim, dep.role):
+                return
+            prim.managed = False
+            prim.blocked = True
+        return
+    if dep.role != Role.PROMOTED or dep.loss_policy == "stop":
+        ban_everywhere()
+
+
+def promotion_blocked_by_ticket(ws: WorkingSet, deps: list[TicketDep], rsc: Rsc) -> bool:
+    """A promoted-role ticket that is revoked or in standby forbids promotion."""
+    chain = {id(r) for r in _ancestors(rsc)}
+    for dep in deps:
+        if dep.role != Role.PROMOTED or id(dep.rsc) not in chain:
+            continue
+        granted, standby = ticket_usable(ws, dep.ticket)
+        if not granted or standby:
+            return True
+    return False
+
+
+def _ancestors(rsc: Rsc) -> list[Rsc]:
+    out = [rsc]
+    while rsc.parent is not None:
+        rsc = rsc.parent
+        out.append(rsc)
+    return out

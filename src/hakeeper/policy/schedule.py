@@ -17,7 +17,9 @@ from hakeeper.policy.allocate import (
 )
 from hakeeper.policy.constraints import (
     apply_locations,
+    apply_tickets,
     build_colocations,
+    build_tickets,
     build_orders,
     init_allowed,
     walk,
@@ -117,6 +119,8 @@ def schedule(cib: m.Cib, now: int) -> Transition:
         node.attrs.setdefault("#is_dc", "true" if cib.dc_uuid == node.id else "false")
     init_allowed(ws)
     promoted_locations = apply_locations(ws, node_rule(ws))
+    tickets = build_tickets(ws)
+    apply_tickets(ws, tickets)
     apply_stickiness(ws)
     apply_fail_thresholds(ws)
     colocations = build_colocations(ws)
@@ -124,7 +128,7 @@ def schedule(cib: m.Cib, now: int) -> Transition:
     Assigner(ws).assign_all()
     for top in ws.resources:
         if top.kind == "clone" and top.promotable:
-            set_promotable_roles(ws, top, promoted_locations, colocations)
+            set_promotable_roles(ws, top, promoted_locations, colocations, tickets)
     graph = act.Graph(ws)
     for top in ws.resources:
         act.create_resource_actions(graph, top)
