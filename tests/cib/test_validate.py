@@ -285,6 +285,12 @@ ERRORS = [
         '"Leader" is not a valid role',
     ),
     (
+        "recurring-start",
+        rsc("x", 'agent = "ocf:heartbeat:Dummy"\nops = [{ name = "start", interval = "5s" }]'),
+        "resources.x.ops[0].interval",
+        "start cannot repeat, so Pacemaker ignores this operation; remove the interval",
+    ),
+    (
         "zero-timeout",
         rsc("x", 'agent = "ocf:heartbeat:Dummy"\nops = [{ name = "start", timeout = "0s" }]'),
         "resources.x.ops[0].timeout",
@@ -420,12 +426,6 @@ WARNINGS = [
         rsc("x", 'agent = "ocf:heartbeat:Dummy"\nops = [{ name = "moniter", interval = "5s" }]'),
         "resources.x.ops[0].name",
         '"moniter" is not a standard action (did you mean "monitor"?)',
-    ),
-    (
-        "recurring-start",
-        rsc("x", 'agent = "ocf:heartbeat:Dummy"\nops = [{ name = "start", interval = "5s" }]'),
-        "resources.x.ops[0].interval",
-        "start does not repeat",
     ),
     (
         "provider-for-systemd",

@@ -67,7 +67,7 @@ KNOWN_OPS = (
     "status",
 )
 _OP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_NEVER_RECURRING = ("start", "stop", "promote", "demote", "notify", "migrate_to", "migrate_from")
+_NEVER_RECURRING = ("start", "stop", "promote", "demote")  # Pacemaker ignores these with an interval
 
 _ENUMS: dict[str, tuple[str, ...]] = {
     "on-fail": ("ignore", "block", "demote", "stop", "restart", "standby", "fence", "restart-container"),
@@ -526,9 +526,11 @@ class _Checker:
                 self.error(f"{path}.{key}", f"is negative ({value} ms); use 0 or more, such as 10s")
         if op.timeout == 0:
             self.error(f"{path}.timeout", "is 0: every operation needs time to run; use e.g. 20s")
-        if op.interval > 0 and op.name in _NEVER_RECURRING:
-            self.warn(
-                f"{path}.interval", f"{op.name} does not repeat; remove the interval (only monitor does)"
+        if op.interval > 0 and op.name.lower() in _NEVER_RECURRING:
+            self.error(
+                f"{path}.interval",
+                f"{op.name} cannot repeat, so Pacemaker ignores this operation; remove the interval "
+                "(monitor is the action that repeats)",
             )
         self.enum(f"{path}.on-fail", op.on_fail, "on-fail", _ENUMS["on-fail"])
         self.role(f"{path}.role", op.role)
