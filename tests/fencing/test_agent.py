@@ -102,6 +102,8 @@ def test_status_codes() -> None:
 def test_timeout_signal_and_spawn_errors_are_failures() -> None:
     assert "did not finish within 5s" in interpret("d", "off", "n", raw(None, timed_out=True), 5).reason
     assert "signal 9" in interpret("d", "off", "n", raw(None, signal=9), 5).reason
+    stuck = RawResult(timed_out=True, survived_kill=True)
+    assert "did not die when killed" in interpret("d", "off", "n", stuck, 5).reason
     spawn = interpret("d", "off", "n", RawResult(spawn_error="could not start x: denied"), 5)
     assert not spawn.ok and spawn.reason == "could not start x: denied"
     assert "the device did not power off in time" in interpret("d", "off", "n", raw(7), 5).reason

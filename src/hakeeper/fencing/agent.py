@@ -7,9 +7,8 @@ the agent's metadata) unless the device configures that parameter itself, and ev
 status 0 is "on", 2 is "off", anything else an error. A timeout is a failure.
 
 Running goes through the LRM's executor (own process group, SIGKILL of the group at the timeout, bounded
-output). That runner gives its child no stdin, so a tiny ``/bin/sh`` wrapper pipes the parameters from an
-environment variable into the agent; the variable is removed before the agent starts, and the parameters
-(which may hold passwords) never appear on a command line.
+output), which feeds the lines to the agent's stdin: the parameters (which may hold passwords) never appear
+on a command line or in the environment.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from hakeeper.lrm.executor import RawResult, run_invocation
 
 TARGETED_ACTIONS = frozenset({"off", "on", "reboot", "status"})
 DEFAULT_SEARCH_PATH = ("/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin")
-_STDIN_VAR = "HAKEEPER_FENCE_STDIN"
-_WRAPPER = f'input=${_STDIN_VAR}; unset {_STDIN_VAR}; printf "%s\\n" "$input" | "$0"'
 _AGENT_NAME = re.compile(r"fence_[A-Za-z0-9_.+-]+")
 _LOG_PREFIX = re.compile(
     r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ |[A-Z]+:root:)?(?:ERROR|WARNING|INFO)?:?\s*"
@@ -139,15 +136,9 @@ def _default_dirs() -> list[str]:
 
 
 def agent_invocation(agent_path: str, lines: Sequence[str]) -> Invocation:
-    """The wrapper that feeds ``lines`` to the agent's stdin (see the module docstring)."""
-    shell = "/bin/sh"  # not from PATH: the wrapper must be the system shell
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-        "LC_ALL": "C",
-        "LANG": "C",
-        _STDIN_VAR: "\n".join(lines),
-    }
-    return Invocation(argv=[shell, "-c", _WRAPPER, agent_path], env=env)
+    """The agent without arguments (so it reads stdin), with ``lines`` as its stdin."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LC_ALL": "C", "LANG": "C"}
+    return Invocation(argv=[agent_path], env=env, stdin=("\n".join(lines) + "\n").encode())
 
 
 async def run_agent(
@@ -185,6 +176,10 @@ def last_error_line(stderr: str) -> str:
 def _failure_reason(agent_action: str, raw: RawResult, timeout_s: float) -> str:
     if raw.spawn_error:
         return raw.spawn_error
+    if raw.timed_out and raw.survived_kill:
+        return (
+            f"{agent_action} did not finish within {timeout_s:g}s and did not die when killed (stuck in I/O?)"
+        )
     if raw.timed_out:
         return f"{agent_action} did not finish within {timeout_s:g}s and was killed"
     if raw.signal is not None:
