@@ -74,7 +74,8 @@ class SimStats:
     snapshots_sent: int = 0
     reads: int = 0
     time: int = 0
-    recovery_time: int = 0  # from the end of the faults until a leader committed and replicated everything
+    recovery_time: int = 0  # from the end of the faults until a leader committed a new entry
+    replication_time: int = 0  # ... until every member had applied everything
 
 
 class SimCluster:
@@ -102,6 +103,7 @@ class SimCluster:
         self._next_heal_proposal = 0
         self._heal_started = 0
         self._deadline = 0
+        self._replication_deadline = 0
         self._proposals = 0
         self.nodes: dict[int, SimNode] = {}
         p = self.profile
@@ -138,7 +140,9 @@ class SimCluster:
             heartbeat_ticks=p.heartbeat_ticks,
             max_inflight=p.max_inflight,
             max_entries_per_append=p.max_entries,
-            max_uncommitted=256,
+            max_uncommitted=32,  # a client with bounded outstanding requests keeps catch-up bounded
+            pre_vote=p.pre_vote,
+            check_quorum=p.check_quorum,
         )
 
     def _start(self, node: SimNode) -> None:
@@ -174,14 +178,16 @@ class SimCluster:
         while self._queue:
             at, _, kind, nid, payload = heapq.heappop(self._queue)
             self.now = at
-            if self._healing and at > self._deadline:
-                raise LivenessViolation(self._liveness_report())
+            if self._healing and at > self._deadline and not self._heal_committed:
+                raise LivenessViolation(self._liveness_report("elected a leader and committed a new entry"))
+            if self._healing and at > self._replication_deadline:
+                raise LivenessViolation(self._liveness_report("replicated everything to every member"))
             self.stats.events += 1
             if self.stats.events > max_events:
                 raise LivenessViolation(f"simulation exceeded {max_events} events")
             self._handle(kind, nid, payload)
             if self._healing and self._is_live():
-                self.stats.recovery_time = self.now - self._heal_started
+                self.stats.replication_time = self.now - self._heal_started
                 break
         self.stats.time = self.now
         return self.stats
@@ -272,8 +278,9 @@ class SimCluster:
         else:
             self._apply(node, rd.snapshot, rd.committed_entries)
         for e in rd.committed_entries:
-            if self._healing and e.data.startswith(b"heal") and not node.witness:
+            if self._healing and e.data.startswith(b"heal") and not self._heal_committed:
                 self._heal_committed = True
+                self.stats.recovery_time = self.now - self._heal_started
         self.stats.commits += len(rd.committed_entries)
         for rs in rd.read_states:
             asked = node.reads.pop(rs.ctx, None)
@@ -454,6 +461,7 @@ class SimCluster:
         self._healing = True
         self._heal_started = self.now
         self._deadline = self.now + self.profile.liveness_ms
+        self._replication_deadline = self.now + self.profile.replication_ms
         self._net.heal()
         self._net.profile = NetworkProfile(delay_min=1, delay_mean=2.0)
         self._trace(0, "faults end: network healed, every node restarted and resumed")
@@ -476,7 +484,7 @@ class SimCluster:
                 return False
         return True
 
-    def _liveness_report(self) -> str:
+    def _liveness_report(self, goal: str) -> str:
         leader = self.leader()
         states = ", ".join(
             f"n{n.id}:{n.raft.role.value}/t{n.raft.term}/c{n.raft.commit_index}/a{n.raft.applied_index}"
@@ -486,8 +494,8 @@ class SimCluster:
         )
         who = f"leader {leader.id} (members {leader.conf_state.members()})" if leader else "no leader"
         return (
-            f"liveness: {self.profile.liveness_ms} time units after the faults healed the cluster had not "
-            f"committed and replicated a new entry: {who}; nodes {states}"
+            f"liveness: {self.now - self._heal_started} time units after the faults healed, the cluster had "
+            f"not {goal}: {who}; nodes {states}"
         )
 
     # ------------------------------------------------------------------ tracing

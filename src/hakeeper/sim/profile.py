@@ -18,6 +18,8 @@ class FaultProfile:
     heartbeat_ticks: int
     tick_ms: int
     max_inflight: int
+    pre_vote: bool
+    check_quorum: bool
     max_entries: int
     network: NetworkProfile
     chaos_mean_ms: float  # mean time between faults
@@ -33,7 +35,8 @@ class FaultProfile:
     compact_every: int  # a node snapshots once this many applied entries sit in its log
     compact_keep: int  # entries kept behind the snapshot for slow followers
     fault_ms: int  # length of the fault phase
-    liveness_ms: int  # bound for electing a leader and replicating fully once faults heal
+    liveness_ms: int  # once faults heal: bound for electing a leader and committing a new entry
+    replication_ms: int  # ... and for every member to catch up (a backlog may need many round trips)
 
     @staticmethod
     def random(rng: random.Random, fault_ms: int = 2000) -> FaultProfile:
@@ -57,6 +60,8 @@ class FaultProfile:
             heartbeat_ticks=rng.choice([1, 1, 2]),
             tick_ms=tick_ms,
             max_inflight=rng.choice([1, 2, 4, 8]),
+            pre_vote=rng.random() < 0.85,
+            check_quorum=rng.random() < 0.85,
             max_entries=rng.choice([1, 3, 16, 64]),
             network=network,
             chaos_mean_ms=rng.choice([60.0, 150.0, 400.0]),
@@ -72,5 +77,6 @@ class FaultProfile:
             compact_every=rng.choice([4, 12, 40, 10_000]),
             compact_keep=rng.choice([0, 2, 8]),
             fault_ms=fault_ms,
-            liveness_ms=20 * election_ticks * tick_ms,  # observed worst case: under 8
+            liveness_ms=20 * election_ticks * tick_ms,
+            replication_ms=100 * election_ticks * tick_ms,
         )

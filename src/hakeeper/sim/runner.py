@@ -15,7 +15,7 @@ class SeedResult:
     seed: int
     error: str | None  # None: the run passed
     events: int
-    recovery: float = 0.0  # election timeouts from the end of the faults to a replicated commit
+    recovery: float = 0.0  # election timeouts from the end of the faults to a new commit
 
     @property
     def ok(self) -> bool:
