@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from hakeeper.cib.declarative import load_config
 from hakeeper.cib.xml_io import parse_cib_xml
+from hakeeper.cli.config_cmd import summary
 from hakeeper.cli.main import _register, cli
+from tests.cib.test_declarative import CASES, corpus_configuration, needs_corpus
 from tests.conftest import PROJECT_ROOT
 
 EXAMPLES = sorted((PROJECT_ROOT / "examples").glob("*.toml"))
@@ -175,3 +177,12 @@ def test_export_of_a_broken_file_lists_load_errors(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["config", "export", str(BROKEN)])
     assert result.exit_code == 1
     assert '"10x" is not a duration' in result.stderr
+
+
+@needs_corpus
+def test_show_summarises_every_corpus_configuration() -> None:
+    for path in CASES:
+        cfg = corpus_configuration(path)
+        lines = summary(cfg, path.name)
+        assert f"Resources ({len(cfg.resources)})" in lines
+        assert f"Constraints ({len(cfg.constraints)})" in lines
