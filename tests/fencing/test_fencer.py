@@ -505,3 +505,29 @@ def test_without_watchdog_timeout_no_device_still_fails() -> None:
     f = fencer(dev("ipmi", hosts=["node1"]))
     result = finished(f.request("node3", "off", "node1", 0.0))
     assert result is not None and not result.ok
+
+
+def test_finished_carries_the_final_record_for_the_controller() -> None:
+    f = fencer(dev("ipmi", retries={"off": 0}), dev("pdu"))
+    out = f.request("node2", "off", "node1", 0.0, client="transition-7:fence-node2")
+    [run] = runs(out)
+    out = f.result(run.attempt_id, False, 1.0, reason="bmc unreachable")
+    assert finished(out) is None  # an attempt failed, the request goes on: nothing final yet
+    [run] = runs(out)
+    out = f.result(run.attempt_id, True, 2.0)
+    result = finished(out)
+    assert result is not None and result.event is not None
+    assert result.event == [o.event for o in out if isinstance(o, RecordEvent)][-1]
+    assert (result.event.state, result.event.client, result.event.device) == (
+        "done",
+        "transition-7:fence-node2",
+        "pdu",
+    )
+
+
+def test_confirm_without_a_request_still_finishes() -> None:
+    f = fencer(dev("ipmi"))
+    out = f.confirm("node3", "node1", 9.0)
+    result = finished(out)
+    assert result is not None and result.ok and result.request_id == 0
+    assert result.event is not None and result.event.device == "manual"

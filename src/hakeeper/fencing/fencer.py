@@ -172,6 +172,9 @@ class FencingFinished(msgspec.Struct, frozen=True, kw_only=True):
     devices: tuple[str, ...] = ()
     delegate: str | None = None
     attempts: int = 0
+    event: FenceEvent | None = None
+    """The request's final history record (also emitted as a :class:`RecordEvent`): the one to hand to the
+    controller as *the* result. Earlier records of the request (pending, failed attempts) are history only."""
 
 
 Output = FencingPlanned | RunDevice | RecordEvent | FencingFinished
@@ -430,10 +433,11 @@ class Fencer:
         return self._finish(req, now, wall, ok=True, delegate=attempt.executor, devices=req.level.devices)
 
     def confirm(self, target: str, origin: str, now: float, *, wall: float | None = None) -> list[Output]:
-        """An operator says ``target`` is down (powered off by hand): record it as fenced, end requests."""
-        out: list[Output] = []
-        for req in [r for r in self._requests.values() if r.target == target]:
-            out += self._finish(req, now, wall, ok=True, reason="confirmed by an operator", quiet=True)
+        """An operator says ``target`` is down (powered off by hand): record it as fenced, end requests.
+
+        Always ends with a :class:`FencingFinished` (``request_id`` 0 when nothing was in progress), so the
+        controller treats a confirmation like any completed fencing.
+        """
         event = FenceEvent(
             target=target,
             action="off",
@@ -446,7 +450,17 @@ class Fencer:
             completed=_epoch(wall, now),
             reason="confirmed by an operator",
         )
-        return [RecordEvent(event=event), *out]
+        out: list[Output] = [RecordEvent(event=event)]
+        requests = [r for r in self._requests.values() if r.target == target]
+        for req in requests:
+            out += self._finish(req, now, wall, ok=True, reason=event.reason or "", recorded=event)
+        if not requests:
+            out.append(
+                FencingFinished(
+                    request_id=0, target=target, action="off", ok=True, reason=event.reason or "", event=event
+                )
+            )
+        return out
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -549,22 +563,23 @@ class Fencer:
         reason: str = "",
         delegate: str | None = None,
         devices: tuple[str, ...] = (),
-        quiet: bool = False,
+        recorded: FenceEvent | None = None,
     ) -> list[Output]:
+        """End ``req``: record its final event (unless ``recorded`` already was) and report it."""
         self._requests.pop(req.id, None)
         out: list[Output] = []
-        if not quiet:
-            out.append(
-                self._record(
-                    req,
-                    "done" if ok else "failed",
-                    now,
-                    wall,
-                    device=",".join(devices) or None,
-                    delegate=delegate,
-                    reason=reason or None,
-                )
+        if recorded is None:
+            record = self._record(
+                req,
+                "done" if ok else "failed",
+                now,
+                wall,
+                device=",".join(devices) or None,
+                delegate=delegate,
+                reason=reason or None,
             )
+            out.append(record)
+            recorded = record.event
         out.append(
             FencingFinished(
                 request_id=req.id,
@@ -575,6 +590,7 @@ class Fencer:
                 devices=devices,
                 delegate=delegate,
                 attempts=req.attempts,
+                event=recorded,
             )
         )
         return out
