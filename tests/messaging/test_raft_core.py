@@ -6,6 +6,8 @@ import random
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hakeeper.messaging.raft.core import (
     Accepted,
@@ -556,3 +558,25 @@ def test_propose_many_respects_the_uncommitted_limit() -> None:
     net.elect(1)
     result = net.raft(1).propose_many([b"x"] * 11)
     assert isinstance(result, Rejected) and result.reason is RejectReason.TOO_MANY_UNCOMMITTED
+
+
+@given(st.dictionaries(st.integers(1, 9), st.integers(0, 50), min_size=1, max_size=9))
+def test_committed_index_is_the_highest_index_a_majority_holds(match: dict[int, int]) -> None:
+    voters = list(match)
+    index = Majority().committed_index(voters, match)
+    need = len(voters) // 2 + 1
+    assert sum(1 for v in voters if match[v] >= index) >= need
+    assert sum(1 for v in voters if match[v] >= index + 1) < need
+
+
+@given(st.dictionaries(st.integers(1, 9), st.booleans(), max_size=9), st.integers(1, 9))
+def test_vote_result_agrees_with_counting(votes: dict[int, bool], size: int) -> None:
+    voters = list(range(1, size + 1))
+    result = Majority().vote_result(voters, votes)
+    granted = sum(1 for v in voters if votes.get(v) is True)
+    denied = sum(1 for v in voters if votes.get(v) is False)
+    need = size // 2 + 1
+    expected = (
+        VoteResult.WON if granted >= need else VoteResult.LOST if size - denied < need else VoteResult.PENDING
+    )
+    assert result is expected

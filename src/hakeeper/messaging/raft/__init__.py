@@ -1,5 +1,14 @@
-"""Raft consensus: a sans-I/O core (:mod:`.core`), its storage (:mod:`.storage`, :mod:`.sqlite_storage`) and
-the vote/commit arithmetic (:mod:`.quorum_math`)."""
+"""Raft consensus for hakeeper's message layer.
+
+- :mod:`.core` — :class:`RaftNode`, the sans-I/O state machine (RawNode style: ``tick``, ``step``,
+  ``propose``/``propose_many``/``propose_conf_change``, ``transfer_leadership``, ``read_index``, ``ready``,
+  ``advance``), with pre-vote, check-quorum, snapshots, single-server membership changes, learners, witnesses
+  and ReadIndex.
+- :mod:`.messages` — msgspec Structs: entries, membership, snapshots and the tagged union :data:`Message`.
+- :mod:`.storage` (read-only interface + in-memory store) and :mod:`.sqlite_storage` (durable store).
+- :mod:`.driver` — :func:`process_ready`, the Ready contract for I/O shells.
+- :mod:`.quorum_math` — the pluggable vote/commit arithmetic.
+"""
 
 from hakeeper.messaging.raft.core import (
     Accepted,
@@ -14,6 +23,7 @@ from hakeeper.messaging.raft.core import (
     apply_conf_change,
     bootstrap,
 )
+from hakeeper.messaging.raft.driver import StateMachine, process_ready
 from hakeeper.messaging.raft.messages import (
     ConfChange,
     ConfChangeKind,
@@ -24,8 +34,11 @@ from hakeeper.messaging.raft.messages import (
     Message,
     Snapshot,
     SnapshotMeta,
+    decode_message,
+    encode_message,
 )
-from hakeeper.messaging.raft.storage import MemoryStorage, Storage, StorageCorruptionError
+from hakeeper.messaging.raft.sqlite_storage import SqliteStorage
+from hakeeper.messaging.raft.storage import MemoryStorage, Storage, StorageCorruptionError, WritableStorage
 
 __all__ = [
     "Accepted",
@@ -47,8 +60,14 @@ __all__ = [
     "Role",
     "Snapshot",
     "SnapshotMeta",
+    "SqliteStorage",
+    "StateMachine",
     "Storage",
     "StorageCorruptionError",
+    "WritableStorage",
     "apply_conf_change",
     "bootstrap",
+    "decode_message",
+    "encode_message",
+    "process_ready",
 ]
