@@ -119,8 +119,9 @@ def test_configuration_problems_are_reported() -> None:
         props={"stonith-enabled": "false"},
     )
     report = check_fencing(cfg)
-    assert any(
-        e.startswith("fencing device bad cannot be used: pcmk_delay_max of bad") for e in report.errors
+    assert (
+        "pcmk_delay_max of bad is 'forever', which is not a duration (write e.g. '5s' or '500ms')"
+        in report.errors
     )
     assert any("target-pattern 'node['" in e for e in report.errors)
     assert any(w.startswith("stonith-enabled is false") for w in report.warnings)
@@ -241,3 +242,16 @@ def test_cli_live_names_missing_agent_parameters(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "ERROR: device virsh lacks required parameter(s) ip, username of its agent" in result.output
     assert "device virsh could not be asked (list failed with exit code 1" in result.output
+
+
+def test_levels_and_nodes_relying_on_an_invalid_device_say_so() -> None:
+    levels = (FencingLevel(id="fl-node1-1", index=1, devices=["old"], target="node1"),)
+    report = check_fencing(config(stonith("old", agent="external/ipmi"), levels=levels))
+    assert report.errors[0].startswith("fencing device old uses 'external/ipmi', a cluster-glue")
+    node1, node2 = report.nodes
+    assert node1.problems[0] == (
+        "level 1 (fl-node1-1): device old is configured but cannot be used (its configuration is invalid)"
+    )
+    assert node2.problems == (
+        "no device can fence node2: no configured fencing device is usable (old: see the errors above)",
+    )

@@ -108,7 +108,7 @@ def _verdict(
     node: Node, devset: DeviceSet, topology: Sequence[FencingLevel], caps: _Capabilities, watchdog: bool
 ) -> NodeVerdict:
     name = node.uname
-    plan = plan_for(name, devset.devices, topology, node_attributes(node), caps)
+    plan = plan_for(name, devset.devices, topology, node_attributes(node), caps, devset.errors)
     sure = [
         lv
         for lv in plan.usable_levels
@@ -145,6 +145,11 @@ def _describe(level: Level, from_topology: bool) -> str:
 
 
 def _nothing_fences(node: str, devset: DeviceSet) -> str:
+    if not devset.devices and devset.errors:
+        return (
+            f"no device can fence {node}: no configured fencing device is usable "
+            f"({', '.join(devset.errors)}: see the errors above)"
+        )
     if not devset.devices:
         return (
             f"no device can fence {node}: no fencing device is configured (add a stonith resource, "
@@ -163,7 +168,7 @@ def _nothing_fences(node: str, devset: DeviceSet) -> str:
 
 
 def _config_findings(config: Configuration, devset: DeviceSet) -> tuple[list[str], list[str]]:
-    errors = [f"fencing device {dev_id} cannot be used: {why}" for dev_id, why in devset.errors.items()]
+    errors = list(devset.errors.values())  # each message names its device
     errors += list(bad_patterns(config.fencing_topology).values())
     warnings: list[str] = []
     if not devset.options.enabled:

@@ -122,9 +122,15 @@ def _default_check(device: FenceDevice, node: str) -> Capability:
 
 
 def _device_problem(
-    device_id: str, node: str, devices: Mapping[str, FenceDevice], check: CapabilityCheck
+    device_id: str,
+    node: str,
+    devices: Mapping[str, FenceDevice],
+    check: CapabilityCheck,
+    unusable: Mapping[str, str],
 ) -> str | None:
     device = devices.get(device_id)
+    if device is None and device_id in unusable:
+        return f"device {device_id} is configured but cannot be used (its configuration is invalid)"
     if device is None:
         return f"device {device_id} is not configured"
     if not device.enabled:
@@ -140,14 +146,20 @@ def plan_for(
     topology: Sequence[FencingLevel] = (),
     node_attrs: Mapping[str, str] | None = None,
     check: CapabilityCheck | None = None,
+    unusable: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The levels to try to fence ``node`` (see the module docstring)."""
+    """The levels to try to fence ``node`` (see the module docstring). ``unusable`` names devices that are
+    configured but could not be resolved (id -> why), so a level naming one says so precisely."""
     capability = check or _default_check
     selector, levels = topology_for(node, topology, node_attrs)
     if levels:
         planned = []
         for level in levels:
-            problems = [p for d in level.devices if (p := _device_problem(d, node, devices, capability))]
+            problems = [
+                p
+                for d in level.devices
+                if (p := _device_problem(d, node, devices, capability, unusable or {}))
+            ]
             if not level.devices:
                 problems.append(f"level {level.index} lists no devices")
             planned.append(
