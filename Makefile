@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCORER := ../shared/pacemaker-scheduler/score.py
 
-.PHONY: setup demo test lint unit score bench-policy bench-lrm soak clean
+.PHONY: setup demo test lint unit score bench-policy bench-lrm bench-messaging soak clean
 
 setup:
 	scripts/setup.sh
@@ -28,6 +28,10 @@ bench-policy: setup
 
 bench-lrm: setup
 	$(BIN)/python -m hakeeper.lrm.bench
+
+# 3 node processes on loopback: commit latency, throughput, detection time, idle CPU and RSS (last line JSON).
+bench-messaging: setup
+	$(BIN)/python -m hakeeper.messaging.bench
 
 # The long simulation sweep (100,000 seeds; a failing seed prints itself: replay it with
 # `python -m hakeeper.sim --replay SEED`). SOAK_JOBS worker processes, one per core by default.

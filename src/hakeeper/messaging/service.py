@@ -399,4 +399,3 @@ class MessageService:
         for fut in self._futures.values():
             if not fut.done():
                 fut.set_exception(ServiceStopped(f"the message layer stopped after a fatal error: {err}"))
-

@@ -1,0 +1,306 @@
+"""Benchmark of the message layer on loopback, and the launcher for node processes that tests use too.
+
+``make bench-messaging`` (``python -m hakeeper.messaging.bench``) starts 3 node processes
+(:mod:`hakeeper.messaging.node_main`) on 127.0.x.y addresses with default timers and measures: commit
+latency p50/p99 (one proposal at a time at the leader), batched throughput (many proposals in flight),
+the time until the leader's failure detector declares a killed (SIGKILL) node gone, and idle CPU and RSS
+per node. It prints a line per figure and, last, one JSON object with all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hakeeper.messaging.keys import write_key_file
+
+Record = dict[str, Any]
+
+TARGETS = {"p99_ms": 5.0, "commits_per_second": 5000.0, "detection_ms": 500.0, "idle_cpu_percent": 1.0}
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ClusterFiles:
+    """A cluster.toml (and key file) per node, in ``root``; ``node_configs[name]`` is that node's file."""
+
+    root: Path
+    names: list[str]
+    node_configs: dict[str, Path] = field(default_factory=dict)
+    witness: tuple[str, int] | None = None
+    key_file: Path | None = None
+
+
+def write_cluster(
+    root: Path,
+    size: int,
+    *,
+    net: int = 20,
+    links: int = 1,
+    witness: bool = False,
+    two_node: bool = False,
+    wrong_key: Sequence[str] = (),
+    timers: dict[str, str] | None = None,
+) -> ClusterFiles:
+    """Configuration for ``size`` nodes named node1..; node n listens on 127.<net+link>.0.<n+10>.
+    Nodes in ``wrong_key`` get a key of their own (their packets must be rejected)."""
+    root.mkdir(parents=True, exist_ok=True)
+    key = root / "cluster.key"
+    if not key.exists():
+        write_key_file(key)
+    names = [f"node{n}" for n in range(1, size + 1)]
+    lines = ["[[nodes]]\n" + _node_entry(n, net, links) for n in range(1, size + 1)]
+    files = ClusterFiles(root, names, key_file=key)
+    quorum = [f"two_node = {'true' if two_node else 'false'}"]
+    if witness:
+        host = f"127.{net}.0.5"
+        files.witness = (host, free_port(host))
+        quorum.append(f'witness = "{host}:{files.witness[1]}"')
+    timer_lines = [f'{k} = "{v}"' for k, v in (timers or {}).items()]
+    for name in names:
+        node_key = key
+        if name in wrong_key:
+            node_key = root / f"{name}.key"
+            if not node_key.exists():
+                write_key_file(node_key)
+        text = (
+            f'[cluster]\nname = "bench"\nkey_file = "{node_key}"\ndata_dir = "{root / "data"}"\n\n'
+            + "[quorum]\n"
+            + "\n".join(quorum)
+            + "\n\n[timers]\n"
+            + "\n".join(timer_lines)
+            + "\n\n"
+            + "\n".join(lines)
+        )
+        path = root / f"{name}.toml"
+        path.write_text(text)
+        files.node_configs[name] = path
+    return files
+
+
+def _node_entry(n: int, net: int, links: int) -> str:
+    addrs = []
+    for link in range(links):
+        host = f"127.{net + link}.0.{n + 10}"
+        addrs.append(f'"{host}:{free_port(host)}"')
+    return f'name = "node{n}"\nid = {n}\naddresses = [{", ".join(addrs)}]\n'
+
+
+class NodeProc:
+    """One node_main process: send commands, read replies and events."""
+
+    def __init__(self, name: str, config: Path, *, commit_events: bool = True) -> None:
+        self.name = name
+        self.id = int(name.removeprefix("node"))
+        self.config = config
+        self.commit_events = commit_events
+        self.events: list[Record] = []
+        self.stderr = b""
+        self._proc: asyncio.subprocess.Process | None = None
+        self._replies: asyncio.Queue[Record] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._err_reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        cmd = [sys.executable, "-m", "hakeeper.messaging.node_main", "--config", str(self.config)]
+        cmd += ["--node", self.name] + ([] if self.commit_events else ["--no-commit-events"])
+        self.events, self._replies = [], asyncio.Queue()
+        self._proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            limit=2**24,
+        )
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read())
+        self._err_reader = loop.create_task(self._read_stderr())
+        await self.wait_event(lambda e: e.get("event") == "started", timeout=30)
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            record = json.loads(line)
+            if "reply" in record:
+                self._replies.put_nowait(record)
+            else:
+                self.events.append(record)
+
+    async def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        while chunk := await self._proc.stderr.read(65536):
+            self.stderr = (self.stderr + chunk)[-65536:]  # keep the tail for error messages
+
+    async def command(self, line: str, timeout: float = 30.0) -> Record:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(line.encode() + b"\n")
+        await self._proc.stdin.drain()
+        async with asyncio.timeout(timeout):
+            return await self._replies.get()
+
+    async def status(self) -> Record:
+        return await self.command("status")
+
+    async def wait_event(self, pred: Callable[[Record], bool], timeout: float = 15.0) -> Record:
+        async with asyncio.timeout(timeout):
+            while True:
+                for e in self.events:
+                    if pred(e):
+                        return e
+                if not self.running and self._reader is not None and self._reader.done():
+                    raise RuntimeError(f"{self.name} exited: {self.stderr.decode(errors='replace')[-2000:]}")
+                await asyncio.sleep(0.01)
+
+    def commits(self) -> list[Record]:
+        return [e for e in self.events if e.get("event") == "commit"]
+
+    async def kill(self) -> float:
+        """SIGKILL; returns the monotonic time of the kill."""
+        assert self._proc is not None
+        at = time.monotonic()
+        self._proc.send_signal(signal.SIGKILL)
+        await self._proc.wait()
+        await self._finish()
+        return at
+
+    async def stop(self) -> None:
+        if self._proc is None or self._proc.returncode is not None:
+            await self._finish()
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(10):
+                await self._proc.wait()
+        except TimeoutError:
+            self._proc.kill()
+            await self._proc.wait()
+        await self._finish()
+
+    async def _finish(self) -> None:
+        for task in (self._reader, self._err_reader):
+            if task is not None:
+                try:
+                    async with asyncio.timeout(5):
+                        await task
+                except TimeoutError:
+                    task.cancel()
+
+
+async def find_leader(nodes: Sequence[NodeProc], timeout: float = 15.0) -> NodeProc:
+    """The node every running node agrees is the leader."""
+    async with asyncio.timeout(timeout):
+        while True:
+            live = [n for n in nodes if n.running]
+            statuses = [await n.status() for n in live]
+            leaders = {s["leader"] for s in statuses}
+            if len(leaders) == 1 and (lid := leaders.pop()) in {n.id for n in live}:
+                return next(n for n in live if n.id == lid)
+            await asyncio.sleep(0.05)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_bench(root: Path, latency_n: int, throughput_n: int, inflight: int, idle_s: float) -> Record:
+    files = write_cluster(root, 3, net=30)
+    nodes = [NodeProc(n, files.node_configs[n], commit_events=False) for n in files.names]
+    try:
+        for node in nodes:
+            await node.start()
+        leader = await find_leader(nodes)
+        await leader.command("bench-latency 50")  # warm-up
+        lat = await leader.command(f"bench-latency {latency_n}", timeout=120)
+        print(f"commit latency: p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms ({latency_n} commits)")
+        tput = await leader.command(f"bench-throughput {throughput_n} {inflight}", timeout=300)
+        print(
+            f"throughput: {tput['per_second']:.0f} commits/s ({throughput_n} commits, {inflight} in flight)"
+        )
+        await asyncio.sleep(1.0)  # let the followers settle after the burst
+        before = {n.pid: cpu_seconds(n.pid) for n in nodes}
+        started = time.monotonic()
+        await asyncio.sleep(idle_s)
+        elapsed = time.monotonic() - started
+        idle = {n.name: 100 * (cpu_seconds(n.pid) - before[n.pid]) / elapsed for n in nodes}
+        rss = {n.name: rss_mb(n.pid) for n in nodes}
+        print("idle CPU (% of a core): " + ", ".join(f"{k} {v:.2f}" for k, v in idle.items()))
+        print("RSS (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in rss.items()))
+        victim = next(n for n in nodes if n is not leader)
+        killed_at = await victim.kill()
+        left = await leader.wait_event(lambda e: e.get("event") == "left" and e["node"] == victim.id)
+        detection_ms = (left["at"] - killed_at) * 1000
+        print(f"detection of a killed node: {detection_ms:.0f} ms (default timers: 100 ms pings, 400 ms)")
+        return {
+            "p50_ms": round(lat["p50_ms"], 3),
+            "p99_ms": round(lat["p99_ms"], 3),
+            "commits_per_second": round(tput["per_second"]),
+            "detection_ms": round(detection_ms, 1),
+            "idle_cpu_percent": {k: round(v, 2) for k, v in idle.items()},
+            "rss_mb": {k: round(v, 1) for k, v in rss.items()},
+            "nodes": 3,
+            "latency_commits": latency_n,
+            "throughput_commits": throughput_n,
+            "in_flight": inflight,
+        }
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hakeeper.messaging.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--latency-commits", type=int, default=2000)
+    parser.add_argument("--throughput-commits", type=int, default=50000)
+    parser.add_argument("--in-flight", type=int, default=500)
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="hakeeper-bench-") as tmp:
+        result = asyncio.run(
+            run_bench(
+                Path(tmp), args.latency_commits, args.throughput_commits, args.in_flight, args.idle_seconds
+            )
+        )
+    result["targets"] = TARGETS
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
