@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
@@ -14,6 +16,7 @@ from lxml import etree
 
 from hakeeper.cib import model as m
 from hakeeper.cib.declarative import ConfigError, dump_config, load_config
+from hakeeper.cib.validate import validate
 from hakeeper.cib.xml_io import parse_cib_xml
 from tests.conftest import PROJECT_ROOT, scheduler_corpus
 
@@ -690,3 +693,110 @@ def test_snippets_in_the_examples_readme_load() -> None:
     assert len(blocks) >= 2
     for block in blocks:
         load_config(block)
+
+
+RICH = """
+[properties]
+stonith-enabled = false
+[[rsc_defaults]]
+score = 2
+rule = { expressions = [{ date = "date_spec", spec = { hours = "9-16" } }] }
+values = { resource-stickiness = 1000 }
+[nodes.n1]
+attributes = { rack = "a" }
+[templates.t]
+agent = "ocf:heartbeat:Dummy"
+[resources.a]
+template = "t"
+ops = [{ name = "monitor", interval = "10s", params = { OCF_CHECK_LEVEL = 10 } }]
+[resources.b]
+agent = "ocf:pacemaker:Stateful"
+[resources.g]
+group = ["a"]
+[resources.f]
+agent = "stonith:fence_dummy"
+[resources.c]
+clone = "b"
+promotable = true
+[constraints.l]
+type = "location"
+resource = "g"
+[[constraints.l.rules]]
+score = 5
+expressions = [{ attribute = "rack", operation = "eq", value = "a" }, { op = "monitor" }]
+[constraints.s]
+type = "order"
+sets = [{ resources = ["g", "c"], action = "start" }]
+[constraints.tk]
+type = "ticket"
+ticket = "T"
+resource = "c"
+[fencing]
+levels = [{ target = "n1", index = 1, devices = ["f"] }]
+[alerts.x]
+path = "/bin/true"
+recipients = [{ value = "me" }]
+[tags]
+both = ["a", "b"]
+[acls.roles.r]
+permissions = [{ kind = "read", xpath = "/cib" }]
+[acls.targets.alice]
+roles = ["r"]
+"""
+_BASES = [tomllib.loads(text) for text in [SIMPLE, RICH, *(p.read_text() for p in EXAMPLES)]]
+_junk = st.recursive(
+    st.one_of(st.text(max_size=4), st.integers(-5, 5), st.booleans(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2), st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+
+
+def _places(node: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    out = [prefix] if prefix else []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, child in items:
+        out += _places(child, (*prefix, key))
+    return out
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> dict[str, object]:
+    """A valid document with one to three values replaced by junk, removed, or joined by a stray key."""
+    doc = copy.deepcopy(draw(st.sampled_from(_BASES)))
+    for _ in range(draw(st.integers(1, 3))):
+        places = _places(doc)
+        if not places:
+            break
+        place = draw(st.sampled_from(places))
+        parent: Any = doc
+        for key in place[:-1]:
+            parent = parent[key]
+        action = draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[place[-1]] = draw(_junk)
+        elif action == "delete":
+            del parent[place[-1]]
+        elif isinstance(parent[place[-1]], dict):
+            parent[place[-1]][draw(st.sampled_from(["id", "type", "agent", "group", "clone", "x"]))] = draw(
+                _junk
+            )
+    return doc
+
+
+def test_the_rich_document_is_valid_and_round_trips() -> None:
+    cfg = load_config(RICH)
+    assert validate(cfg) == []
+    assert load_config(dump_config(cfg)) == cfg
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated())
+def test_a_damaged_document_loads_or_is_rejected_with_problems(doc: dict[str, object]) -> None:
+    try:
+        cfg = load_config(tomli_w.dumps(doc))
+    except ConfigError as err:
+        assert err.problems
+        return
+    validate(cfg)  # whatever loads, validation copes with

@@ -598,7 +598,7 @@ class _Loader:
             if tbl is None:
                 continue
             kind = tbl.get("type")
-            if kind not in _CONSTRAINT_SPECS:
+            if not isinstance(kind, str) or kind not in _CONSTRAINT_SPECS:
                 got = f' "{kind}"' if isinstance(kind, str) else ""
                 hint = _did_you_mean(kind, _CONSTRAINT_TYPES) if isinstance(kind, str) else ""
                 self.error(
