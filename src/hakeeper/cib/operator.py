@@ -41,6 +41,10 @@ class OperatorError(ValueError):
     """The operator's request cannot be carried out on this CIB; the message says why and what to do."""
 
 
+class NotFound(OperatorError):
+    """The request names a resource, node or constraint the configuration does not have."""
+
+
 # --- finding things ---------------------------------------------------------------------------------------
 
 
@@ -75,7 +79,7 @@ def find_resource(cib: m.Cib, rsc_id: str) -> Found:
         if found.resource.id == rsc_id:
             return found
     known = ", ".join(f.resource.id for f in all_resources(cib)) or "none are configured"
-    raise OperatorError(f"there is no resource {rsc_id!r} (resources: {known})")
+    raise NotFound(f"there is no resource {rsc_id!r} (resources: {known})")
 
 
 def primitives_of(rsc: m.Resource) -> list[m.Primitive]:
@@ -94,7 +98,7 @@ def find_node(cib: m.Cib, name: str) -> m.Node:
         if name in (node.uname, node.id):
             return node
     known = ", ".join(n.uname for n in cib.configuration.nodes) or "none are configured"
-    raise OperatorError(f"there is no node {name!r} in the configuration (nodes: {known})")
+    raise NotFound(f"there is no node {name!r} in the configuration (nodes: {known})")
 
 
 def _all_ids(cib: m.Cib) -> set[str]:
@@ -590,7 +594,7 @@ def order_add(
 def constraint_remove(cib: m.Cib, constraint_id: str) -> Patch:
     if not any(c.id == constraint_id for c in cib.configuration.constraints):
         known = ", ".join(c.id for c in cib.configuration.constraints) or "there are none"
-        raise OperatorError(f"there is no constraint {constraint_id!r} (constraints: {known})")
+        raise NotFound(f"there is no constraint {constraint_id!r} (constraints: {known})")
     return Patch(ops=[Delete(path=f"/configuration/constraints/{constraint_id}")])
 
 

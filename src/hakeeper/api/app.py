@@ -1,0 +1,184 @@
+"""The operator API as a Starlette application, and the uvicorn servers the daemon runs it with.
+
+``build_app(services)`` makes the ASGI app; ``serve_unix`` and ``serve_tls`` run it inside the caller's
+event loop (``uvicorn.Server.serve()``): the daemon starts them as tasks next to its other work. On the Unix
+socket the peer's uid (SO_PEERCRED) is passed to the app, so root needs no token there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import struct
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from hakeeper.api import metrics
+from hakeeper.api.auth import Role
+from hakeeper.api.openapi import openapi_document
+from hakeeper.api.routes_read import ROUTES as READ_ROUTES
+from hakeeper.api.routes_write import ROUTES as WRITE_ROUTES
+from hakeeper.api.routing import PEER_UID_KEY, ApiError, Call, Route, Services, dispatch, error_response
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+async def _metrics(call: Call) -> Response:
+    return Response(metrics.render(call.handle), media_type=metrics.CONTENT_TYPE)
+
+
+METRICS_ROUTE = Route(
+    "GET", "/metrics", Role.READ, _metrics, "Prometheus metrics (text format)", media_type="text/plain"
+)
+
+
+def all_routes() -> list[Route]:
+    return [*READ_ROUTES, *WRITE_ROUTES, METRICS_ROUTE, OPENAPI_ROUTE]
+
+
+async def _openapi(call: Call) -> Response:
+    return Response(msgspec.json.encode(openapi_document(all_routes())), media_type="application/json")
+
+
+OPENAPI_ROUTE = Route("GET", "/openapi.json", None, _openapi, "This API's OpenAPI description")
+
+
+def _endpoint(services: Services, route: Route) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await dispatch(services, route, request)
+
+    return endpoint
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return error_response(
+                ApiError(404, f"there is no API route {request.url.path!r}; see /openapi.json")
+            )
+        if exc.status_code == 405:
+            return error_response(ApiError(405, f"{request.method} is not allowed on {request.url.path}"))
+        return error_response(ApiError(exc.status_code, str(exc.detail)))
+    return error_response(
+        ApiError(500, f"internal error in hakeeper ({type(exc).__name__}); please report it")
+    )
+
+
+def build_app(services: Services) -> Starlette:
+    """The ASGI application over ``services`` (the daemon's handle, the tokens file, the audit log)."""
+    by_path: dict[str, list[Route]] = {}
+    for route in all_routes():
+        by_path.setdefault(route.path, []).append(route)
+    routes = []
+    for path, group in by_path.items():
+        for route in group:
+            routes.append(StarletteRoute(path, _endpoint(services, route), methods=[route.method]))
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
+
+
+# --- serving ----------------------------------------------------------------------------------------------
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (Linux SO_PEERCRED), or None."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+class PeerCredProtocol(H11Protocol):
+    """uvicorn's h11 protocol, remembering the peer's uid of each Unix-socket connection."""
+
+    peer: int | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        self.peer = peer_uid(sock) if sock is not None else None
+        # uvicorn puts ``client`` into every request's scope; the wrapper below moves the uid to its own key.
+        self.client = ("peer-uid", self.peer if self.peer is not None else -1)
+
+
+def unix_peer_app(app: ASGIApp) -> ASGIApp:
+    """Wrap ``app`` for the Unix socket: set the peer uid in the scope from what the protocol recorded."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        uid = client[1] if isinstance(client, tuple) and client and client[0] == "peer-uid" else None
+        scope[PEER_UID_KEY] = uid if isinstance(uid, int) and uid >= 0 else None
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def network_app(app: ASGIApp) -> ASGIApp:
+    """Wrap ``app`` for TCP/TLS: a peer uid can never be claimed there."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        scope.pop(PEER_UID_KEY, None)
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def unix_server(app: Starlette, path: Path) -> uvicorn.Server:
+    """A uvicorn server for the local socket; ``await server.serve()`` in the daemon's loop."""
+    config = uvicorn.Config(
+        unix_peer_app(app),
+        uds=str(path),
+        http=PeerCredProtocol,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    return uvicorn.Server(config)
+
+
+async def serve_unix(app: Starlette, path: Path) -> None:
+    """Serve on a Unix socket that only root (the owner) may use: mode 0600, set before anyone connects."""
+    path.unlink(missing_ok=True)
+    old = os.umask(0o177)
+    try:
+        server = unix_server(app, path)
+        task = asyncio.ensure_future(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+    finally:
+        os.umask(old)
+    if path.exists():
+        os.chmod(path, 0o600)
+    await task
+
+
+def tls_server(app: Starlette, host: str, port: int, certfile: Path, keyfile: Path) -> uvicorn.Server:
+    """A uvicorn server with TLS on a cluster address (tokens required: there is no peer uid)."""
+    config = uvicorn.Config(
+        network_app(app),
+        host=host,
+        port=port,
+        ssl_certfile=str(certfile),
+        ssl_keyfile=str(keyfile),
+        ssl_version=ssl.PROTOCOL_TLS_SERVER,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    return uvicorn.Server(config)

@@ -1,0 +1,122 @@
+"""An in-memory ``ClusterHandle``: patches commit at once, events are kept in a list, time is settable.
+
+Used by the API's tests and by demos without a cluster. It runs the real policy engine for ``simulate`` and
+can be told to refuse the next submit (no quorum, no DC) to exercise the API's error answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from hakeeper.api.handle import ClusterState, Committed, Event, EventKind, MemberState, SubmitError
+from hakeeper.cib.model import Cib
+from hakeeper.cib.patch import Patch, apply, version_of
+from hakeeper.policy.schedule import Transition, schedule
+
+
+class FakeCluster:
+    """A cluster of one CIB in memory. ``members`` default to the configured nodes, all online."""
+
+    def __init__(
+        self,
+        cib: Cib,
+        *,
+        cluster_name: str = "fake",
+        local_node: str | None = None,
+        now: float = 1_700_000_000.0,
+        max_events: int = 10_000,
+    ) -> None:
+        self._cib = cib
+        self._now = now
+        self._index = 0
+        self._events: list[Event] = []
+        self._max_events = max_events
+        self._next_event = 1
+        self._subscribers: list[asyncio.Queue[Event]] = []
+        names = [n.uname for n in cib.configuration.nodes]
+        self.members = {name: MemberState(name=name, online=True) for name in names}
+        self.local_node = local_node or (names[0] if names else "local")
+        self.cluster_name = cluster_name
+        self.quorate = True
+        self.dc: str | None = names[0] if names else None
+        self.refuse_next: SubmitError | None = None
+        self.submitted: list[tuple[str, Patch]] = []
+
+    # --- the ClusterHandle interface -------------------------------------------------------------------
+
+    def cib(self) -> Cib:
+        return self._cib
+
+    async def submit(self, patch: Patch, *, actor: str) -> Committed:
+        if self.refuse_next is not None:
+            err, self.refuse_next = self.refuse_next, None
+            raise err
+        self._cib = apply(self._cib, patch)
+        self._index += 1
+        self.submitted.append((actor, patch))
+        return Committed(version=str(version_of(self._cib)), index=self._index)
+
+    def cluster_state(self) -> ClusterState:
+        return ClusterState(
+            cluster_name=self.cluster_name,
+            local_node=self.local_node,
+            members=list(self.members.values()),
+            quorate=self.quorate,
+            dc=self.dc,
+        )
+
+    def events(self, since: int = 0, limit: int = 1000) -> list[Event]:
+        newer = [e for e in self._events if e.id > since]
+        return newer[-limit:] if limit > 0 else []
+
+    async def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        backlog = self.events(since, limit=self._max_events)
+        self._subscribers.append(queue)
+        try:
+            for event in backlog:
+                yield event
+            last = backlog[-1].id if backlog else since
+            while True:
+                event = await queue.get()
+                if event.id > last:
+                    last = event.id
+                    yield event
+        finally:
+            self._subscribers.remove(queue)
+
+    async def simulate(self, cib: Cib) -> Transition:
+        return schedule(cib, int(self._now))
+
+    def now(self) -> float:
+        return self._now
+
+    # --- test controls -----------------------------------------------------------------------------------
+
+    def set_now(self, now: float) -> None:
+        self._now = now
+
+    def set_cib(self, cib: Cib) -> None:
+        """Replace the CIB as if the cluster had committed it (status updates from the LRMs, say)."""
+        self._cib = cib
+
+    def set_member(
+        self, name: str, *, online: bool, unclean: bool = False, fenced_at: float | None = None
+    ) -> None:
+        self.members[name] = MemberState(name=name, online=online, unclean=unclean, fenced_at=fenced_at)
+
+    def publish(self, kind: EventKind, desc: str, **fields: Any) -> Event:
+        """Record an event (as the daemon does when it commits one) and hand it to every subscriber."""
+        event = msgspec.convert(
+            {"id": self._next_event, "timestamp": self._now, "kind": kind, "desc": desc, **fields}, Event
+        )
+        self._next_event += 1
+        self._events.append(event)
+        del self._events[: max(0, len(self._events) - self._max_events)]
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+        return event
