@@ -207,6 +207,7 @@ async def test_losing_quorum_is_an_event_and_stops_commits(tmp_path: Path) -> No
         await wait_for(lambda: not leader.service.quorum.quorate)
         lost = [e for e in leader.events if isinstance(e, QuorumChanged) and not e.state.quorate]
         assert lost and lost[-1].state.members == {leader.config.node_id}
+        assert lost[-1].state == leader.service.quorum
         with pytest.raises((NoQuorum, NotLeader)):
             await leader.service.propose(b"alone")
         # Check-quorum: the lone leader steps down within an election timeout.

@@ -274,6 +274,7 @@ class MessageService:
 
     def fencing_confirmed(self, node: int) -> None:
         self.core.fencing_confirmed(self._now(), node)
+        self._dispatch(self.core.take_outputs())
         self._kick()
 
     # --- inputs -----------------------------------------------------------------------------------
@@ -295,11 +296,13 @@ class MessageService:
                 return
             if isinstance(reply, WitnessReply):
                 self.core.on_witness_reply(self._now(), reply)
+                self._dispatch(self.core.take_outputs())
                 self._kick()
 
     def _on_membership(self, event: MembershipEvent) -> None:
         self._emit(event)
         self.core.on_members(self._now(), self.transport.up_nodes())
+        self._dispatch(self.core.take_outputs())  # quorum changes are news now, not after the next Ready
         self._kick()
 
     async def _ticker(self) -> None:
