@@ -50,6 +50,7 @@ class SimNode:
     started: bool = False
     witness: bool = False  # a vote-only member: holds no payloads, runs no state machine
     tick_ms: int = 10  # each node's clock runs at its own rate
+    incarnation: int = 0  # bumped at each start, so a dead process's pending ticks are ignored
     backlog: list[Message] = field(default_factory=list)
     applied: int = 0  # state machine: index and running digest
     digest: int = 0
@@ -157,7 +158,9 @@ class SimCluster:
         node.quorum_checked = node.raft.commit_index
         node.paused, node.backlog, node.torn_next_write, node.reads = False, [], False, {}
         node.retired, node.started = False, True
-        self._push(self.now + self._rng.randrange(1, self.profile.tick_ms + 1), _TICK, node.id, None)
+        node.incarnation += 1
+        first_tick = self.now + self._rng.randrange(1, self.profile.tick_ms + 1)
+        self._push(first_tick, _TICK, node.id, node.incarnation)
 
     def _crash(self, node: SimNode) -> None:
         node.storage.crash()  # unsynced writes are gone
@@ -195,9 +198,9 @@ class SimCluster:
     def _handle(self, kind: int, nid: int, payload: object) -> None:
         if kind == _TICK:
             node = self.nodes[nid]
-            if node.raft is None:
-                return  # the tick chain of a crashed node ends; restart starts a new one
-            self._push(self.now + node.tick_ms, _TICK, nid, None)
+            if node.raft is None or payload != node.incarnation:
+                return  # the tick chain of a crashed process ends; a restart starts a new one
+            self._push(self.now + node.tick_ms, _TICK, nid, payload)
             if not node.paused:
                 node.raft.tick()
                 self._after_step(node, "tick")
