@@ -72,6 +72,14 @@ def test_two_node_needs_two_nodes() -> None:
         load_daemon_config(three)
 
 
+def test_two_node_and_witness_are_alternatives() -> None:
+    both = GOOD.replace("two_node = true", 'two_node = true\nwitness = "127.0.0.9:5403"')
+    with pytest.raises(ConfigError, match="two_node and witness are two alternative ways"):
+        load_daemon_config(both)
+    witness_only = GOOD.replace("two_node = true", 'witness = "127.0.0.9:5403"')
+    assert load_daemon_config(witness_only).witness == Address("127.0.0.9", 5403)
+
+
 def test_unknown_local_node_is_explained() -> None:
     with pytest.raises(ConfigError, match="'node9' is not in the configuration"):
         load_daemon_config(GOOD).node("node9")

@@ -195,6 +195,11 @@ def load_daemon_config(text: str, source: str = "cluster.toml") -> DaemonConfig:
             witness = parse_address(doc.quorum.witness)
         except ValueError as err:
             problems.append(f"quorum.witness: {err}")
+    if doc.quorum.two_node and doc.quorum.witness:
+        problems.append(
+            "quorum: two_node and witness are two alternative ways to run a two-node cluster; "
+            "keep the witness (safer: it needs no fencing confirmation) and remove two_node, or the reverse"
+        )
     if doc.quorum.two_node and len(nodes) != 2:
         problems.append(
             f"quorum.two_node: only for clusters of exactly two nodes (this one has {len(nodes)})"
