@@ -229,3 +229,31 @@ def test_three_nodes_on_sqlite_restart_from_their_files(tmp_path: Path) -> None:
     cluster.run(2)
     assert all(m.items == [b"a", b"b", b"c", b"d"] for m in cluster.machines.values())
     assert leader.term > 2  # a new election happened after the restart, from the persisted terms
+
+
+@pytest.mark.parametrize("cut", [1, 100, 1000, 4000])
+def test_sqlite_torn_tail_reopens_at_the_last_whole_transaction(tmp_path: Path, cut: int) -> None:
+    """A crash in the middle of the last transaction leaves a torn WAL tail; SQLite's recovery ignores
+    frames without a valid commit record, so the store reopens at the previous transaction."""
+    live = tmp_path / "live"
+    live.mkdir()
+    store = SqliteStorage(live / "raft.db")
+    store.save(HardState(1, 1, 2), _entries(1, 2, 1), None)
+    big = [Entry(1, i, EntryKind.NORMAL, bytes(500)) for i in range(3, 13)]
+    store.save(HardState(1, 1, 12), big, None)
+    # Copy the files as a crash would leave them: the database and a WAL cut short inside the last write.
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    (crashed / "raft.db").write_bytes((live / "raft.db").read_bytes())
+    wal = (live / "raft.db-wal").read_bytes()
+    assert len(wal) > cut
+    (crashed / "raft.db-wal").write_bytes(wal[: len(wal) - cut])
+    store.close()
+
+    reopened = SqliteStorage(crashed / "raft.db")
+    assert reopened.last_index() == 2  # the torn last transaction is dropped whole
+    hs = reopened.initial_state()[0]
+    assert hs.commit == reopened.last_index()  # hard state and entries were written in one transaction
+    assert [e.index for e in reopened.entries(1, reopened.last_index() + 1)] == list(
+        range(1, reopened.last_index() + 1)
+    )
