@@ -124,7 +124,7 @@ class MemNet:
                 while (work := core.next_work(0.0)) is not None:
                     busy = True
                     self.storages[n].save(work.hard_state, work.entries, work.snapshot)
-                    for peer, frame in work.raft_frames:
+                    for peer, frame in work.early_frames + work.raft_frames:
                         if n not in self.cut and peer not in self.cut:
                             self.cores[peer].on_raft_frame(0.0, n, frame)
                     self.applied[n].extend(work.apply)
@@ -215,3 +215,29 @@ def test_snapshot_due_after_every_n_applied_entries(every: int) -> None:
     assert due is not None and due == core.raft.applied_index
     assert core.snapshot_taken(due) == due - 2
     assert core.snapshot_due() is None
+
+
+def test_only_a_settled_leaders_replication_may_leave_before_its_ready_is_persisted() -> None:
+    net = MemNet()
+    leader = net.elect()
+    core = net.cores[leader]
+    core.propose(1, b"x")
+    core.flush_proposals()
+    work = core.next_work(0.0)
+    assert work is not None and work.entries and work.early_frames and not work.raft_frames
+    net.storages[leader].save(work.hard_state, work.entries, work.snapshot)
+    follower = next(n for n in net.cores if n != leader)
+    for peer, frame in work.early_frames:
+        if peer == follower:
+            net.cores[follower].on_raft_frame(0.0, leader, frame)
+    core.advance(work)
+    answer = net.cores[follower].next_work(0.0)
+    assert answer is not None and answer.entries and answer.raft_frames and not answer.early_frames
+    # A campaigning node's vote requests wait until its Ready is durable.
+    candidate = net.cores[follower]
+    candidate.advance(answer)
+    for _ in range(40):
+        candidate.tick()
+    campaign = candidate.next_work(0.0)
+    assert campaign is not None and campaign.ready.role.value != "leader"
+    assert campaign.raft_frames and not campaign.early_frames

@@ -4,6 +4,9 @@ The asyncio shell (:mod:`hakeeper.messaging.service`) feeds it inputs (ticks, Ra
 membership, witness replies, proposals) and then drains :meth:`NodeCore.next_work` until it returns None.
 Each :class:`Work` is one Raft Ready plus what follows from it, and the shell must handle it in this order:
 
+0. send ``early_frames``: a leader's replication messages, which depend on nothing unsaved (Raft thesis
+   §10.2.1: the leader may write its log in parallel with its followers; it counts its own copy only
+   from the next Ready, after this one is durable);
 1. persist ``hard_state``/``entries``/``snapshot`` durably;
 2. send ``raft_frames`` (nothing that depends on step 1 may leave earlier);
 3. ``restore`` the application from the snapshot if any, then ``apply`` the committed entries in order;
@@ -34,7 +37,7 @@ from hakeeper.messaging.api import (
 )
 from hakeeper.messaging.quorum import Quorum, QuorumChanged, QuorumOutput, SendWitnessReport
 from hakeeper.messaging.quorum_rule import FollowQuorum
-from hakeeper.messaging.raft.core import Accepted, RaftNode, Ready, RejectReason
+from hakeeper.messaging.raft.core import Accepted, RaftNode, Ready, RejectReason, Role
 from hakeeper.messaging.raft.messages import (
     Entry,
     EntryKind,
@@ -146,7 +149,8 @@ class Work:
     """One Raft Ready, translated for the shell (see the module docstring for the order)."""
 
     ready: Ready
-    raft_frames: list[tuple[int, bytes]]  # (peer, frame)
+    early_frames: list[tuple[int, bytes]]  # (peer, frame), may leave before the Ready is persisted
+    raft_frames: list[tuple[int, bytes]]  # (peer, frame), only after it is persisted
     apply: list[tuple[int, bytes]]  # committed application entries (index, data)
 
     @property
@@ -217,6 +221,7 @@ class NodeCore:
         self._outputs: list[Output] = []
         self._msg_id = 0
         self._leader = (NO_LEADER, raft.term)
+        self._durable_term_vote = (raft.term, raft.vote)  # the core starts from what storage holds
         rule.update(quorum.state)
 
     # --- inputs -----------------------------------------------------------------------------------
@@ -292,10 +297,22 @@ class NodeCore:
             frames.extend((msg.to, f) for f in split_message(encode_message(msg), self._msg_id))
         apply = [(e.index, e.data) for e in rd.committed_entries if e.kind is EntryKind.NORMAL]
         self._note_leader(now, rd)
-        return Work(rd, frames, apply)
+        if self._may_send_early(rd):
+            return Work(rd, frames, [], apply)
+        return Work(rd, [], frames, apply)
+
+    def _may_send_early(self, rd: Ready) -> bool:
+        # Only a leader whose term and vote are already on disk: then its messages promise nothing that a
+        # crash before this Ready is persisted could take back (a follower persists what it acknowledges).
+        if rd.role is not Role.LEADER or rd.snapshot is not None:
+            return False
+        hs = rd.hard_state
+        return hs is None or (hs.term, hs.vote) == self._durable_term_vote
 
     def advance(self, work: Work) -> None:
         rd = work.ready
+        if rd.hard_state is not None:
+            self._durable_term_vote = (rd.hard_state.term, rd.hard_state.vote)
         if rd.snapshot is not None:
             self.last_snapshot_index = max(self.last_snapshot_index, rd.snapshot.meta.index)
             self._fail_pending_up_to(rd.snapshot.meta.index)

@@ -343,6 +343,8 @@ class MessageService:
         assert storage is not None
         core.flush_proposals()
         while (work := core.next_work(self._now())) is not None:
+            for peer, frame in work.early_frames:
+                self.transport.send(peer, Channel.RAFT, frame)
             if work.must_persist():
                 storage.save(work.hard_state, work.entries, work.snapshot)
             for peer, frame in work.raft_frames:
