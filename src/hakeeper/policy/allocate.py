@@ -81,8 +81,11 @@ def apply_fail_thresholds(ws: WorkingSet) -> None:
 class Assigner:
     """Runs Pacemaker's assignment over the working tree."""
 
-    def __init__(self, ws: WorkingSet) -> None:
+    def __init__(self, ws: WorkingSet, promoted_locations: list[tuple[Rsc, str, int]] | None = None,
+                 tickets: list[TicketDep] | None = None) -> None:
         self.ws = ws
+        self.promoted_locations = promoted_locations or []
+        self.tickets = tickets or []
 
     def assign_all(self) -> None:
         for rsc in sorted_for_assignment(self.ws):
@@ -352,8 +355,12 @@ class Assigner:
             if col.influence:
                 rsc.allowed = self.colocated_scores(col.dependent, rsc.allowed, col.node_attribute,
                                                     col.score / INFINITY, active=True, nonnegative=True)
+        if rsc.promotable:
+            add_promotion_scores(self.ws, rsc)
         instances = sorted_instances(self.ws, rsc)
         self.distribute(rsc, instances)
+        if rsc.promotable:
+            set_promotable_roles(self, rsc)
         rsc.allocating = False
         rsc.provisional = False
         return None
@@ -556,6 +563,21 @@ def promotion_score(ws: WorkingSet, inst: Rsc, node: NodeInfo) -> tuple[int, boo
     return total, default
 
 
+def add_promotion_scores(ws: WorkingSet, clone: Rsc) -> None:
+    """Promotion scores also attract instances to nodes (and order them), before assignment."""
+    for inst in clone.children:
+        target = inst.children[0] if inst.kind == "group" and inst.children else inst
+        for name in list(target.allowed):
+            node = ws.nodes.get(name)
+            if node is None or not node.available():
+                continue
+            score, _default = promotion_score(ws, inst, node)
+            if score > 0:
+                target.allowed[name] = add_scores(target.allowed[name], score)
+            if score > inst.priority:
+                inst.priority = score
+
+
 def _instance_node(inst: Rsc) -> NodeInfo | None:
     prims = inst.primitives()
     return prims[0].assigned if prims else None
@@ -568,9 +590,9 @@ def _set_role_tree(inst: Rsc, role: Role) -> None:
         member.next_role = role
 
 
-def set_promotable_roles(ws: WorkingSet, clone: Rsc, promoted_locations: list[tuple[Rsc, str, int]],
-                         cols: list[Colocation], tickets: list[TicketDep]) -> None:
+def set_promotable_roles(assigner: Assigner, clone: Rsc) -> None:
     """Choose which assigned instances are promoted: highest promotion priority first, up to promoted-max."""
+    ws, promoted_locations, tickets = assigner.ws, assigner.promoted_locations, assigner.tickets
     keyed: list[tuple[int, int, int, Rsc]] = []
     for index, inst in enumerate(sorted_instances(ws, clone)):
         for member in walk(inst):
@@ -590,9 +612,9 @@ def set_promotable_roles(ws: WorkingSet, clone: Rsc, promoted_locations: list[tu
         for rsc, node_name, loc_score in promoted_locations:
             if (rsc is clone or rsc is inst) and node_name == node.name:
                 priority = add_scores(priority, loc_score)
-        for col in cols:
-            if col.dependent is clone and col.dependent_role == Role.PROMOTED:
-                _, names = Assigner(ws).primary_node(col)
+        for col in clone.this_with:
+            if col.dependent_role == Role.PROMOTED:
+                _, names = assigner.primary_node(col)
                 if node.name in names:
                     priority = add_scores(priority, col.score)
                 elif col.score >= INFINITY:

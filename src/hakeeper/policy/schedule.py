@@ -13,7 +13,6 @@ from hakeeper.policy.allocate import (
     Assigner,
     apply_fail_thresholds,
     apply_stickiness,
-    set_promotable_roles,
 )
 from hakeeper.policy.constraints import (
     apply_locations,
@@ -123,12 +122,9 @@ def schedule(cib: m.Cib, now: int) -> Transition:
     apply_tickets(ws, tickets)
     apply_stickiness(ws)
     apply_fail_thresholds(ws)
-    colocations = build_colocations(ws)
+    build_colocations(ws)
     orders = build_orders(ws)
-    Assigner(ws).assign_all()
-    for top in ws.resources:
-        if top.kind == "clone" and top.promotable:
-            set_promotable_roles(ws, top, promoted_locations, colocations, tickets)
+    Assigner(ws, promoted_locations, tickets).assign_all()
     graph = act.Graph(ws)
     for top in ws.resources:
         act.create_resource_actions(graph, top)
