@@ -6,7 +6,7 @@ tick timer and the witness client timer; the decisions live in the sans-I/O
 :class:`hakeeper.messaging.node_core.NodeCore`.
 
 Timing: the Raft tick is a tenth of the election timeout, followers campaign after 10 to 20 ticks without
-a leader, and a leader sends heartbeats every tick. The failure detector (its own heartbeats, per link)
+a leader, and a leader sends heartbeats every other tick. The failure detector (its own heartbeats, per link)
 drives membership and quorum; Raft's election timeout stays the consensus timer.
 """
 
@@ -45,6 +45,7 @@ from hakeeper.messaging.witness import WitnessReply, witness_decoder, witness_en
 log = logging.getLogger(__name__)
 
 ELECTION_TICKS = 10
+RAFT_HEARTBEAT_TICKS = 2  # a leader heartbeat every 200 ms by default: 5 chances per election timeout
 RAFT_DB = "raft.sqlite"
 
 
@@ -168,7 +169,7 @@ class MessageService:
             RaftConfig(
                 node_id=self.config.node_id,
                 election_ticks=ELECTION_TICKS,
-                heartbeat_ticks=1,
+                heartbeat_ticks=RAFT_HEARTBEAT_TICKS,
                 max_entries_per_append=self.config.max_entries_per_append,
             ),
             storage,
