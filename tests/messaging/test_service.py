@@ -269,3 +269,30 @@ async def test_two_nodes_and_a_witness_keep_committing_after_either_loss(tmp_pat
             assert survivor.app.data == [b"both", b"alone"]
     finally:
         await server.close()
+
+
+async def test_two_node_survivor_commits_alone_only_after_its_peer_is_fenced(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 2, net=14, two_node=True) as c:
+        await wait_for(lambda: all(n.service.quorum.quorate for n in c.nodes.values()))
+        leader = await c.wait_leader()
+        await leader.service.propose(b"together")
+        victim = next(n for n in c.nodes.values() if n is not leader)
+        await c.stop(victim.config.node_id)
+        survivor = leader
+        await wait_for(lambda: survivor.service.quorum.awaiting_fence == {victim.config.node_id})
+        assert not survivor.service.quorum.quorate
+        with pytest.raises((NoQuorum, NotLeader)):
+            await survivor.service.propose(b"too early")
+        survivor.service.fencing_confirmed(victim.config.node_id)
+        assert survivor.service.quorum.quorate
+        await wait_for(lambda: survivor.service.is_leader)
+        await survivor.service.propose(b"alone")
+        assert survivor.app.data[-1] == b"alone" and b"too early" not in survivor.app.data
+
+
+async def test_proposals_bigger_than_a_packet_replicate(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 3, net=15) as c:
+        leader = await c.wait_leader()
+        blobs = [bytes([i]) * 150_000 for i in range(4)]  # one AppendEntries batch of ~600 KB
+        await asyncio.gather(*(leader.service.propose(b) for b in blobs))
+        await wait_for(lambda: all(n.app.data == blobs for n in c.nodes.values()))
