@@ -50,6 +50,7 @@ from hakeeper.messaging.api import (
     QuorumChanged,
 )
 from hakeeper.messaging.keys import KeyFileError, read_key_file
+from hakeeper.messaging.raft.storage import StorageCorruptionError
 from hakeeper.messaging.service import MessageService, ServiceConfig
 from hakeeper.messaging.transport import Address, Direction, TransportError, parse_address
 
@@ -101,7 +102,7 @@ def load_service_config(path: Path, node_name: str, data_dir: Path | None) -> Se
         key_file = Path(doc.cluster.key_file)
         if not key_file.is_absolute():
             key_file = path.parent / key_file
-        return ServiceConfig(
+        config = ServiceConfig(
             node_id=node.id,
             cluster_name=doc.cluster.name,
             cluster_key=read_key_file(key_file),
@@ -114,6 +115,9 @@ def load_service_config(path: Path, node_name: str, data_dir: Path | None) -> Se
             failure_timeout=parse_duration_ms(t.failure_timeout) / 1000,
             election_timeout=parse_duration_ms(t.election_timeout) / 1000,
         )
+        config.transport_config()  # checks links, peers and timers
+        config.quorum_config()  # checks the quorum options
+        return config
     except OSError as err:
         raise SetupError(f"cannot read {path}: {err.strerror}") from None
     except (tomllib.TOMLDecodeError, msgspec.ValidationError, ValueError, KeyFileError) as err:
@@ -309,8 +313,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_service_config(args.config, args.node, args.data_dir)
         asyncio.run(serve(NodeProcess(config, commit_events=not args.no_commit_events)))
-    except (SetupError, TransportError) as err:
+    except (SetupError, TransportError, StorageCorruptionError) as err:
         print(f"node_main: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the data directory cannot be created or written
+        print(
+            f"node_main: cannot use {err.filename or 'the data directory'}: {err.strerror}", file=sys.stderr
+        )
         return 1
     return 0
 
