@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import msgspec
@@ -580,3 +581,14 @@ def test_vote_result_agrees_with_counting(votes: dict[int, bool], size: int) -> 
         VoteResult.WON if granted >= need else VoteResult.LOST if size - denied < need else VoteResult.PENDING
     )
     assert result is expected
+
+
+def test_mutated_packets_only_ever_raise_decode_error() -> None:
+    rng = random.Random(5)
+    base = encode_message(AppendEntries(3, 1, 2, 5, 2, (Entry(3, 6, data=b"x"),), 5))
+    for _ in range(20_000):
+        packet = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            packet[rng.randrange(len(packet))] = rng.randrange(256)
+        with contextlib.suppress(msgspec.DecodeError):  # anything else escapes and fails the test
+            decode_message(bytes(packet))

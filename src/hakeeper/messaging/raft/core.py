@@ -22,15 +22,15 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import msgspec
-
 from hakeeper.messaging.raft.log import RaftLog
+from hakeeper.messaging.raft.membership import apply_conf_change as apply_conf_change  # re-exported
+from hakeeper.messaging.raft.membership import bootstrap as bootstrap  # re-exported
+from hakeeper.messaging.raft.membership import strip_for_witness
 from hakeeper.messaging.raft.messages import (
     NO_NODE,
     AppendEntries,
     AppendResponse,
     ConfChange,
-    ConfChangeKind,
     ConfState,
     Entry,
     EntryKind,
@@ -49,6 +49,7 @@ from hakeeper.messaging.raft.messages import (
 from hakeeper.messaging.raft.progress import Progress, ProgressState
 from hakeeper.messaging.raft.quorum_math import Majority, QuorumRule, VoteResult
 from hakeeper.messaging.raft.storage import CompactedError, Storage, StorageCorruptionError
+from hakeeper.messaging.raft.validate import well_formed
 
 
 class Role(enum.Enum):
@@ -390,7 +391,7 @@ class RaftNode:
         (malformed ones are counted in ``dropped_malformed``); bad input never raises."""
         if msg.to != self.id:
             return
-        if not _well_formed(msg):
+        if not well_formed(msg):
             self.dropped_malformed += 1
             return
         if msg.term > self._term:
@@ -606,7 +607,7 @@ class RaftNode:
             return False
         witness = to in self.conf_state.witnesses
         if witness:
-            entries = [_strip(e) for e in entries]
+            entries = [strip_for_witness(e) for e in entries]
         self._send(
             AppendEntries(
                 self._term, self.id, to, prev, prev_term, tuple(entries), self.log.committed, witness
@@ -840,120 +841,3 @@ class RaftNode:
             self.log.unstable.stable_to(last.index, last.term)
         if rd.committed_entries:
             self.log.applied = max(self.log.applied, rd.committed_entries[-1].index)
-
-
-def _well_formed(msg: Message) -> bool:
-    """Structural sanity of a peer's message, so that a buggy or confused peer cannot break our invariants."""
-    if msg.term < 0 or msg.frm <= 0 or msg.frm == msg.to:
-        return False
-    if isinstance(msg, AppendEntries):
-        if msg.prev_index < 0 or msg.prev_term < 0 or msg.commit < 0 or msg.prev_term > msg.term:
-            return False
-        expected, last_term = msg.prev_index + 1, msg.prev_term
-        for e in msg.entries:
-            if e.index != expected or e.term < last_term or e.term > msg.term:
-                return False
-            if e.kind is EntryKind.CONFIG and not _decodes_as_conf(e.data):
-                return False
-            expected, last_term = expected + 1, e.term
-        return True
-    if isinstance(msg, InstallSnapshot):
-        meta = msg.snapshot.meta
-        return meta.index > 0 and 0 < meta.term <= msg.term
-    if isinstance(msg, RequestVote):
-        return msg.last_index >= 0 and 0 <= msg.last_term <= msg.term
-    if isinstance(msg, Heartbeat | AppendResponse):
-        return all(v >= 0 for v in _indexes(msg))
-    return True
-
-
-def _indexes(msg: Heartbeat | AppendResponse) -> tuple[int, ...]:
-    if isinstance(msg, Heartbeat):
-        return (msg.commit, msg.read_seq)
-    return (msg.index, msg.hint_index, msg.hint_term)
-
-
-def _decodes_as_conf(data: bytes) -> bool:
-    try:
-        decode_conf_state(data)
-    except msgspec.MsgspecError:
-        return False
-    return True
-
-
-def apply_conf_change(conf: ConfState, change: ConfChange) -> ConfState | str:
-    """The membership after ``change``, or a sentence explaining why the change is not allowed."""
-    node = change.node_id
-    voters, learners, witnesses = set(conf.voters), set(conf.learners), set(conf.witnesses)
-    if node <= 0:
-        return f"node id must be a positive integer, got {node}"
-    if node in witnesses and change.kind is not ConfChangeKind.REMOVE_NODE:
-        return f"node {node} is a witness; remove it first (and wipe its data) to give it another role"
-    if change.kind in (ConfChangeKind.ADD_VOTER, ConfChangeKind.ADD_WITNESS):
-        if node in voters:
-            return f"node {node} is already a voter"
-        if change.kind is ConfChangeKind.ADD_WITNESS:
-            if node in learners:
-                return f"node {node} is a learner and holds data; it cannot become a witness"
-            witnesses.add(node)
-        learners.discard(node)
-        voters.add(node)
-    elif change.kind is ConfChangeKind.ADD_LEARNER:
-        if node in voters:
-            return f"node {node} is a voter; remove it before adding it back as a learner"
-        if node in learners:
-            return f"node {node} is already a learner"
-        learners.add(node)
-    elif change.kind is ConfChangeKind.PROMOTE_LEARNER:
-        if node not in learners:
-            return f"node {node} is not a learner, so it cannot be promoted"
-        learners.discard(node)
-        voters.add(node)
-    else:
-        if node not in voters and node not in learners:
-            return f"node {node} is not a member of the cluster"
-        voters.discard(node)
-        learners.discard(node)
-        witnesses.discard(node)
-        if not voters - witnesses:
-            return f"node {node} is the last voter that can lead; the cluster cannot remove it"
-    problem = _witness_balance_problem(len(voters - witnesses), len(witnesses))
-    if problem:
-        return problem
-    return ConfState(tuple(sorted(voters)), tuple(sorted(learners)), tuple(sorted(witnesses)))
-
-
-def _witness_balance_problem(data_voters: int, witnesses: int) -> str | None:
-    """Witnesses must be fewer than the data-holding voters: then every quorum that commits without the
-    leader's own vote includes another copy of the data, and a leader that removes itself never leaves
-    committed entries that only it and the witnesses hold (nobody could then lead the cluster)."""
-    if witnesses and witnesses >= data_voters:
-        return (
-            f"this membership would have {witnesses} witness(es) but only {data_voters} voter(s) holding "
-            "data; a cluster needs more data-holding voters than witnesses"
-        )
-    return None
-
-
-def _strip(entry: Entry) -> Entry:
-    """What a witness stores: the entry's place and kind; membership entries keep their (small) data."""
-    if entry.kind is EntryKind.CONFIG or not entry.data:
-        return entry
-    return Entry(entry.term, entry.index, entry.kind, b"")
-
-
-def bootstrap(voters: Sequence[int], witnesses: Sequence[int] = ()) -> tuple[HardState, list[Entry]]:
-    """The initial state every founding member writes to its empty storage: one committed membership entry.
-    ``witnesses`` are extra vote-only members (start their nodes with ``RaftConfig(witness=True)``)."""
-    ids = [*voters, *witnesses]
-    if not voters or any(v <= 0 for v in ids) or len(set(ids)) != len(ids):
-        raise ValueError(
-            f"a cluster needs at least one voter and distinct positive ids, got voters {list(voters)} "
-            f"and witnesses {list(witnesses)}"
-        )
-    problem = _witness_balance_problem(len(voters), len(witnesses))
-    if problem:
-        raise ValueError(problem)
-    conf = ConfState(tuple(sorted(ids)), (), tuple(sorted(witnesses)))
-    entry = Entry(term=1, index=1, kind=EntryKind.CONFIG, data=encode_conf_state(conf))
-    return HardState(term=1, vote=NO_NODE, commit=1), [entry]

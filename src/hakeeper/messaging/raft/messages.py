@@ -183,5 +183,8 @@ def encode_message(msg: Message) -> bytes:
 
 
 def decode_message(data: bytes) -> Message:
-    """Decode one message; raises ``msgspec.DecodeError``/``ValidationError`` on bad input."""
-    return _DECODER.decode(data)
+    """Decode one message; any bad input raises ``msgspec.DecodeError`` (ValidationError is a subclass)."""
+    try:
+        return _DECODER.decode(data)
+    except UnicodeDecodeError as exc:  # msgspec lets this escape for a tag that is not valid UTF-8
+        raise msgspec.DecodeError(f"malformed raft message: {exc}") from exc
