@@ -265,11 +265,14 @@ async def run_bench(root: Path, latency_n: int, throughput_n: int, inflight: int
         left = await leader.wait_event(lambda e: e.get("event") == "left" and e["node"] == victim.id)
         detection_ms = (left["at"] - killed_at) * 1000
         print(f"detection of a killed node: {detection_ms:.0f} ms (default timers: 100 ms pings, 400 ms)")
+        failover_ms = await measure_failover(nodes, victim, leader)
+        print(f"a new leader after the leader was killed: {failover_ms:.0f} ms (election timeout 1 s)")
         return {
             "p50_ms": round(lat["p50_ms"], 3),
             "p99_ms": round(lat["p99_ms"], 3),
             "commits_per_second": round(tput["per_second"]),
             "detection_ms": round(detection_ms, 1),
+            "failover_ms": round(failover_ms, 1),
             "idle_cpu_percent": {k: round(v, 2) for k, v in idle.items()},
             "rss_mb": {k: round(v, 1) for k, v in rss.items()},
             "nodes": 3,
@@ -280,6 +283,20 @@ async def run_bench(root: Path, latency_n: int, throughput_n: int, inflight: int
     finally:
         for node in nodes:
             await node.stop()
+
+
+async def measure_failover(nodes: Sequence[NodeProc], stopped: NodeProc, leader: NodeProc) -> float:
+    """Bring ``stopped`` back, then SIGKILL the leader: milliseconds until a survivor knows a new leader."""
+    await stopped.start()
+    await find_leader(nodes)
+    survivors = [n for n in nodes if n is not leader]
+    killed_at = await leader.kill()
+
+    def new_leader(e: Record) -> bool:
+        return e.get("event") == "leader" and e["leader"] not in (0, leader.id) and e["at"] > killed_at
+
+    seen = await asyncio.gather(*(n.wait_event(new_leader, timeout=30) for n in survivors))
+    return (min(float(e["at"]) for e in seen) - killed_at) * 1000
 
 
 def main(argv: Sequence[str] | None = None) -> int:

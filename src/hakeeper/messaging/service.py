@@ -5,9 +5,11 @@
 tick timer and the witness client timer; the decisions live in the sans-I/O
 :class:`hakeeper.messaging.node_core.NodeCore`.
 
-Timing: the Raft tick is a tenth of the election timeout, followers campaign after 10 to 20 ticks without
-a leader, and a leader sends heartbeats every other tick. The failure detector (its own heartbeats, per link)
-drives membership and quorum; Raft's election timeout stays the consensus timer.
+Timing: the Raft tick is a tenth of the election timeout. A follower that hears no leader campaigns after a
+random 5 to 9 ticks (between half the election timeout and all of it), so with the default 1 s a dead
+leader is replaced within about a second; a leader sends heartbeats every tick and steps down when a quorum
+has not answered for 5 ticks (check-quorum). The failure detector (its own heartbeats, per link) drives
+membership and quorum; Raft's election timeout stays the consensus timer.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ from hakeeper.messaging.witness import WitnessReply, witness_decoder, witness_en
 
 log = logging.getLogger(__name__)
 
-ELECTION_TICKS = 10
-RAFT_HEARTBEAT_TICKS = 2  # a leader heartbeat every 200 ms by default: 5 chances per election timeout
+TICKS_PER_ELECTION_TIMEOUT = 10
+ELECTION_TICKS = 5  # the core randomises the follower timeout over [ELECTION_TICKS, 2 * ELECTION_TICKS)
+RAFT_HEARTBEAT_TICKS = 1
 RAFT_DB = "raft.sqlite"
 
 
@@ -80,7 +83,7 @@ class ServiceConfig:
 
     @property
     def tick_interval(self) -> float:
-        return self.election_timeout / ELECTION_TICKS
+        return self.election_timeout / TICKS_PER_ELECTION_TIMEOUT
 
     def transport_config(self) -> TransportConfig:
         return TransportConfig(
