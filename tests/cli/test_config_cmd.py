@@ -186,3 +186,19 @@ def test_show_summarises_every_corpus_configuration() -> None:
         lines = summary(cfg, path.name)
         assert f"Resources ({len(cfg.resources)})" in lines
         assert f"Constraints ({len(cfg.constraints)})" in lines
+
+
+def test_import_of_a_cib_with_a_reused_id_explains_why_it_cannot(runner: CliRunner, tmp_path: Path) -> None:
+    xml = tmp_path / "dup.xml"
+    xml.write_text(
+        "<cib><configuration><crm_config/><nodes/><resources>"
+        '<primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/>'
+        '<group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/></group>'
+        "</resources><constraints/></configuration></cib>"
+    )
+    result = runner.invoke(cli, ["config", "import", str(xml)])
+    assert result.exit_code == 1
+    assert 'cannot be written as TOML: two resources share the id "a"' in result.stderr
+    result = runner.invoke(cli, ["config", "validate", str(xml)])
+    assert result.exit_code == 1
+    assert "error: resources.a: is defined more than once; ids must be unique" in result.stderr
