@@ -123,6 +123,9 @@ def init_allowed(ws: WorkingSet) -> None:
                     rsc.allowed[node.name] = node.base_score
             for name, score in seeded.items():
                 rsc.allowed[name] = add_scores(rsc.allowed[name], score) if name in rsc.allowed else score
+            if rsc.orphan:  # no longer configured: never started again
+                for node in ws.nodes.values():
+                    rsc.allowed[node.name] = -INFINITY
 
 
 def _walk(rsc: Rsc) -> list[Rsc]:
