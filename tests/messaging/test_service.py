@@ -27,7 +27,7 @@ from hakeeper.messaging.transport import Address
 from hakeeper.messaging.witness_server import WitnessServer
 
 KEY = bytes(range(32))
-FAST = {"heartbeat_interval": 0.05, "failure_timeout": 0.2, "election_timeout": 0.3}
+FAST = {"heartbeat_interval": 0.05, "failure_timeout": 0.2, "election_timeout": 0.5}
 
 
 def free_port(host: str) -> int:

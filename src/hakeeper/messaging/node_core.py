@@ -105,7 +105,7 @@ class Reassembler:
         """The complete message this frame finishes, if any; bad frames are counted and dropped."""
         try:
             frame = _frame_decoder.decode(payload)
-        except msgspec.DecodeError:
+        except ValueError:  # msgspec's errors, and UnicodeDecodeError for a broken tag
             self._count("dropped_malformed_frame")
             return None
         if isinstance(frame, Whole):
@@ -264,7 +264,7 @@ class NodeCore:
             return
         try:
             msg = decode_message(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except ValueError:  # msgspec's errors, and UnicodeDecodeError for a broken tag
             self.counters["dropped_malformed_raft"] = self.counters.get("dropped_malformed_raft", 0) + 1
             return
         if msg.frm != sender:

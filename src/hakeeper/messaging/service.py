@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
-
 from hakeeper.messaging.api import (
     NO_LEADER,
     Application,
@@ -296,7 +294,7 @@ class MessageService:
         elif channel == Channel.WITNESS and sender == WITNESS_NODE_ID:
             try:
                 reply = witness_decoder.decode(payload)
-            except msgspec.DecodeError:
+            except ValueError:  # msgspec's errors, and UnicodeDecodeError for a broken tag
                 return
             if isinstance(reply, WitnessReply):
                 self.core.on_witness_reply(self._now(), reply)
