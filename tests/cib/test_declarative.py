@@ -611,6 +611,13 @@ LOAD_ERRORS = [
     ),
     ("not-toml", "[resources.web\n", "file", "this is not valid TOML"),
     (
+        "multi-line-inline-table",
+        BASE_RSC + 'params = { ip = "10.0.0.1",\n  cidr_netmask = 24 }\n',
+        "file",
+        "an inline table { ... } must fit on one line",
+    ),
+    ("unquoted-text", "[resources.web]\nagent = ocf:heartbeat:apache\n", "file", "text values need quotes"),
+    (
         "date-spec-bool",
         '[constraints.c]\ntype = "location"\nresource = "a"\n'
         'rules = [{ expressions = [{ date = "date_spec", spec = { hours = true } }] }]\n',

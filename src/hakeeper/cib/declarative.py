@@ -1115,12 +1115,27 @@ _TOP_KEYS = (
 )
 
 
+def _syntax_hint(text: str, error: str) -> str:
+    """The usual cause of a TOML syntax error, when the line it points at shows it."""
+    where = re.search(r"at line (\d+)", error)
+    lines = text.splitlines()
+    if where is None or not 0 < int(where[1]) <= len(lines):
+        return ""
+    line = lines[int(where[1]) - 1]
+    if line.count("{") > line.count("}"):
+        return "; an inline table { ... } must fit on one line: use a [section] or [[list]] for longer ones"
+    if re.match(r"\s*[A-Za-z0-9_-]+\s*=\s*[^\s\"'\[{0-9tf+-]", line):
+        return '; text values need quotes, e.g. interval = "10s"'
+    return ""
+
+
 def load_config(text: str) -> m.Configuration:
     """Read a declarative TOML configuration; raise :class:`ConfigError` listing every problem found."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError([Problem(path="file", message=f"this is not valid TOML: {err}")]) from err
+        message = f"this is not valid TOML: {err}{_syntax_hint(text, str(err))}"
+        raise ConfigError([Problem(path="file", message=message)]) from err
     loader = _Loader()
     cfg = loader.configuration(doc)
     if loader.problems:
