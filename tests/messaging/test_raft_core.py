@@ -592,3 +592,22 @@ def test_mutated_packets_only_ever_raise_decode_error() -> None:
             packet[rng.randrange(len(packet))] = rng.randrange(256)
         with contextlib.suppress(msgspec.DecodeError):  # anything else escapes and fails the test
             decode_message(bytes(packet))
+
+
+def test_leader_counts_its_own_entry_only_once_durable() -> None:
+    """Regression (found by the simulator with appends sent before the leader's own write): a single voter
+    must not announce a commit of an entry it has not persisted: a crash could rewrite a committed index."""
+    net = RaftNet([1])
+    net.elect(1)
+    net.add_empty_node(2)
+    accepted(net.raft(1).propose_conf_change(ConfChange(ConfChangeKind.ADD_LEARNER, 2)))
+    net.tick_all(3)
+    index = accepted(net.raft(1).propose(b"x")).index
+    rd = net.take_ready(1)
+    assert rd.entries and rd.entries[-1].index == index
+    assert all(m.commit < index for m in rd.messages if isinstance(m, AppendEntries | Heartbeat))
+    assert rd.hard_state is None or rd.hard_state.commit < index
+    assert net.raft(1).commit_index < index
+    net.nodes[1].storage.save(rd.hard_state, rd.entries, rd.snapshot)
+    net.raft(1).advance(rd)  # now durable: the single voter commits it
+    assert net.raft(1).commit_index == index

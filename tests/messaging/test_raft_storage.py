@@ -126,9 +126,10 @@ def test_raft_node_restarts_from_sqlite(tmp_path: Path) -> None:
         node.tick()
     assert node.is_leader
     node.propose(b"hello")
-    rd = node.ready()
-    store.save(rd.hard_state, rd.entries, rd.snapshot)
-    node.advance(rd)
+    while node.has_ready():  # a single voter commits once its own write is durable: two rounds
+        rd = node.ready()
+        store.save(rd.hard_state, rd.entries, rd.snapshot)
+        node.advance(rd)
     store.close()
 
     reopened = SqliteStorage(path)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from hakeeper.messaging.raft.core import Accepted, RaftConfig, RaftNode, Role, bootstrap
+from hakeeper.messaging.raft.core import Accepted, RaftConfig, RaftNode, Ready, Role, bootstrap
 from hakeeper.messaging.raft.messages import ConfChange, ConfChangeKind, Entry, EntryKind, Message, Snapshot
 from hakeeper.messaging.raft.storage import MemoryStorage
 from hakeeper.sim.invariants import InvariantViolation, SafetyChecker
@@ -51,6 +51,7 @@ class SimNode:
     witness: bool = False  # a vote-only member: holds no payloads, runs no state machine
     tick_ms: int = 10  # each node's clock runs at its own rate
     incarnation: int = 0  # bumped at each start, so a dead process's pending ticks are ignored
+    durable_term_vote: tuple[int, int] = (0, 0)
     backlog: list[Message] = field(default_factory=list)
     applied: int = 0  # state machine: index and running digest
     digest: int = 0
@@ -159,6 +160,8 @@ class SimCluster:
         node.paused, node.backlog, node.torn_next_write, node.reads = False, [], False, {}
         node.retired, node.started = False, True
         node.incarnation += 1
+        hs = node.storage.initial_state()[0]
+        node.durable_term_vote = (hs.term, hs.vote)
         first_tick = self.now + self._rng.randrange(1, self.profile.tick_ms + 1)
         self._push(first_tick, _TICK, node.id, node.incarnation)
 
@@ -265,6 +268,9 @@ class SimCluster:
 
     def _process_ready(self, node: SimNode, raft: RaftNode) -> bool:
         rd = raft.ready()
+        early = self._may_send_early(node, rd)
+        if early:
+            self._send_all(rd.messages)
         if rd.must_persist():
             if rd.entries and not node.witness:
                 self.checker.note_persisted(node.id, rd.entries, raft.log.term)
@@ -273,6 +279,8 @@ class SimCluster:
                 self._crash(node)  # the process died before fsync returned: nothing was sent or applied
                 return False
             node.storage.sync()
+            if rd.hard_state is not None:
+                node.durable_term_vote = (rd.hard_state.term, rd.hard_state.vote)
             if raft.is_leader and rd.hard_state is not None and rd.hard_state.commit > node.quorum_checked:
                 node.quorum_checked = rd.hard_state.commit
                 self.checker.check_commit_quorum(raft, rd.hard_state.commit, self._holds_durably)
@@ -290,14 +298,26 @@ class SimCluster:
             if asked is not None:
                 self.checker.check_read(node.id, rs.index, asked)
                 self.stats.reads += 1
-        for m in rd.messages:
+        if not early:
+            self._send_all(rd.messages)
+        raft.advance(rd)
+        self._maybe_compact(node, raft)
+        return True
+
+    def _may_send_early(self, node: SimNode, rd: Ready) -> bool:
+        """Raft thesis §10.2.1, as the message layer's shell does it: a leader whose term and vote are
+        already durable may send its replication messages before its own copy is on disk."""
+        if not self.profile.leader_sends_early or rd.role is not Role.LEADER or rd.snapshot is not None:
+            return False
+        hs = rd.hard_state
+        return hs is None or (hs.term, hs.vote) == node.durable_term_vote
+
+    def _send_all(self, messages: Sequence[Message]) -> None:
+        for m in messages:
             if type(m).__name__ == "InstallSnapshot":
                 self.stats.snapshots_sent += 1
             for delay in self._net.arrival_delays(m.frm, m.to):
                 self._push(self.now + delay, _DELIVER, m.to, (m,))
-        raft.advance(rd)
-        self._maybe_compact(node, raft)
-        return True
 
     def _apply(self, node: SimNode, snapshot: Snapshot | None, entries: Sequence[Entry]) -> None:
         if snapshot is not None:

@@ -19,6 +19,7 @@ class FaultProfile:
     tick_ms: int
     max_inflight: int
     pre_vote: bool
+    leader_sends_early: bool  # the leader sends appends before its own write is durable (thesis §10.2.1)
     check_quorum: bool
     max_entries: int
     network: NetworkProfile
@@ -61,6 +62,7 @@ class FaultProfile:
             tick_ms=tick_ms,
             max_inflight=rng.choice([1, 2, 4, 8]),
             pre_vote=rng.random() < 0.85,
+            leader_sends_early=rng.random() < 0.5,
             check_quorum=rng.random() < 0.85,
             max_entries=rng.choice([1, 3, 16, 64]),
             network=network,

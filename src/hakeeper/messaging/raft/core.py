@@ -636,7 +636,10 @@ class RaftNode:
 
     def _maybe_commit(self) -> bool:
         match = {p: pr.match for p, pr in self._progress.items()}
-        match[self.id] = self.log.last_index()
+        # Our own copy counts only once it is durable (after advance): a shell may send this Ready's appends
+        # before persisting them (Raft thesis §10.2.1), and must never announce a commit that a crash of this
+        # node could still take back (a single voter would otherwise commit what it has not yet written).
+        match[self.id] = min(self.log.unstable.offset - 1, self.log.last_index())
         index = self._quorum.committed_index(self.voters, match)
         # Only entries of the current term are committed by counting replicas (Raft §5.4.2).
         if index > self.log.committed and self.log.term(index) == self._term:
@@ -839,5 +842,7 @@ class RaftNode:
         if rd.entries:
             last = rd.entries[-1]
             self.log.unstable.stable_to(last.index, last.term)
+            if self.role is Role.LEADER and self._maybe_commit():
+                self._broadcast_append()  # our own write completed a quorum: tell the followers
         if rd.committed_entries:
             self.log.applied = max(self.log.applied, rd.committed_entries[-1].index)
