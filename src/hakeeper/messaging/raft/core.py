@@ -9,10 +9,15 @@ proposal methods; then collect the work with :meth:`RaftNode.ready` and acknowle
 3. restore the application from ``ready.snapshot`` if any, then apply ``ready.committed_entries`` in order;
 4. call ``advance(ready)``. Call ``ready()`` once per round and do not ``step``/``tick`` in between.
 
+One allowed shortcut (Raft thesis §10.2.1): when ``ready.role`` is LEADER, there is no snapshot and the hard
+state's term and vote are already durable, the messages may be sent before step 1. This is safe because the
+leader counts its own entries toward a commit only after ``advance`` (once they are durable).
+
 Features: pre-vote, check-quorum (a leader that cannot reach a quorum for an election timeout steps down, and
 followers that heard from a live leader ignore disruptive vote requests), leadership transfer, snapshots and
 InstallSnapshot, single-server membership changes that take effect when appended (Raft thesis §4.1), learners,
-ReadIndex, and flow control (at most ``max_inflight`` append batches in flight per follower).
+witnesses (vote-only members), ReadIndex, and flow control (at most ``max_inflight`` append batches in flight
+per follower). Peers' malformed messages are dropped and counted, never raised.
 """
 
 from __future__ import annotations
