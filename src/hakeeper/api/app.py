@@ -1,18 +1,19 @@
 """The operator API as a Starlette application, and the uvicorn servers the daemon runs it with.
 
-``build_app(services)`` makes the ASGI app; ``serve_unix`` and ``serve_tls`` run it inside the caller's
-event loop (``uvicorn.Server.serve()``): the daemon starts them as tasks next to its other work. On the Unix
-socket the peer's uid (SO_PEERCRED) is passed to the app, so root needs no token there.
+``build_app(services)`` makes the ASGI app; ``start_unix`` and ``start_tls`` run it inside the caller's
+event loop (``uvicorn.Server.serve()`` as a task, without taking over signals) and return a handle to stop
+it. On the Unix socket the peer's uid (SO_PEERCRED) is passed to the app, so root needs no token there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
 import struct
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -139,37 +140,73 @@ def network_app(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
-def unix_server(app: Starlette, path: Path) -> uvicorn.Server:
-    """A uvicorn server for the local socket; ``await server.serve()`` in the daemon's loop."""
-    config = uvicorn.Config(
-        unix_peer_app(app),
-        uds=str(path),
-        http=PeerCredProtocol,
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-    )
-    return uvicorn.Server(config)
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the daemon's event loop: the daemon keeps its own signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
-async def serve_unix(app: Starlette, path: Path) -> None:
-    """Serve on a Unix socket that only root (the owner) may use: mode 0600, set before anyone connects."""
-    path.unlink(missing_ok=True)
-    old = os.umask(0o177)
+class RunningServer:
+    """A server started in the current event loop; ``stop()`` finishes open requests and closes it."""
+
+    def __init__(self, server: EmbeddedServer, task: asyncio.Task[None], path: Path | None = None) -> None:
+        self.server = server
+        self.task = task
+        self.path = path
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+async def _start(
+    server: EmbeddedServer, sockets: list[socket.socket] | None, path: Path | None
+) -> RunningServer:
+    task = asyncio.ensure_future(server.serve(sockets=sockets))
+    while not server.started:
+        if task.done():
+            task.result()  # raises the reason it could not start
+            raise OSError("the API server stopped while starting")
+        await asyncio.sleep(0.01)
+    return RunningServer(server, task, path)
+
+
+def bind_private_socket(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path`` that only its owner (root) may connect to.
+
+    It is bound under a temporary name, made 0600, then renamed into place, so there is no moment in which
+    anyone else could connect.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        server = unix_server(app, path)
-        task = asyncio.ensure_future(server.serve())
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-    finally:
-        os.umask(old)
-    if path.exists():
-        os.chmod(path, 0o600)
-    await task
+        sock.bind(str(tmp))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        sock.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return sock
 
 
-def tls_server(app: Starlette, host: str, port: int, certfile: Path, keyfile: Path) -> uvicorn.Server:
-    """A uvicorn server with TLS on a cluster address (tokens required: there is no peer uid)."""
+async def start_unix(app: Starlette, path: Path) -> RunningServer:
+    """Serve ``app`` on the local Unix socket ``path`` (mode 0600; root needs no token there)."""
+    sock = bind_private_socket(path)
+    config = uvicorn.Config(
+        unix_peer_app(app), http=PeerCredProtocol, lifespan="off", log_level="warning", access_log=False
+    )
+    return await _start(EmbeddedServer(config), [sock], path)
+
+
+async def start_tls(app: Starlette, host: str, port: int, certfile: Path, keyfile: Path) -> RunningServer:
+    """Serve ``app`` with TLS on a cluster address (tokens required: there is no peer uid there)."""
     config = uvicorn.Config(
         network_app(app),
         host=host,
@@ -181,4 +218,4 @@ def tls_server(app: Starlette, host: str, port: int, certfile: Path, keyfile: Pa
         log_level="warning",
         access_log=False,
     )
-    return uvicorn.Server(config)
+    return await _start(EmbeddedServer(config), None, None)

@@ -9,5 +9,6 @@ from hakeeper.cli.config_cmd import config
 from hakeeper.cli.fence_cmd import fence
 from hakeeper.cli.messaging_cmd import keygen, witness
 from hakeeper.cli.simulate_cmd import simulate
+from hakeeper.cli.token_cmd import token
 
-ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness]
+ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness, token]
