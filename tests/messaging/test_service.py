@@ -22,7 +22,7 @@ from hakeeper.messaging.api import (
     QuorumChanged,
 )
 from hakeeper.messaging.node_core import NodeCoreConfig
-from hakeeper.messaging.service import MessageService, ServiceConfig
+from hakeeper.messaging.service import MessageService, ServiceConfig, ServiceStopped
 from hakeeper.messaging.transport import Address
 from hakeeper.messaging.witness_server import WitnessServer
 
@@ -296,3 +296,25 @@ async def test_proposals_bigger_than_a_packet_replicate(tmp_path: Path) -> None:
         blobs = [bytes([i]) * 150_000 for i in range(4)]  # one AppendEntries batch of ~600 KB
         await asyncio.gather(*(leader.service.propose(b) for b in blobs))
         await wait_for(lambda: all(n.app.data == blobs for n in c.nodes.values()))
+
+
+class BrokenApp(ListApp):
+    def apply(self, index: int, data: bytes) -> None:
+        if data == b"poison":
+            raise RuntimeError("the application cannot apply this entry")
+        super().apply(index, data)
+
+
+async def test_a_failing_application_stops_the_node_instead_of_diverging(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 3, net=16) as c:
+        leader = await c.wait_leader()
+        victim = next(n for n in c.nodes.values() if n is not leader)
+        await c.stop(victim.config.node_id)
+        c.down.discard(victim.config.node_id)
+        await victim.restart(BrokenApp())
+        await leader.service.propose(b"fine")
+        await leader.service.propose(b"poison")
+        await wait_for(lambda: victim.service.transport.local_addresses == [])  # it left the network
+        assert victim.app.data == [b"fine"]
+        with pytest.raises(ServiceStopped, match="cannot apply this entry"):
+            await victim.service.propose(b"more")

@@ -138,6 +138,7 @@ class MessageService:
         self._tokens = itertools.count(1)
         self._pump_scheduled = False
         self._failed: BaseException | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -403,6 +404,9 @@ class MessageService:
         self._failed = err
         for task in self._tasks:
             task.cancel()
+        # Leave the network too: a node that answers pings but cannot persist would look alive to its peers.
+        if self._loop is not None:
+            self._closing = self._loop.create_task(self.transport.close())
         for fut in self._futures.values():
             if not fut.done():
                 fut.set_exception(ServiceStopped(f"the message layer stopped after a fatal error: {err}"))
