@@ -142,6 +142,8 @@ async def test_two_nodes_and_a_witness_survive_either_node_killed(tmp_path: Path
         assert b"listening" in await witness.stdout.readline()
         async with processes(files) as nodes:
             expected: list[str] = []
+            for a, b in (nodes, nodes[::-1]):
+                await a.wait_event(lambda e, other=b.id: e.get("event") == "joined" and e["node"] == other)
             for round_, victim in enumerate(nodes):
                 leader = await find_leader(nodes)
                 expected.append(f"both-{round_}")
@@ -157,6 +159,9 @@ async def test_two_nodes_and_a_witness_survive_either_node_killed(tmp_path: Path
                 assert (await survivor.status())["quorate"]
                 await victim.start()
                 await wait_committed(nodes, expected)
+                await victim.wait_event(
+                    lambda e, s=survivor.id: e.get("event") == "joined" and e["node"] == s
+                )
     finally:
         witness.terminate()
         await witness.wait()
