@@ -27,6 +27,7 @@ SAMPLES: list[Sample] = [
     Sample("GET", "/v1/events", "/v1/events?since=0&limit=10"),
     Sample("GET", "/v1/events/stream", "/v1/events/stream?limit=1"),
     Sample("GET", "/v1/fencing", "/v1/fencing"),
+    Sample("GET", "/v1/alerts", "/v1/alerts"),
     Sample(
         "POST",
         "/v1/simulate",

@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
@@ -14,11 +15,18 @@ from hakeeper.api.alerts import (
     AlertRunner,
     Target,
     alert_env,
+    follow,
     format_timestamp,
     targets_from_cib,
 )
+from hakeeper.api.app import build_app
+from hakeeper.api.auth import Role, TokenStore
+from hakeeper.api.fake import FakeCluster
 from hakeeper.api.handle import Event, EventKind
+from hakeeper.api.routing import Services
 from hakeeper.cib import model as m
+from hakeeper.cib.patch import Create, Patch
+from tests.api.helpers import sample_cib
 
 pytestmark = pytest.mark.timeout(60)
 T0 = 1_700_000_000.123456
@@ -280,3 +288,46 @@ async def test_webhook_posts_json_in_order(tmp_path: Path) -> None:
     assert received[2]["recipient"] == "hook@example" and received[2]["sequence"] == 2
     status = q.status(0)[0]
     assert status.delivered == 2 and status.failed_attempts == 1 and "HTTP 500" in (status.last_error or "")
+
+
+async def test_follow_feeds_the_cluster_events_and_the_api_shows_failures(tmp_path: Path) -> None:
+    fake = FakeCluster(sample_cib())
+    agent = m.Alert(
+        id="rec",
+        path=script(tmp_path, "rec.sh", RECORDER),
+        select=["nodes"],
+        instance_attributes=[m.NvSet(id="rec-ia", values={"log": str(tmp_path / "rec.log")})],
+        recipients=[m.AlertRecipient(id="rec-ops", value="ops")],
+    )
+    broken = m.Alert(id="broken", path=script(tmp_path, "broken.sh", BROKEN))
+    await fake.submit(
+        Patch(
+            ops=[Create(path="/configuration/alerts", value=msgspec.to_builtins(a)) for a in (agent, broken)]
+        ),
+        actor="test",
+    )
+    q = AlertQueue(backoff_s=0.01, max_attempts=2)
+    runner = AlertRunner(q)
+    tasks = [asyncio.create_task(runner.run()), asyncio.create_task(follow(fake, runner))]
+    try:
+        await asyncio.sleep(0)
+        fake.publish("node", "node n2 lost", node="n2")
+        fake.publish("resource", "vip started", node="n1", rsc="vip", task="start", rc=0)
+        fake.publish("node", "node n2 joined", node="n2")
+        while len(q.status(0)) < 2 or not q.idle():
+            await asyncio.sleep(0.01)
+    finally:
+        for t in tasks:
+            t.cancel()
+    assert (tmp_path / "rec.log").read_text().splitlines() == [
+        "node|n2|||node n2 lost|ops",
+        "node|n2|||node n2 joined|ops",
+    ]
+    store = TokenStore(tmp_path / "tokens.json")
+    token = store.create("viewer", Role.READ, 0)
+    app = build_app(Services(handle=fake, tokens=store, alerts=q))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        resp = await client.get("/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+    by_id = {t["alert_id"]: t for t in resp.json()["targets"]}
+    assert by_id["rec"]["delivered"] == 2 and by_id["rec"]["last_error"] is None
+    assert by_id["broken"]["given_up"] == 3 and "mail server unreachable" in by_id["broken"]["last_error"]

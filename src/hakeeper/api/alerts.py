@@ -28,7 +28,7 @@ import httpx
 import msgspec
 
 from hakeeper.agents.base import Invocation
-from hakeeper.api.handle import Event
+from hakeeper.api.handle import ClusterHandle, Event
 from hakeeper.api.views import merged
 from hakeeper.cib import model as m
 from hakeeper.cib.values import parse_duration_ms
@@ -389,3 +389,16 @@ class AlertRunner:
         finally:
             for task in list(self._tasks):
                 task.cancel()
+
+
+async def follow(handle: ClusterHandle, runner: AlertRunner, since: int = 0) -> None:
+    """Feed the cluster's event stream to ``runner``, following alert configuration changes. Runs until
+    cancelled; the daemon starts it next to ``runner.run()``."""
+    digest: bytes | None = None
+    async for event in handle.subscribe(since):
+        alerts = handle.cib().configuration.alerts
+        current = msgspec.json.encode(alerts)
+        if current != digest:
+            runner.queue.configure(targets_from_cib(handle.cib().configuration))
+            digest = current
+        runner.push(event)

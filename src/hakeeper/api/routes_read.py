@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import msgspec
 from starlette.responses import Response, StreamingResponse
 
+from hakeeper.api.alerts import TargetStatus
 from hakeeper.api.auth import Role
 from hakeeper.api.routing import ApiError, Call, Route
 from hakeeper.api.schemas import (
@@ -208,6 +209,17 @@ async def explain(call: Call) -> ExplainResult:
     )
 
 
+class AlertStatusList(msgspec.Struct, frozen=True, kw_only=True):
+    """Each alert recipient's queue: delivered, waiting, failed attempts and the last error."""
+
+    targets: list[TargetStatus]
+
+
+async def get_alerts(call: Call) -> AlertStatusList:
+    queue = call.services.alerts
+    return AlertStatusList(targets=queue.status(call.handle.now()) if queue is not None else [])
+
+
 async def get_config(call: Call) -> ConfigView:
     cib = call.handle.cib()
     return ConfigView(
@@ -281,6 +293,14 @@ ROUTES: list[Route] = [
         media_type="text/event-stream",
     ),
     Route("GET", "/v1/fencing", Role.READ, get_fencing, "Fencing history", response=FencingList),
+    Route(
+        "GET",
+        "/v1/alerts",
+        Role.READ,
+        get_alerts,
+        "Alert delivery status per recipient (failures too)",
+        response=AlertStatusList,
+    ),
     Route(
         "POST",
         "/v1/simulate",

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hakeeper.api.alerts import AlertQueue
 from hakeeper.api.audit import AuditLog, AuditRecord
 from hakeeper.api.auth import ROOT, Identity, Role, TokenError, TokenStore, bearer_token
 from hakeeper.api.handle import ClusterHandle, CommitTimeout, NoQuorum, NotLeader
@@ -57,12 +58,12 @@ def error_response(err: ApiError) -> Response:
 
 @dataclass
 class Services:
-    """What handlers work with: the daemon, the tokens, the audit log."""
+    """What handlers work with: the daemon, the tokens, the audit log, the alert queues (if running)."""
 
     handle: ClusterHandle
     tokens: TokenStore | None = None
     audit: AuditLog | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    alerts: AlertQueue | None = None
 
 
 @dataclass
