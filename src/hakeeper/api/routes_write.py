@@ -33,7 +33,7 @@ from hakeeper.api.schemas import (
 from hakeeper.api.views import config_version
 from hakeeper.cib import model as m
 from hakeeper.cib import operator as op
-from hakeeper.cib.patch import Patch, diff
+from hakeeper.cib.patch import Create, Modify, Patch, PatchOp, Put, diff
 from hakeeper.cib.validate import describe, errors, validate
 from hakeeper.cib.values import parse_score
 
@@ -205,12 +205,24 @@ async def apply_config(call: Call) -> ConfigApplyResult:
 
     cib = call.handle.cib()
     call.check_if_match(cib)
-    changes = len(make(cib).ops)
+    ops = make(cib).ops
+    changed = [describe_op(o) for o in ops]
     predicted = (await call.handle.simulate(msgspec.structs.replace(cib, configuration=cfg))).summary
     if body.dry_run:
-        return ConfigApplyResult(committed=None, changes=changes, predicted=predicted)
+        return ConfigApplyResult(committed=None, changes=len(ops), changed=changed, predicted=predicted)
     result = await call.commit(make)
-    return ConfigApplyResult(committed=result, changes=changes, predicted=predicted)
+    return ConfigApplyResult(committed=result, changes=len(ops), changed=changed, predicted=predicted)
+
+
+def describe_op(o: PatchOp) -> str:
+    """A patch operation in words, without its values (which may hold secrets)."""
+    if isinstance(o, Modify):
+        return f"modify {o.path}: {', '.join(sorted(o.changes))}"
+    if isinstance(o, Create | Put):
+        what = o.value.get("id") if isinstance(o.value, dict) else None
+        key = getattr(o, "key", None)
+        return f"create {o.path}/{what or key or ''}".rstrip("/")
+    return f"delete {o.path}"
 
 
 def _write(

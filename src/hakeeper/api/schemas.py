@@ -240,8 +240,12 @@ class ConfigApply(Request):
 
 
 class ConfigApplyResult(msgspec.Struct, frozen=True, kw_only=True):
+    """``changed`` lists what the change touches (``modify /configuration/...: field, ...``), without values
+    (they may be secrets); ``predicted`` is the transition the cluster would run, crm_simulate style."""
+
     committed: WriteResult | None
     changes: int
+    changed: list[str] = []
     predicted: list[str] = []
 
 
