@@ -156,6 +156,11 @@ class RunningServer:
         self.task = task
         self.path = path
 
+    @property
+    def addresses(self) -> list[Any]:
+        """Where it listens (``(host, port)`` for TCP; a path for the Unix socket)."""
+        return [sock.getsockname() for srv in self.server.servers for sock in srv.sockets]
+
     async def stop(self) -> None:
         self.server.should_exit = True
         await self.task

@@ -6,6 +6,7 @@ the server's sentence (or one saying the daemon cannot be reached), ready to sho
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,7 +49,7 @@ class ApiClient:
         base_url: str | None = None,
         token: str | None = None,
         timeout_s: float = 60.0,
-        verify: str | bool = True,
+        verify: ssl.SSLContext | bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
