@@ -1,0 +1,89 @@
+"""The policy engine's transition becomes an executable graph with agents, parameters and timeouts."""
+
+from __future__ import annotations
+
+from hakeeper.cib import model as m
+from hakeeper.controller.planning import plan_transition
+
+
+def online(node: str, *resources: m.ResourceHistory) -> m.NodeState:
+    return m.NodeState(
+        id=node,
+        uname=node,
+        in_ccm="true",
+        crmd="online",
+        join="member",
+        expected="member",
+        resources=list(resources),
+    )
+
+
+def cluster(*states: m.NodeState, resources: list[m.Resource]) -> m.Cib:
+    return m.Cib(
+        configuration=m.Configuration(
+            properties=[m.NvSet(id="cib-bootstrap-options", values={"stonith-enabled": "false"})],
+            nodes=[m.Node(id="n1", uname="n1"), m.Node(id="n2", uname="n2")],
+            resources=resources,
+            op_defaults=[m.NvSet(id="opd", values={"timeout": "45s"})],
+        ),
+        status=m.Status(nodes=list(states)),
+    )
+
+
+WEB = m.Primitive(
+    id="web",
+    klass="ocf",
+    provider="heartbeat",
+    type="Dummy",
+    instance_attributes=[m.NvSet(id="web-ia", values={"state": "/run/web.state"})],
+    meta_attributes=[m.NvSet(id="web-meta", values={"resource-stickiness": "100"})],
+    operations=[m.Operation(id="web-start", name="start", timeout=30_000)],
+)
+
+
+def running(rsc: str, node: str) -> m.ResourceHistory:
+    op = m.OpRecord(
+        id=f"{rsc}_last_0", operation="start", call_id=1, rc=0, transition_key="1:1:0:x", on_node=node
+    )
+    return m.ResourceHistory(id=rsc, klass="ocf", provider="heartbeat", type="Dummy", ops=[op])
+
+
+def test_initial_start_carries_agent_params_and_timeout() -> None:
+    graph = plan_transition(cluster(online("n1"), online("n2"), resources=[WEB]), 1_700_000_000, 5)
+    starts = [a for a in graph.actions if a.task == "start"]
+    assert len(starts) == 1
+    start = starts[0]
+    assert (start.kind, start.rsc, start.agent) == ("resource", "web", "ocf:heartbeat:Dummy")
+    assert start.params == {"state": "/run/web.state"}
+    assert start.meta["resource-stickiness"] == "100"
+    assert (start.timeout_ms, start.expected_rc) == (30_000, 0)
+    assert graph.id == 5
+
+
+def test_stop_uses_op_defaults_timeout_and_move_is_ordered() -> None:
+    cib = cluster(online("n1", running("web", "n1")), online("n2"), resources=[WEB])
+    cib = m.Cib(
+        configuration=m.Configuration(
+            properties=cib.configuration.properties,
+            nodes=cib.configuration.nodes,
+            resources=cib.configuration.resources,
+            op_defaults=cib.configuration.op_defaults,
+            constraints=[m.Location(id="ban", rsc="web", node="n1", score=-1_000_000)],
+        ),
+        status=cib.status,
+    )
+    graph = plan_transition(cib, 1_700_000_000, 6)
+    by_task = {(a.task, a.node): a for a in graph.actions if a.kind == "resource"}
+    stop, start = by_task[("stop", "n1")], by_task[("start", "n2")]
+    assert stop.timeout_ms == 45_000
+    assert stop.id in start.inputs or any(
+        stop.id in p.inputs and p.id in start.inputs for p in graph.actions if p.kind == "pseudo"
+    ), "the start on n2 waits for the stop on n1"
+    graph.validate()
+
+
+def test_nothing_to_do_when_running_where_it_should() -> None:
+    graph = plan_transition(
+        cluster(online("n1", running("web", "n1")), online("n2"), resources=[WEB]), 1_700_000_000, 7
+    )
+    assert [a for a in graph.actions if a.kind == "resource"] == []
