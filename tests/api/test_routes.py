@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import msgspec
@@ -338,3 +339,38 @@ async def test_revoked_tokens_stop_working(env: Env) -> None:
     env.store.revoke("read-user")
     resp = await env.client.get("/v1/cluster", headers=env.auth("read"))
     assert resp.status_code == 401
+
+
+def vip_meta(env: Env) -> dict[str, str]:
+    vip = find_resource(env.fake.cib(), "vip").resource
+    assert isinstance(vip, m.Primitive)
+    return dict(vip.meta_attributes[0].values)
+
+
+async def test_restart_waits_for_the_stop_then_restores_the_target_role(env: Env) -> None:
+    request = asyncio.create_task(
+        env.client.post("/v1/resources/vip/restart", headers=env.auth("operate"), json={"timeout_s": 30})
+    )
+    while vip_meta(env).get("target-role") != "Stopped":
+        await asyncio.sleep(0.01)
+    assert not request.done()  # waiting for the cluster to report vip stopped
+    cib = env.fake.cib()
+    stopped = m.OpRecord(id="vip_last_0", operation="stop", call_id=9, rc=0, on_node="n1")
+    n1 = cib.status.nodes[0]
+    hist = [msgspec.structs.replace(h, ops=[stopped]) if h.id == "vip" else h for h in n1.resources]
+    nodes = [msgspec.structs.replace(n1, resources=hist), *cib.status.nodes[1:]]
+    env.fake.set_cib(msgspec.structs.replace(cib, status=msgspec.structs.replace(cib.status, nodes=nodes)))
+    resp = await request
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["previous_version"] == "0.7.2" and resp.json()["index"] == 2
+    assert "target-role" not in vip_meta(env)
+    [record] = env.audit.records()
+    assert (record.version_before, record.version_after) == ("0.7.2", resp.json()["version"])
+
+
+async def test_restart_that_never_sees_the_stop_says_so(env: Env) -> None:
+    resp = await env.client.post(
+        "/v1/resources/vip/restart", headers=env.auth("operate"), json={"timeout_s": 0.3}
+    )
+    assert resp.status_code == 504 and "stays disabled" in resp.json()["error"]
+    assert vip_meta(env)["target-role"] == "Stopped"

@@ -108,7 +108,7 @@ async def restart(call: Call) -> WriteResult:
         steps[:] = [start]
         return stop
 
-    await call.commit(first)
+    stopped = await call.commit(first)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + body.timeout_s
     while not op.is_stopped_everywhere(call.handle.cib(), rsc):
@@ -119,7 +119,9 @@ async def restart(call: Call) -> WriteResult:
                 "disabled: check it, then 'enable' it",
             )
         await asyncio.sleep(RESTART_POLL_S)
-    return await call.commit(lambda cib: steps[0])
+    started = await call.commit(lambda cib: steps[0])
+    # One operation for the operator (and the audit log): from before the stop to after the start.
+    return msgspec.structs.replace(started, previous_version=stopped.previous_version)
 
 
 async def location_add(call: Call) -> WriteResult:

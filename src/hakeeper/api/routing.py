@@ -319,7 +319,7 @@ async def _audit(
         role=identity.role.text,
         action=f"{route.method} {request.url.path}",
         request=_audit_request(body),
-        version_before=before,
+        version_before=result.previous_version if result else before,
         version_after=result.version if result else None,
         index=result.index if result else None,
         status=err.status if err else 200,
