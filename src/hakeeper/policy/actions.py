@@ -399,7 +399,13 @@ def _flags_for(spec: OrderSpec, first_task: str) -> int:
 
 def _first_side(graph: Graph, rsc: Rsc, task: str) -> list[Action]:
     if rsc.kind == "primitive":
-        return graph.find(rsc, task)
+        found = graph.find(rsc, task)
+        if not found and task in ("start", "promote"):
+            # an ordering names an action that was not scheduled: it exists, but cannot run anywhere
+            placeholder = graph.action(rsc, task, None, optional=True)
+            placeholder.runnable = False
+            found = [placeholder]
+        return found
     done = DONE_TASK.get(task)
     return graph.find(rsc, done, None) if done else []
 
@@ -578,7 +584,8 @@ def propagate(graph: Graph) -> None:
     for _round in range(len(graph.actions) * 4 + 10):
         changed = False
         for then in graph.actions:
-            for first, flags in then.after:
+            # newest ordering first, as Pacemaker keeps them (this decides which reason is reported)
+            for first, flags in reversed(then.after):
                 if _apply_edge(first, then, flags):
                     changed = True
             if _one_or_more(then):

@@ -353,6 +353,17 @@ def _int_meta(meta: dict[str, str], names: tuple[str, ...], default: int) -> int
     return default
 
 
+def limit_role(rsc: Rsc) -> None:
+    """``target-role`` Stopped or Unpromoted caps the role a resource may reach."""
+    goal = rsc.target_role
+    if goal not in (Role.STOPPED, Role.UNPROMOTED):
+        return
+    if goal == Role.UNPROMOTED and rsc.clone_parent() is None:
+        return
+    if rsc.next_role == Role.UNKNOWN or goal < rsc.next_role:
+        rsc.next_role = goal
+
+
 def apply_meta(ws: WorkingSet, rsc: Rsc) -> None:
     """Derive scheduling settings from a resource's effective meta attributes."""
     meta = rsc.meta
@@ -370,6 +381,7 @@ def apply_meta(ws: WorkingSet, rsc: Rsc) -> None:
     rsc.allow_migrate = is_true(meta.get("allow-migrate"))
     rsc.multiple_active = meta.get("multiple-active", "stop_start").lower()
     rsc.target_role = parse_role(meta.get("target-role"))
+    limit_role(rsc)
     requires = meta.get("requires")
     if requires is None:
         rsc.requires_fencing = ws.config.stonith_enabled and rsc.klass != "stonith"
@@ -510,10 +522,7 @@ class HistoryUnpacker:
         for op in ops:
             self.unpack_op(rsc, node, op, track)
         self.process_state(rsc, node, track)
-        if rsc.target_role != Role.UNKNOWN and (
-            rsc.next_role == Role.UNKNOWN or rsc.target_role < rsc.next_role
-        ):
-            rsc.next_role = rsc.target_role
+        limit_role(rsc)
         if saved_role > rsc.role:
             rsc.role = saved_role
 
