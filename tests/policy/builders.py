@@ -38,7 +38,8 @@ def node_state(name: str, *resources: m.ResourceHistory, online: bool = True,
 
 
 def cib(resources: list[m.Resource], states: list[m.NodeState], *,
-        constraints: list[m.Constraint] | None = None, nodes: list[str] | None = None, stonith: bool = False, props: dict[str, str] | None = None,
+        constraints: list[m.Constraint] | None = None, nodes: list[str] | None = None,
+        stonith: bool = False, props: dict[str, str] | None = None,
         quorum: bool = True, rsc_defaults: dict[str, str] | None = None,
         node_attrs: dict[str, dict[str, str]] | None = None) -> m.Cib:
     names = nodes if nodes is not None else [s.uname or s.id for s in states]

@@ -50,7 +50,8 @@ def test_target_role_stopped_stops_the_resource() -> None:
 
 
 def test_unmanaged_resource_is_left_alone() -> None:
-    config = cib([prim("web", **{"is-managed": "false"})], [node_state("n1", started("web")), node_state("n2")],
+    config = cib([prim("web", **{"is-managed": "false"})],
+                 [node_state("n1", started("web")), node_state("n2")],
                  constraints=[m.Location(id="ban", rsc="web", node="n1", score=-1_000_000)])
     assert schedule(config, NOW).summary == []
 
@@ -83,7 +84,8 @@ def test_summary_line_shapes() -> None:
     assert SummaryLine("Start", "web", "n1").render() == "* Start      web   ( n1 )"
     assert SummaryLine("Move", "web", "n1 -> n2", "due to x").render(5, 8) == \
         "* Move       web     ( n1 -> n2 )  due to x"
-    assert SummaryLine("Fence (reboot)", "n1", "", "peer is lost").render() == "* Fence (reboot) n1 'peer is lost'"
+    fence = SummaryLine("Fence (reboot)", "n1", "", "peer is lost")
+    assert fence.render() == "* Fence (reboot) n1 'peer is lost'"
 
 
 def test_transition_is_picklable_and_deterministic() -> None:

@@ -18,8 +18,8 @@ from hakeeper.policy.constraints import (
     apply_locations,
     apply_tickets,
     build_colocations,
-    build_tickets,
     build_orders,
+    build_tickets,
     init_allowed,
     walk,
 )
