@@ -7,8 +7,8 @@ tick timer and the witness client timer; the decisions live in the sans-I/O
 
 Timing: the Raft tick is a tenth of the election timeout. A follower that hears no leader campaigns after a
 random 5 to 9 ticks (between half the election timeout and all of it), so with the default 1 s a dead
-leader is replaced within about a second; a leader sends heartbeats every tick and steps down when a quorum
-has not answered for 5 ticks (check-quorum). The failure detector (its own heartbeats, per link) drives
+leader is replaced within about a second; a leader sends heartbeats every other tick and steps down when a
+quorum has not answered for 5 ticks (check-quorum). The failure detector (its own heartbeats, per link) drives
 membership and quorum; Raft's election timeout stays the consensus timer.
 """
 
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 TICKS_PER_ELECTION_TIMEOUT = 10
 ELECTION_TICKS = 5  # the core randomises the follower timeout over [ELECTION_TICKS, 2 * ELECTION_TICKS)
-RAFT_HEARTBEAT_TICKS = 1
+RAFT_HEARTBEAT_TICKS = 2  # 200 ms by default; pre-vote keeps a follower that misses some from disrupting
 RAFT_DB = "raft.sqlite"
 
 
