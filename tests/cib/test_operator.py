@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hakeeper.cib import model as m
 from hakeeper.cib import operator as op
-from hakeeper.cib.patch import apply
+from hakeeper.cib.patch import Patch, apply
+from hakeeper.cib.validate import errors, validate
 from hakeeper.cib.values import INFINITY
 from hakeeper.policy.schedule import schedule
 
@@ -101,6 +106,7 @@ def test_create_a_promotable_clone() -> None:
     (op.ResourceSpec(id="x", agent="ocf:Dummy"), "is not understood"),
     (op.ResourceSpec(id="has space", agent="ocf:pacemaker:Dummy"), "not usable"),
     (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="vip"), "not a group"),
+    (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="x"), "both a resource and its group"),
     (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="g", clone=True), "cannot also be cloned"),
     (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", params={"a b": "1"}), "not usable"),
 ])
@@ -372,3 +378,109 @@ def test_cluster_maintenance_mode() -> None:
     empty = m.Cib(configuration=m.Configuration(nodes=[node("n1")]))
     created = apply(empty, op.maintenance(empty, True))
     assert created.configuration.properties[0].id == "cib-bootstrap-options"
+
+
+# --- any sequence of operator commands keeps the CIB applicable and valid ---------------------------------
+
+NAMES = ["vip", "web", "fs", "httpd", "ping", "ping-clone", "new1", "new2", "grp", "nope"]
+NODES = ["n1", "n2", "n3", "n9"]
+
+
+Command = tuple[str, tuple[object, ...]]
+
+
+def commands() -> st.SearchStrategy[Command]:
+    name, node = st.sampled_from(NAMES), st.sampled_from(NODES)
+    maybe_node = st.none() | node
+    score = st.sampled_from([0, 5, -5, INFINITY, -INFINITY])
+    return st.one_of(
+        st.tuples(st.just("create"), st.tuples(name, st.none() | st.sampled_from(["grp", "web", "vip"]),
+                                               st.booleans())),
+        st.tuples(st.just("update"), st.tuples(name, st.sampled_from(["a", "b"]), st.none() | st.just("1"))),
+        st.tuples(st.just("delete"), st.tuples(name)),
+        st.tuples(st.just("move"), st.tuples(name, node)),
+        st.tuples(st.just("ban"), st.tuples(name, node)),
+        st.tuples(st.just("clear"), st.tuples(name, maybe_node)),
+        st.tuples(st.just("cleanup"), st.tuples(name, maybe_node)),
+        st.tuples(st.just("enable"), st.tuples(name)),
+        st.tuples(st.just("disable"), st.tuples(name)),
+        st.tuples(st.just("location"), st.tuples(name, node, score)),
+        st.tuples(st.just("colocation"), st.tuples(name, name, score)),
+        st.tuples(st.just("order"), st.tuples(name, name)),
+        st.tuples(st.just("standby"), st.tuples(node, st.booleans())),
+        st.tuples(st.just("attribute"), st.tuples(node, st.sampled_from(["rack", "zone"]),
+                                                  st.none() | st.just("r1"))),
+        st.tuples(st.just("maintenance"), st.tuples(st.booleans())),
+    )
+
+
+def run_command(cib: m.Cib, cmd: str, args: tuple[object, ...]) -> Patch:
+    a = args
+    table = {
+        "create": lambda: op.resource_create(cib, op.ResourceSpec(
+            id=str(a[0]), agent="ocf:pacemaker:Dummy", group=a[1] if isinstance(a[1], str) else None,
+            clone=bool(a[2]) and a[1] is None)),
+        "update": lambda: op.resource_update(cib, str(a[0]), meta={str(a[1]): a[2]}),  # type: ignore[dict-item]
+        "delete": lambda: op.resource_delete(cib, str(a[0])),
+        "move": lambda: op.move(cib, str(a[0]), str(a[1])),
+        "ban": lambda: op.ban(cib, str(a[0]), str(a[1])),
+        "clear": lambda: op.clear(cib, str(a[0]), a[1]),  # type: ignore[arg-type]
+        "cleanup": lambda: op.cleanup(cib, str(a[0]), a[1]),  # type: ignore[arg-type]
+        "enable": lambda: op.enable(cib, str(a[0])),
+        "disable": lambda: op.disable(cib, str(a[0])),
+        "location": lambda: op.location_add(cib, str(a[0]), str(a[1]), int(a[2])),  # type: ignore[call-overload]
+        "colocation": lambda: op.colocation_add(cib, str(a[0]), str(a[1]), int(a[2])),  # type: ignore[call-overload]
+        "order": lambda: op.order_add(cib, str(a[0]), str(a[1])),
+        "standby": lambda: op.standby(cib, str(a[0]), bool(a[1])),
+        "attribute": lambda: op.node_attribute(cib, str(a[0]), str(a[1]), a[2]),  # type: ignore[arg-type]
+        "maintenance": lambda: op.maintenance(cib, bool(a[0])),
+    }
+    return table[cmd]()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), max_size=12))
+def test_any_command_sequence_applies_cleanly_and_stays_valid(cmds: list[Command]) -> None:
+    cib = failed_history_cib()
+    for cmd, args in cmds:
+        try:
+            patch = op.validated(cib, run_command(cib, cmd, args))
+        except op.OperatorError as err:
+            assert str(err)  # refused, with a message
+            continue
+        cib = apply(cib, patch)  # never a PatchError: the functions only make patches that fit
+        problems = [p for p in errors(validate(cib.configuration))]
+        assert problems == [], (cmd, args, [str(p) for p in problems])
+
+
+
+def test_a_long_seeded_sequence_both_applies_and_refuses() -> None:
+    rng = random.Random(7)
+    pools: dict[str, list[tuple[object, ...]]] = {
+        "create": [(n, g, c) for n in NAMES for g in (None, "grp", "web") for c in (False, True)],
+        "delete": [(n,) for n in NAMES], "move": [(n, d) for n in NAMES for d in NODES],
+        "ban": [(n, d) for n in NAMES for d in NODES], "cleanup": [(n, None) for n in NAMES],
+        "disable": [(n,) for n in NAMES], "colocation": [(a, b, 5) for a in NAMES for b in NAMES],
+        "order": [(a, b) for a in NAMES for b in NAMES], "standby": [(d, True) for d in NODES],
+    }
+    cib, applied, refused = failed_history_cib(), 0, 0
+    for _ in range(400):
+        cmd = rng.choice(sorted(pools))
+        try:
+            patch = op.validated(cib, run_command(cib, cmd, rng.choice(pools[cmd])))
+        except op.OperatorError:
+            refused += 1
+            continue
+        cib = apply(cib, patch)
+        applied += 1
+        assert errors(validate(cib.configuration)) == []
+    assert applied > 100 and refused > 100
+
+
+def test_a_change_that_would_make_the_configuration_invalid_is_refused() -> None:
+    cib = apply(base_cib(), op.order_add(base_cib(), "web", "ping-clone"))
+    cycle = op.order_add(cib, "ping-clone", "vip")  # vip -> web -> ping-clone -> vip
+    with pytest.raises(op.OperatorError, match=r"would make the configuration invalid: .*cycle"):
+        op.validated(cib, cycle)
+    harmless = op.standby(cib, "n1")
+    assert op.validated(cib, harmless) is harmless

@@ -24,7 +24,7 @@ from hakeeper.api.handle import ClusterHandle, CommitTimeout, NoQuorum, NotLeade
 from hakeeper.api.schemas import ErrorBody, WriteResult
 from hakeeper.api.views import config_version, secret_names
 from hakeeper.cib.model import Cib
-from hakeeper.cib.operator import NotFound, OperatorError
+from hakeeper.cib.operator import NotFound, OperatorError, validated
 from hakeeper.cib.patch import Patch, PatchConflict, PatchError, version_of
 
 MAX_BODY = 1024 * 1024
@@ -104,7 +104,7 @@ class Call:
         for _ in range(COMMIT_ATTEMPTS):
             cib = self.handle.cib()
             self.check_if_match(cib)
-            patch = make(cib)
+            patch = validated(cib, make(cib))
             before = str(version_of(cib))
             if not patch.ops:
                 return WriteResult(

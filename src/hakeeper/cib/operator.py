@@ -29,6 +29,7 @@ import msgspec
 
 from hakeeper.cib import model as m
 from hakeeper.cib.patch import Create, Delete, Patch, PatchOp, Put, apply
+from hakeeper.cib.validate import describe, errors, validate
 from hakeeper.cib.values import INFINITY, format_datetime
 
 CLI_PREFER = "cli-prefer-"
@@ -43,6 +44,21 @@ class OperatorError(ValueError):
 
 class NotFound(OperatorError):
     """The request names a resource, node or constraint the configuration does not have."""
+
+
+def validated(cib: m.Cib, patch: Patch) -> Patch:
+    """``patch``, if it adds no configuration error (an order cycle, say); else OperatorError saying which.
+
+    Errors the configuration already had are not the operator's doing now, so they do not block the change.
+    """
+    if not any(o.path.startswith("/configuration") for o in patch.ops):
+        return patch
+    before = {(p.path, p.message) for p in errors(validate(cib.configuration))}
+    after = errors(validate(apply(cib, patch).configuration))
+    new = [p for p in after if (p.path, p.message) not in before]
+    if new:
+        raise OperatorError(f"this change would make the configuration invalid: {describe(new)}")
+    return patch
 
 
 # --- finding things ---------------------------------------------------------------------------------------
@@ -226,6 +242,8 @@ def resource_create(cib: m.Cib, spec: ResourceSpec) -> Patch:
     prim = _primitive(spec)
     base = "/configuration/resources"
     if spec.group is not None:
+        if spec.group == spec.id:
+            raise OperatorError(f"{spec.id!r} cannot be both a resource and its group; rename the group")
         if spec.clone or spec.promotable:
             raise OperatorError("a resource added to a group cannot also be cloned; clone the group instead")
         existing = [f for f in all_resources(cib) if f.resource.id == spec.group]
