@@ -1,0 +1,409 @@
+"""One node's daemon: the message layer, the CIB, the controller and the LRM wired together (asyncio).
+
+The decisions live in sans-I/O cores (``DcCore``, ``MemberCore``, the policy engine, Raft); this module only
+moves their inputs and outputs:
+
+- committed log entries are applied to the CIB state machine; each applied change goes to the DC core (which
+  decides what follows) and the member core (which forgets results the CIB now records);
+- leadership: the Raft leader is the DC. A new leader first commits an empty barrier entry, so its CIB holds
+  every earlier change, and only then starts acting as DC;
+- the policy engine runs in a worker process, so heartbeats and elections never wait for it;
+- controller messages between nodes travel on the message layer's node-to-node channel; the DC's requests to
+  itself and a node's results to itself short-cut the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+
+import msgspec
+
+from hakeeper.cib import model as m
+from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.patch import Patch, diff
+from hakeeper.cib.rules import RuleContext
+from hakeeper.controller import messages as cmsg
+from hakeeper.controller.dc import Command, DcCore, Event, Plan, Propose, RequestFence, SendCancel, SendOp
+from hakeeper.controller.member import Cancel, MemberCore, MemberOutput, Note, SelfFence, SendToDc, Submit
+from hakeeper.controller.planning import plan_transition
+from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode_entry
+from hakeeper.daemon.config import DaemonConfig
+from hakeeper.lrm.messages import AttributeUpdate, OpResult
+from hakeeper.lrm.service import LocalResourceManager, LrmConfig
+from hakeeper.messaging import api as mapi
+from hakeeper.messaging.keys import read_key_file
+from hakeeper.messaging.service import MessageService, ServiceConfig
+from hakeeper.messaging.transport import Address
+
+log = logging.getLogger("hakeeper.daemon")
+
+TICK_S = 0.2
+RESEND_S = 2.0
+
+
+@dataclass
+class EventLog:
+    """Recent cluster events with increasing ids, for status and the API's event stream."""
+
+    limit: int = 1000
+    next_id: int = 1
+    items: list[tuple[int, float, str]] = field(default_factory=list)
+    listeners: list[Callable[[int, float, str], None]] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        item = (self.next_id, time.time(), text)
+        self.next_id += 1
+        self.items.append(item)
+        del self.items[: -self.limit]
+        for listener in list(self.listeners):
+            listener(*item)
+
+
+class _CibApplication:
+    """The message layer's ``Application``: the CIB state machine, reporting each applied entry."""
+
+    def __init__(self, on_applied: Callable[[Applied], None]) -> None:
+        self.machine = CibStateMachine()
+        self.on_applied = on_applied
+
+    def apply(self, index: int, data: bytes) -> None:
+        self.on_applied(self.machine.apply(index, data))
+
+    def snapshot(self) -> bytes:
+        return self.machine.snapshot()
+
+    def restore(self, data: bytes) -> None:
+        # the layer replays the entries after the snapshot; their indexes only need to keep increasing
+        self.machine.restore(data, 0)
+
+
+class NodeDaemon:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        node_name: str,
+        *,
+        bootstrap: m.Configuration | None = None,
+        lrm_env: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.me = config.node(node_name)
+        self.name = node_name
+        self.names = {n.id: n.name for n in config.nodes}
+        self.ids = {n.name: n.id for n in config.nodes}
+        self.bootstrap = bootstrap
+        self.events = EventLog()
+        self.app = _CibApplication(self._on_applied)
+        self.dc = DcCore(node_name, uuid=uuid.uuid4().hex[:12])
+        self.member = MemberCore(node_name)
+        self.up: set[str] = {node_name}
+        self.leader: str | None = None
+        self._barrier: str | None = None
+        self._pending: dict[str, asyncio.Future[Applied]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lrm_env = dict(lrm_env or {})
+        self.service: MessageService | None = None
+        self.lrm: LocalResourceManager | None = None
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def cib(self) -> m.Cib:
+        return self.app.machine.cib
+
+    def _service_config(self) -> ServiceConfig:
+        cfg = self.config
+        nodes: dict[int, list[Address]] = {n.id: [(a.host, a.port) for a in n.links] for n in cfg.nodes}
+        witness: Address | None = (cfg.witness.host, cfg.witness.port) if cfg.witness else None
+        return ServiceConfig(
+            node_id=self.me.id,
+            cluster_name=cfg.cluster_name,
+            cluster_key=read_key_file(cfg.key_file),
+            nodes=nodes,
+            data_dir=cfg.data_dir / "raft",
+            two_node=cfg.two_node,
+            wait_for_all=cfg.wait_for_all,
+            witness=witness,
+            heartbeat_interval=cfg.heartbeat_interval_ms / 1000,
+            failure_timeout=cfg.failure_timeout_ms / 1000,
+            election_timeout=cfg.election_timeout_ms / 1000,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        self.loop = asyncio.get_running_loop()
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        lrm_dir = self.config.data_dir / "lrm"
+        lrm_dir.mkdir(parents=True, exist_ok=True)
+        env = {"HA_VARRUN": str(lrm_dir), "HA_RSCTMP": str(lrm_dir), **self._lrm_env}
+        self.lrm = LocalResourceManager(
+            LrmConfig(node_name=self.name, run_dir=str(lrm_dir / "run"), extra_env=env)
+        )
+        self.service = MessageService(self._service_config(), self.app, self._on_message_event)
+        try:
+            async with self.lrm:
+                await self.service.start()
+                self.events.add(f"{self.name} started (node id {self.me.id})")
+                self._spawn(self._lrm_events())
+                self._spawn(self._ticker())
+                await stop.wait()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.service.close()
+            self._pool.shutdown(cancel_futures=True)
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: internal task failed: %r", self.name, task.exception())
+
+    @staticmethod
+    def _now_ms() -> int:
+        return int(time.time() * 1000)
+
+    # --- proposals ------------------------------------------------------------------------------------
+
+    async def submit(self, patch: Patch, *, actor: str = "", why: str = "", timeout: float = 10.0) -> Applied:
+        """Commit a change through the log (this node must be the leader) and wait until it is applied."""
+        assert self.service is not None and self.loop is not None
+        request_id = uuid.uuid4().hex
+        fut: asyncio.Future[Applied] = self.loop.create_future()
+        self._pending[request_id] = fut
+        try:
+            entry = LogEntry(request_id=request_id, patch=patch, actor=actor, why=why)
+            await self.service.propose(encode_entry(entry), timeout=timeout)
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(request_id, None)
+
+    def _propose(self, patch: Patch, why: str) -> None:
+        async def go() -> None:
+            try:
+                applied = await self.submit(patch, actor=f"dc:{self.name}", why=why)
+            except mapi.ProposalError as err:
+                log.info("%s: not recorded (%s): %s", self.name, why, err)
+                return
+            if applied.error:
+                log.warning("%s: change refused (%s): %s", self.name, why, applied.error)
+
+        self._spawn(go())
+
+    # --- the CIB --------------------------------------------------------------------------------------
+
+    def _on_applied(self, applied: Applied) -> None:
+        fut = self._pending.get(applied.request_id)
+        if fut is not None and not fut.done():
+            fut.set_result(applied)
+        self.member.cib_committed(applied.cib)
+        if applied.request_id and applied.request_id == self._barrier:
+            self._barrier = None
+            self._run_dc(self.dc.become_dc(self._now_ms()))
+            self._bootstrap_if_empty()
+            return
+        if applied.error is None:
+            self._run_dc(self.dc.cib_committed(applied.cib, applied.patch, self._now_ms()))
+
+    def _bootstrap_if_empty(self) -> None:
+        if self.bootstrap is None or self.cib.configuration.resources or self.cib.configuration.nodes:
+            return
+        target = msgspec.structs.replace(self.cib, configuration=self.bootstrap)
+        # no version precondition: the DC's own status writes may commit first, and they do not conflict
+        self._propose(Patch(ops=diff(self.cib, target).ops), "initial configuration")
+
+    # --- message layer events -------------------------------------------------------------------------
+
+    def _on_message_event(self, event: mapi.Event) -> None:
+        if isinstance(event, mapi.LeaderChanged):
+            self._leader_changed(event)
+        elif isinstance(event, mapi.NodeJoined | mapi.NodeLeft):
+            name = self.names.get(event.node)
+            if name is None:
+                return
+            if isinstance(event, mapi.NodeJoined):
+                self.up.add(name)
+            else:
+                self.up.discard(name)
+            self.events.add(f"node {name} {'joined' if isinstance(event, mapi.NodeJoined) else 'left'}")
+            self._run_dc(self.dc.membership(frozenset(self.up), self._now_ms()))
+        elif isinstance(event, mapi.QuorumChanged):
+            state = event.state
+            self.events.add(f"quorum: {'quorate' if state.quorate else 'NOT quorate'} ({state.reason})")
+            self._run_member(
+                self.member.quorum_changed(state.quorate, self._property("no-quorum-policy", "stop"))
+            )
+        elif isinstance(event, mapi.PeerMessage):
+            self._peer_message(event)
+
+    def _leader_changed(self, event: mapi.LeaderChanged) -> None:
+        name = self.names.get(event.leader) if event.leader != mapi.NO_LEADER else None
+        if name == self.leader:
+            return
+        self.leader = name
+        self.events.add(f"DC is now {name}" if name else "no DC (election running)")
+        if name == self.name:
+            self._barrier = f"barrier-{self.name}-{event.term}-{uuid.uuid4().hex[:6]}"
+            self._spawn(self._commit_barrier(self._barrier))
+        else:
+            self._barrier = None
+            self._run_dc(self.dc.lose_dc())
+        self._run_member(self.member.dc_changed(name))
+
+    async def _commit_barrier(self, request_id: str) -> None:
+        assert self.service is not None
+        entry = LogEntry(
+            request_id=request_id, patch=Patch(ops=[]), actor=f"dc:{self.name}", why="DC barrier"
+        )
+        try:
+            await self.service.propose(encode_entry(entry), timeout=10.0)
+        except mapi.ProposalError as err:
+            log.info("%s: DC barrier not committed: %s", self.name, err)
+
+    def _peer_message(self, event: mapi.PeerMessage) -> None:
+        sender = self.names.get(event.sender, str(event.sender))
+        try:
+            message = cmsg.decode(event.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            log.warning("%s: dropped a malformed controller message from %s: %s", self.name, sender, err)
+            return
+        self._dispatch(message)
+
+    def _dispatch(self, message: cmsg.ControllerMessage) -> None:
+        now = self._now_ms()
+        if isinstance(message, cmsg.OpDone):
+            self._run_dc(self.dc.op_result(message.node, message.result, now))
+        elif isinstance(message, cmsg.AttributeChanged):
+            self._run_dc(self.dc.attribute_update(message.update, now))
+        else:
+            self._run_member(self.member.on_message(message))
+
+    # --- executing the cores' outputs -----------------------------------------------------------------
+
+    def _run_dc(self, commands: list[Command]) -> None:
+        for cmd in commands:
+            if isinstance(cmd, Propose):
+                self._propose(cmd.patch, cmd.why)
+            elif isinstance(cmd, Plan):
+                self._spawn(self._plan(cmd))
+            elif isinstance(cmd, SendOp):
+                self._send(cmd.node, cmsg.RunOp(dc=self.name, request=cmd.request))
+            elif isinstance(cmd, SendCancel):
+                self._send(cmd.node, cmsg.CancelOp(dc=self.name, request=cmd.request))
+            elif isinstance(cmd, RequestFence):
+                self._fence(cmd)
+            elif isinstance(cmd, Event):
+                log.info("%s: %s", self.name, cmd.text)
+                self.events.add(cmd.text)
+
+    def _run_member(self, outputs: list[MemberOutput]) -> None:
+        assert self.lrm is not None
+        for out in outputs:
+            if isinstance(out, Submit):
+                self.lrm.submit(out.request)
+            elif isinstance(out, Cancel):
+                self.lrm.cancel(out.request)
+            elif isinstance(out, SendToDc):
+                self._send(out.dc, out.message)
+            elif isinstance(out, SelfFence):
+                log.critical("%s: %s; stopping the daemon", self.name, out.reason)
+                os._exit(1)
+            elif isinstance(out, Note):
+                log.info("%s: %s", self.name, out.text)
+
+    def _send(self, node: str, message: cmsg.ControllerMessage) -> None:
+        if node == self.name:
+            assert self.loop is not None
+            self.loop.call_soon(self._dispatch, message)
+            return
+        node_id = self.ids.get(node)
+        if node_id is None or self.service is None or not self.service.send(node_id, cmsg.encode(message)):
+            log.warning("%s: could not send %s to %s", self.name, type(message).__name__, node)
+
+    async def _plan(self, cmd: Plan) -> None:
+        assert self.loop is not None and self._pool is not None
+        try:
+            graph = await self.loop.run_in_executor(
+                self._pool, plan_transition, cmd.cib, cmd.now_s, cmd.transition_id
+            )
+        except Exception as err:  # the policy engine must never take the daemon down
+            log.error("%s: the policy engine failed on transition %d: %r", self.name, cmd.transition_id, err)
+            self.events.add(f"policy engine error: {err!r}")
+            return
+        self._run_dc(self.dc.plan_ready(graph, self._now_ms()))
+
+    def _fence(self, cmd: RequestFence) -> None:
+        # Fencing devices are wired in with the fencing layer; until a device is configured, a request fails
+        # loudly and the DC keeps the node's resources where they are (never recovered without a fence).
+        text = f"cannot fence {cmd.target}: no fencing device is wired into this daemon yet"
+        log.error("%s: %s", self.name, text)
+        event = m.FenceEvent(
+            target=cmd.target,
+            action=cmd.action,
+            state="failed",
+            origin=self.name,
+            client=cmd.key,
+            completed=int(time.time()),
+            reason=text,
+        )
+        self._run_dc(self.dc.fence_result(event, self._now_ms()))
+
+    # --- loops ----------------------------------------------------------------------------------------
+
+    async def _lrm_events(self) -> None:
+        assert self.lrm is not None
+        while True:
+            event = await self.lrm.events.get()
+            if isinstance(event, OpResult):
+                self._run_member(self.member.on_result(event))
+            elif isinstance(event, AttributeUpdate):
+                self._run_member(self.member.on_attribute(event))
+
+    async def _ticker(self) -> None:
+        last_resend = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._run_dc(self.dc.tick(self._now_ms()))
+            if time.monotonic() - last_resend >= RESEND_S:
+                last_resend = time.monotonic()
+                self._run_member(self.member.dc_changed(self.leader))
+
+    def _property(self, name: str, default: str) -> str:
+        props = resolve_nvsets(
+            self.cib.configuration.properties,
+            RuleContext(node_attrs={}, now=int(time.time())),
+            always_first="cib-bootstrap-options",
+        )
+        return props.get(name, default)
+
+
+def run_daemon(config: DaemonConfig, node: str, bootstrap: m.Configuration | None = None) -> None:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await NodeDaemon(config, node, bootstrap=bootstrap).run(stop)
+
+    asyncio.run(main())
