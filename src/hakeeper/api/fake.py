@@ -1,7 +1,8 @@
-"""An in-memory ``ClusterHandle``: patches commit at once, events are kept in a list, time is settable.
+"""An in-memory ``ClusterHandle``: patches commit at once, time is settable.
 
-Used by the API's tests and by demos without a cluster. It runs the real policy engine for ``simulate`` and
-can be told to refuse the next submit (no quorum, no DC) to exercise the API's error answers.
+Used by the API's tests and by demos without a cluster. As the daemon does, it derives events from each CIB
+change (``hakeeper.api.events``); tests can also publish events directly. It runs the real policy engine
+for ``simulate`` and can be told to refuse the next submit (no quorum, no DC) to exercise error answers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from hakeeper.api.events import Draft, EventLog, changes
 from hakeeper.api.handle import ClusterState, Committed, Event, EventKind, MemberState, SubmitError
 from hakeeper.cib.model import Cib
 from hakeeper.cib.patch import Patch, apply, version_of
@@ -33,9 +35,7 @@ class FakeCluster:
         self._cib = cib
         self._now = now
         self._index = 0
-        self._events: list[Event] = []
-        self._max_events = max_events
-        self._next_event = 1
+        self._log = EventLog(max_events)
         self._subscribers: list[asyncio.Queue[Event]] = []
         names = [n.uname for n in cib.configuration.nodes]
         self.members = {name: MemberState(name=name, online=True) for name in names}
@@ -55,7 +55,7 @@ class FakeCluster:
         if self.refuse_next is not None:
             err, self.refuse_next = self.refuse_next, None
             raise err
-        self._cib = apply(self._cib, patch)
+        self._advance(apply(self._cib, patch))
         self._index += 1
         self.submitted.append((actor, patch))
         return Committed(version=str(version_of(self._cib)), index=self._index)
@@ -70,12 +70,11 @@ class FakeCluster:
         )
 
     def events(self, since: int = 0, limit: int = 1000) -> list[Event]:
-        newer = [e for e in self._events if e.id > since]
-        return newer[-limit:] if limit > 0 else []
+        return self._log.since(since, limit)
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
-        backlog = self.events(since, limit=self._max_events)
+        backlog = self._log.since(since, limit=self._log.next_id)
         self._subscribers.append(queue)
         try:
             for event in backlog:
@@ -102,7 +101,16 @@ class FakeCluster:
 
     def set_cib(self, cib: Cib) -> None:
         """Replace the CIB as if the cluster had committed it (status updates from the LRMs, say)."""
-        self._cib = cib
+        self._advance(cib)
+
+    def _advance(self, cib: Cib) -> None:
+        old, self._cib = self._cib, cib
+        self._deliver(self._log.record(changes(old, cib), self._now))
+
+    def _deliver(self, events: list[Event]) -> None:
+        for event in events:
+            for queue in self._subscribers:
+                queue.put_nowait(event)
 
     def set_member(
         self, name: str, *, online: bool, unclean: bool = False, fenced_at: float | None = None
@@ -111,12 +119,8 @@ class FakeCluster:
 
     def publish(self, kind: EventKind, desc: str, **fields: Any) -> Event:
         """Record an event (as the daemon does when it commits one) and hand it to every subscriber."""
-        event = msgspec.convert(
-            {"id": self._next_event, "timestamp": self._now, "kind": kind, "desc": desc, **fields}, Event
+        [event] = self._log.record(
+            [msgspec.convert({"kind": kind, "desc": desc, **fields}, Draft)], self._now
         )
-        self._next_event += 1
-        self._events.append(event)
-        del self._events[: max(0, len(self._events) - self._max_events)]
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        self._deliver([event])
         return event
