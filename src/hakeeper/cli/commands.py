@@ -7,9 +7,10 @@ import click
 from hakeeper.cli.agent_cmd import agent
 from hakeeper.cli.config_cmd import config
 from hakeeper.cli.daemon_cmd import daemon
+from hakeeper.cli.demo_cmd import demo
 from hakeeper.cli.fence_cmd import fence
 from hakeeper.cli.messaging_cmd import keygen, witness
 from hakeeper.cli.simulate_cmd import simulate
 from hakeeper.cli.token_cmd import token
 
-ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness, token, daemon]
+ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness, token, daemon, demo]

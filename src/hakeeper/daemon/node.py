@@ -147,7 +147,8 @@ class NodeDaemon:
         self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
         lrm_dir = self.config.data_dir / "lrm"
         lrm_dir.mkdir(parents=True, exist_ok=True)
-        env = {"HA_VARRUN": str(lrm_dir), "HA_RSCTMP": str(lrm_dir), **self._lrm_env}
+        # agents keep state under the node's own directory; HA_NODENAME tells services which node they are on
+        env = {"HA_VARRUN": str(lrm_dir), "HA_RSCTMP": str(lrm_dir), "HA_NODENAME": self.name, **self._lrm_env}
         self.lrm = LocalResourceManager(
             LrmConfig(node_name=self.name, run_dir=str(lrm_dir / "run"), extra_env=env)
         )

@@ -1,0 +1,126 @@
+"""A whole cluster on this machine: one daemon process per node, each on its own 127.0.0.x address.
+
+Used by ``hakeeper demo`` and by the integration tests. Each node has its own directory (configuration,
+Raft log, LRM run directory, agents' state files), so a node can be killed — daemon and everything it
+started — and brought back, as a real machine would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hakeeper.messaging.keys import write_key_file
+
+
+def free_udp_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class LocalCluster:
+    def __init__(self, root: Path, nodes: list[str], bootstrap: str, *, subnet: int | None = None) -> None:
+        self.root = root
+        self.nodes = nodes
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        key = root / "cluster.key"
+        write_key_file(key, force=True)
+        third = subnet if subnet is not None else 30 + os.getpid() % 200
+        self.addresses: dict[str, str] = {}
+        lines = ["[cluster]", 'name = "local"', f'key_file = "{key}"', 'data_dir = "@DATA@"', ""]
+        for i, name in enumerate(nodes, start=1):
+            host = f"127.0.{third}.{i + 10}"
+            self.addresses[name] = host
+            port = free_udp_port(host)
+            lines += ["[[nodes]]", f'name = "{name}"', f"id = {i}", f'addresses = ["{host}:{port}"]', ""]
+        self.config_text = "\n".join(lines)
+        (root / "bootstrap.toml").write_text(bootstrap)
+
+    def node_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def start(self, name: str) -> None:
+        node_dir = self.node_dir(name)
+        node_dir.mkdir(exist_ok=True)
+        (node_dir / "cluster.toml").write_text(self.config_text.replace("@DATA@", str(node_dir)))
+        log = (node_dir / "daemon.log").open("ab")
+        argv = [sys.executable, "-m", "hakeeper", "daemon", "-v", "--config", str(node_dir / "cluster.toml")]
+        argv += ["--node", name, "--bootstrap", str(self.root / "bootstrap.toml")]
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def start_all(self) -> None:
+        for name in self.nodes:
+            self.start(name)
+
+    def kill(self, name: str) -> None:
+        """Kill the node as a power failure would: its daemon and every process its agents started."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for pid in self._agent_daemons(name):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+    def _agent_daemons(self, name: str) -> list[int]:
+        pids = []
+        for pidfile in (self.node_dir(name) / "lrm").rglob("*.pid"):
+            words = pidfile.read_text(errors="replace").split()
+            if words and words[0].isdigit():
+                pids.append(int(words[0]))
+        return pids
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """Stop every node cleanly (SIGTERM), killing what does not stop in time."""
+        for name in list(self.procs):
+            proc = self.procs[name]
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for name in self.nodes:
+            for pid in self._agent_daemons(name):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    def logs(self, tail: int = 4000) -> str:
+        parts = []
+        for n in self.nodes:
+            path = self.node_dir(n) / "daemon.log"
+            if path.exists():
+                parts.append(f"--- {n} ---\n" + path.read_text(errors="replace")[-tail:])
+        return "\n".join(parts)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return False
