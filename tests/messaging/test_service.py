@@ -27,7 +27,7 @@ from hakeeper.messaging.transport import Address
 from hakeeper.messaging.witness_server import WitnessServer
 
 KEY = bytes(range(32))
-FAST = {"heartbeat_interval": 0.05, "failure_timeout": 0.2, "election_timeout": 0.5}
+FAST = {"heartbeat_interval": 0.05, "failure_timeout": 0.3, "election_timeout": 0.5}
 
 
 def free_port(host: str) -> int:
@@ -98,7 +98,11 @@ class Cluster:
 
     def leader_known(self) -> bool:
         leader = self.leader()
-        return leader is not None and all(n.service.leader == leader.config.node_id for n in self.live())
+        return (
+            leader is not None
+            and leader.service.quorum.quorate
+            and all(n.service.leader == leader.config.node_id for n in self.live())
+        )
 
     async def stop(self, node_id: int) -> None:
         self.down.add(node_id)
@@ -312,6 +316,8 @@ async def test_a_failing_application_stops_the_node_instead_of_diverging(tmp_pat
         await c.stop(victim.config.node_id)
         c.down.discard(victim.config.node_id)
         await victim.restart(BrokenApp())
+        await wait_for(lambda: all(n.service.quorum.members == frozenset(c.nodes) for n in c.live()))
+        leader = await c.wait_leader()
         await leader.service.propose(b"fine")
         await leader.service.propose(b"poison")
         await wait_for(lambda: victim.service.transport.local_addresses == [])  # it left the network

@@ -290,7 +290,7 @@ class MessageService:
         if channel == Channel.RAFT:
             self.core.on_raft_frame(self._now(), sender, payload)
             self._kick()
-        elif channel == Channel.MESSAGE:
+        elif channel == Channel.MESSAGE and sender in self.config.nodes:  # not from the witness
             self._emit(PeerMessage(sender, payload))
         elif channel == Channel.WITNESS and sender == WITNESS_NODE_ID:
             try:
