@@ -292,6 +292,26 @@ async def test_simulate_changes_nothing(env: Env) -> None:
         json={"ops": [{"op": "delete", "path": "/configuration/resources/nope"}]},
     )
     assert bad.status_code == 400 and "nope" in bad.json()["error"]
+    dangling = await env.client.post(
+        "/v1/simulate",
+        headers=env.auth("read"),
+        json={
+            "ops": [
+                {
+                    "op": "create",
+                    "path": "/configuration/constraints",
+                    "value": {
+                        "element": "colocation",
+                        "id": "c9",
+                        "rsc": "vip",
+                        "with_rsc": "ghost",
+                        "score": 5,
+                    },
+                }
+            ]
+        },
+    )
+    assert dangling.status_code == 400 and "ghost" in dangling.json()["error"]
 
 
 @pytest.mark.parametrize(("error", "status"), [(NoQuorum(), 503), (NotLeader(None), 503)])

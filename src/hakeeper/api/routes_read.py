@@ -39,6 +39,7 @@ from hakeeper.cib import model as m
 from hakeeper.cib.declarative import ConfigError, dump_config, load_config
 from hakeeper.cib.operator import find_node, find_resource, primitives_of
 from hakeeper.cib.patch import Patch, PatchError, apply, config_digest, version_of
+from hakeeper.cib.validate import describe, errors, validate
 
 EVENT_LIMIT = 10_000
 
@@ -115,7 +116,11 @@ async def get_fencing(call: Call) -> FencingList:
 
 
 def what_if(cib: m.Cib, req: SimulateRequest) -> m.Cib:
-    """The live CIB with the requested changes: patch operations, then (or) a whole configuration."""
+    """The live CIB with the requested changes: patch operations, then (or) a whole configuration.
+
+    Changes that add configuration errors are refused; errors the live configuration already has are not.
+    """
+    live = {(p.path, p.message) for p in errors(validate(cib.configuration))}
     if req.ops:
         try:
             cib = apply(cib, Patch(ops=list(req.ops)))
@@ -124,6 +129,12 @@ def what_if(cib: m.Cib, req: SimulateRequest) -> m.Cib:
     if req.config_toml is not None:
         cfg = parse_config(req.config_toml, cib.configuration)
         cib = msgspec.structs.replace(cib, configuration=cfg)
+    problems = [p for p in errors(validate(cib.configuration)) if (p.path, p.message) not in live]
+    if problems:
+        raise ApiError(
+            400,
+            f"the changed configuration is not valid, so there is nothing to simulate: {describe(problems)}",
+        )
     return cib
 
 
