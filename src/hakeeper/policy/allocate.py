@@ -499,7 +499,9 @@ def _instance_number(rsc_id: str) -> int:
 
 
 def sorted_for_assignment(ws: WorkingSet) -> list[Rsc]:
-    """Higher priority first, then the resource with the best score on its current node, then any node."""
+    """Configuration order by priority; with a placement strategy, also by current-node and best scores."""
+    if ws.config.placement_strategy == "default":
+        return sorted(ws.resources, key=lambda rsc: (rsc.orphan, -rsc.priority))
     node_order = sort_nodes(ws, {n: 0 for n in ws.nodes}, None)
 
     def key(rsc: Rsc) -> tuple[int, int, tuple[int, ...]]:

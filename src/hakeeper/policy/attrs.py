@@ -34,10 +34,13 @@ def parse_int_score(value: str | None, default: int = 0) -> int:
         return INFINITY
     if text == "-infinity":
         return -INFINITY
-    try:
-        number = int(text)
-    except ValueError:
+    digits = text[1:] if text[:1] in "+-" else text
+    end = 0
+    while end < len(digits) and digits[end].isdigit():
+        end += 1
+    if end == 0:
         return default
+    number = int(digits[:end]) * (-1 if text.startswith("-") else 1)
     return max(-INFINITY, min(INFINITY, number))
 
 
