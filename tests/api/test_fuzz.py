@@ -18,7 +18,7 @@ import pytest
 
 from hakeeper.api.app import all_routes
 from hakeeper.api.routing import MAX_BODY
-from tests.api.helpers import Env
+from tests.api.helpers import Env, sample_cib
 from tests.api.samples import SAMPLES, Sample
 
 pytestmark = pytest.mark.timeout(240)
@@ -202,3 +202,150 @@ async def test_malformed_requests_get_a_4xx_with_a_message(env: Env) -> None:
     assert sum(seen.values()) == REQUESTS
     assert {400, 401, 404, 409, 413} <= set(seen), seen
     assert env.fake.submitted == []  # not one of them changed anything
+
+
+IDS = [
+    "vip",
+    "web",
+    "fs",
+    "httpd",
+    "ping",
+    "ping-clone",
+    "web-with-vip",
+    "n1",
+    "n2",
+    "n3",
+    "ghost",
+    "a b",
+    "x/y",
+    "",
+    "-",
+    "é",
+    "cli-prefer-vip",
+    "web-clone",
+    "0",
+]
+SCORES: list[object] = [
+    0,
+    1,
+    -1,
+    1_000_000,
+    -1_000_000,
+    10**9,
+    "INFINITY",
+    "-INFINITY",
+    "+INFINITY",
+    "inf",
+    "12",
+    "",
+    "red",
+]
+TEXT: list[object] = [
+    "on",
+    "off",
+    "true",
+    "",
+    "Stopped",
+    "Started",
+    "x" * 300,
+    "ocf:heartbeat:IPaddr2",
+    "systemd:nginx",
+    "lsb",
+    "a:b:c:d",
+    "stonith:fence_xvm",
+]
+
+
+def well_formed(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
+    """A request of the right shape with values drawn from ids that exist, ids that do not, and odd text."""
+    rid, node, other = rng.choice(IDS), rng.choice(IDS), rng.choice(IDS)
+    q = quote(rid, safe="") or "x"
+    choices: list[tuple[str, str, dict[str, Any] | None]] = [
+        (
+            "POST",
+            "/v1/resources",
+            {
+                "id": rid,
+                "agent": rng.choice(TEXT),
+                "group": rng.choice([None, other]),
+                "clone": rng.random() < 0.3,
+                "promotable": rng.random() < 0.2,
+                "params": {rng.choice(["ip", "password", "a b", ""]): rng.choice(TEXT)},
+                "operations": [
+                    {
+                        "name": rng.choice(["monitor", ""]),
+                        "interval_ms": rng.choice([0, 10_000, -5]),
+                        "timeout_ms": rng.choice([None, 0, 20_000]),
+                    }
+                ],
+            },
+        ),
+        (
+            "PATCH",
+            f"/v1/resources/{q}",
+            {
+                "params": {rng.choice(["ip", "port", "x/y"]): rng.choice([*TEXT, None])},
+                "meta": {rng.choice(["target-role", "is-managed"]): rng.choice(TEXT)},
+            },
+        ),
+        ("DELETE", f"/v1/resources/{q}", None),
+        (
+            "POST",
+            f"/v1/resources/{q}/move",
+            {"node": node, "lifetime_s": rng.choice([None, 0, -1, 60, 10**12])},
+        ),
+        ("POST", f"/v1/resources/{q}/ban", {"node": node}),
+        ("POST", f"/v1/resources/{q}/clear", {"node": rng.choice([None, node])}),
+        ("POST", f"/v1/resources/{q}/cleanup", {"node": rng.choice([None, node])}),
+        ("POST", f"/v1/resources/{q}/{rng.choice(['enable', 'disable'])}", None),
+        ("POST", "/v1/constraints/location", {"rsc": rid, "node": node, "score": rng.choice(SCORES)}),
+        (
+            "POST",
+            "/v1/constraints/colocation",
+            {"rsc": rid, "with_rsc": other, "score": rng.choice(SCORES), "id": rng.choice([None, other])},
+        ),
+        (
+            "POST",
+            "/v1/constraints/order",
+            {
+                "first": rid,
+                "then": other,
+                "kind": rng.choice(["Mandatory", "Optional", "Serialize", "Often"]),
+            },
+        ),
+        ("DELETE", f"/v1/constraints/{q}", None),
+        ("POST", f"/v1/nodes/{quote(node, safe='') or 'x'}/{rng.choice(['standby', 'unstandby'])}", None),
+        ("POST", f"/v1/nodes/{quote(node, safe='') or 'x'}/maintenance", {"on": rng.random() < 0.5}),
+        (
+            "PUT",
+            f"/v1/nodes/{quote(node, safe='') or 'x'}/attributes/{rng.choice(['rack', 'a%20b', 'standby'])}",
+            {"value": rng.choice(TEXT)},
+        ),
+        (
+            "DELETE",
+            f"/v1/nodes/{quote(node, safe='') or 'x'}/attributes/{rng.choice(['rack', 'zone'])}",
+            None,
+        ),
+        ("POST", "/v1/cluster/maintenance", {"on": rng.random() < 0.5}),
+        ("GET", f"/v1/resources/{q}/explain", None),
+        ("GET", f"/v1/nodes/{quote(node, safe='') or 'x'}", None),
+        ("POST", "/v1/simulate", {"ops": [{"op": "delete", "path": f"/configuration/resources/{rid}"}]}),
+    ]
+    return rng.choice(choices)
+
+
+async def test_well_formed_requests_with_odd_values_never_get_a_5xx(env: Env) -> None:
+    rng = random.Random(99)
+    admin = env.auth("admin")
+    seen: dict[int, int] = {}
+    for n in range(1_500):
+        if n % 40 == 0:  # start again from the sample cluster now and then, so the ids mostly exist
+            env.fake.set_cib(sample_cib())
+        method, url, body = well_formed(rng)
+        content = json.dumps(body).encode() if body is not None else None
+        resp = await env.client.request(method, url, content=content, headers=admin)
+        seen[resp.status_code] = seen.get(resp.status_code, 0) + 1
+        assert resp.status_code == 200 or 400 <= resp.status_code < 500, (method, url, body, resp.text[:300])
+        if resp.status_code != 200:
+            assert len(resp.json()["error"]) > 10
+    assert seen.get(200, 0) > 100 and seen.get(400, 0) > 100 and seen.get(404, 0) > 100, seen
