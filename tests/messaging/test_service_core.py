@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -24,6 +25,7 @@ from hakeeper.messaging.quorum_rule import FollowQuorum
 from hakeeper.messaging.raft.core import RaftConfig, RaftNode, bootstrap
 from hakeeper.messaging.raft.quorum_math import VoteResult
 from hakeeper.messaging.raft.storage import MemoryStorage
+from hakeeper.messaging.service import ServiceConfig
 
 # --- framing --------------------------------------------------------------------------------------
 
@@ -241,3 +243,22 @@ def test_only_a_settled_leaders_replication_may_leave_before_its_ready_is_persis
     campaign = candidate.next_work(0.0)
     assert campaign is not None and campaign.ready.role.value != "leader"
     assert campaign.raft_frames and not campaign.early_frames
+
+
+def test_service_config_refuses_what_cannot_work(tmp_path: Path) -> None:
+    nodes = {1: [("127.0.0.1", 5405)], 2: [("127.0.0.2", 5405)]}
+    with pytest.raises(ValueError, match=r"node 3 is not among the configured nodes \[1, 2\]"):
+        ServiceConfig(node_id=3, cluster_name="c", cluster_key=bytes(32), nodes=nodes, data_dir=tmp_path)
+    with pytest.raises(ValueError, match="at least 50 ms"):
+        ServiceConfig(
+            node_id=1,
+            cluster_name="c",
+            cluster_key=bytes(32),
+            nodes=nodes,
+            data_dir=tmp_path,
+            election_timeout=0.01,
+        )
+    config = ServiceConfig(node_id=1, cluster_name="c", cluster_key=bytes(32), nodes=nodes, data_dir=tmp_path)
+    assert config.tick_interval == pytest.approx(0.1)
+    assert config.transport_config().peers == {2: [("127.0.0.2", 5405)]}
+    assert config.quorum_config().expected == 2
