@@ -28,6 +28,7 @@ from hakeeper.messaging.api import (
     Application,
     Event,
     EventHandler,
+    MessageLayer,
     PeerMessage,
     ProposalError,
     ProposalTimeout,
@@ -410,3 +411,8 @@ class MessageService:
         for fut in self._futures.values():
             if not fut.done():
                 fut.set_exception(ServiceStopped(f"the message layer stopped after a fatal error: {err}"))
+
+
+def as_message_layer(service: MessageService) -> MessageLayer:
+    """The service seen through the CRM-facing interface (and a static check that it implements it)."""
+    return service
