@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from hakeeper.messaging.quorum_rule import FollowQuorum
 from hakeeper.messaging.raft.core import RaftConfig, RaftNode, bootstrap
 from hakeeper.messaging.raft.quorum_math import VoteResult
 from hakeeper.messaging.raft.storage import MemoryStorage
-from hakeeper.messaging.service import ServiceConfig
+from hakeeper.messaging.service import FramePacer, ServiceConfig
 
 # --- framing --------------------------------------------------------------------------------------
 
@@ -262,3 +263,21 @@ def test_service_config_refuses_what_cannot_work(tmp_path: Path) -> None:
     assert config.tick_interval == pytest.approx(0.1)
     assert config.transport_config().peers == {2: [("127.0.0.2", 5405)]}
     assert config.quorum_config().expected == 2
+
+
+async def test_the_pacer_spreads_big_bursts_and_keeps_order_per_peer() -> None:
+    sent: list[tuple[int, bytes]] = []
+    pacer = FramePacer(asyncio.get_running_loop(), lambda peer, frame: sent.append((peer, frame)))
+    frames = [bytes([i]) * 60_000 for i in range(10)]
+    for frame in frames:
+        pacer.send(1, frame)
+    assert sent == [(1, frames[0]), (1, frames[1])]  # 120 KB leave at once, the rest wait their turn
+    pacer.send(2, b"small")
+    assert sent[-1] == (2, b"small")  # another peer is not held up
+    async with asyncio.timeout(5):
+        while pacer.queued(1):
+            await asyncio.sleep(0.001)
+    assert [f for p, f in sent if p == 1] == frames
+    pacer.send(1, b"later")
+    assert sent[-1] == (1, b"later") or pacer.queued(1) == 1
+    pacer.close()

@@ -188,6 +188,7 @@ Output = Event | ProposalDone | WitnessSend
 @dataclass(frozen=True)
 class NodeCoreConfig:
     max_proposal_bytes: int = 256 * 1024
+    max_message_bytes: int = 512 * 1024 * 1024  # the largest Raft message (append batch, snapshot) accepted
     snapshot_every: int = 10_000  # applied entries between application snapshots (log compaction)
     keep_after_snapshot: int = 1_000  # entries kept behind a snapshot for followers slightly behind
 
@@ -213,7 +214,7 @@ class NodeCore:
         self.quorum = quorum
         self.rule = rule
         self.config = config or NodeCoreConfig()
-        self.reassembler = Reassembler()
+        self.reassembler = Reassembler(max_bytes=self.config.max_message_bytes)
         self.last_snapshot_index = snapshot_index
         self.counters: dict[str, int] = {}
         self._queue: list[tuple[int, bytes]] = []
@@ -294,7 +295,12 @@ class NodeCore:
         frames: list[tuple[int, bytes]] = []
         for msg in rd.messages:
             self._msg_id += 1
-            frames.extend((msg.to, f) for f in split_message(encode_message(msg), self._msg_id))
+            data = encode_message(msg)
+            if len(data) > self.config.max_message_bytes:
+                # Its receiver would drop it; counted so an operator sees why a follower never catches up.
+                self.counters["send_message_too_large"] = self.counters.get("send_message_too_large", 0) + 1
+                continue
+            frames.extend((msg.to, f) for f in split_message(data, self._msg_id))
         apply = [(e.index, e.data) for e in rd.committed_entries if e.kind is EntryKind.NORMAL]
         self._note_leader(now, rd)
         if self._may_send_early(rd):

@@ -19,7 +19,8 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,67 @@ class ServiceConfig:
         )
 
 
+class FramePacer:
+    """Sends frames to each peer at most ``burst`` bytes per ``interval`` and queues the rest (FIFO per
+    peer), so a big message (a snapshot split in many frames) does not overflow the receiver's UDP buffer
+    (212 KB by default on Linux). Small traffic is never delayed."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        send: Callable[[int, bytes], object],
+        burst: int = 128 * 1024,
+        interval: float = 0.002,
+    ) -> None:
+        self._loop = loop
+        self._send = send
+        self.burst = burst
+        self.interval = interval
+        self._window: dict[int, tuple[float, int]] = {}  # peer -> (window start, bytes sent in it)
+        self._queues: dict[int, deque[bytes]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+
+    def send(self, peer: int, frame: bytes) -> None:
+        queue = self._queues.get(peer)
+        if queue:
+            queue.append(frame)
+        elif self._room(peer, len(frame)):
+            self._send(peer, frame)
+        else:
+            self._queues[peer] = deque([frame])
+            self._timers[peer] = self._loop.call_later(self.interval, self._drain, peer)
+
+    def queued(self, peer: int) -> int:
+        return len(self._queues.get(peer, ()))
+
+    def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._queues.clear()
+
+    def _room(self, peer: int, size: int) -> bool:
+        now = self._loop.time()
+        start, used = self._window.get(peer, (float("-inf"), 0))
+        if now - start >= self.interval:
+            start, used = now, 0
+        if used and used + size > self.burst:
+            self._window[peer] = (start, used)
+            return False
+        self._window[peer] = (start, used + size)
+        return True
+
+    def _drain(self, peer: int) -> None:
+        queue = self._queues[peer]
+        while queue and self._room(peer, len(queue[0])):
+            self._send(peer, queue.popleft())
+        if queue:
+            self._timers[peer] = self._loop.call_later(self.interval, self._drain, peer)
+        else:
+            del self._queues[peer]
+            del self._timers[peer]
+
+
 class ServiceStopped(Exception):
     """The service stopped because of a fatal error (see the log); it must be restarted."""
 
@@ -140,6 +202,7 @@ class MessageService:
         self._pump_scheduled = False
         self._failed: BaseException | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._pacer: FramePacer | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -153,6 +216,7 @@ class MessageService:
         except BaseException:
             storage.close()
             raise
+        self._pacer = FramePacer(loop, lambda peer, frame: self.transport.send(peer, Channel.RAFT, frame))
         self._tasks.append(loop.create_task(self._ticker(), name=f"raft-tick-{self.config.node_id}"))
         if self.config.witness is not None:
             self._tasks.append(loop.create_task(self._quorum_timer(), name=f"quorum-{self.config.node_id}"))
@@ -190,6 +254,8 @@ class MessageService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._pacer is not None:
+            self._pacer.close()
         await self.transport.close()
         for fut in self._futures.values():
             if not fut.done():
@@ -343,16 +409,16 @@ class MessageService:
         self._dispatch(self.core.take_outputs())
 
     def _run_ready(self) -> None:
-        core, storage = self.core, self._storage
-        assert storage is not None
+        core, storage, pacer = self.core, self._storage, self._pacer
+        assert storage is not None and pacer is not None
         core.flush_proposals()
         while (work := core.next_work(self._now())) is not None:
             for peer, frame in work.early_frames:
-                self.transport.send(peer, Channel.RAFT, frame)
+                pacer.send(peer, frame)
             if work.must_persist():
                 storage.save(work.hard_state, work.entries, work.snapshot)
             for peer, frame in work.raft_frames:
-                self.transport.send(peer, Channel.RAFT, frame)
+                pacer.send(peer, frame)
             if work.snapshot is not None:
                 self.app.restore(work.snapshot.data)
             for index, data in work.apply:
