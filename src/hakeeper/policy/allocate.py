@@ -333,6 +333,7 @@ class Assigner:
             rsc.provisional = False
             return None
         rsc.allocating = True
+        expand_group_colocations(rsc)
         first_node: NodeInfo | None = None
         for index, member in enumerate(rsc.children):
             node = self.assign_primitive(member, prefer)
@@ -430,6 +431,27 @@ class Assigner:
         for col in clone.with_this:
             if col.influence and (all_coloc or col.score < 0) and col not in last.with_this:
                 last.with_this.append(col)
+
+
+def expand_group_colocations(grp: Rsc) -> None:
+    """"Group with R" applies to the first member (the rest follow it); "R with group" to the last."""
+    first, last = grp.children[0], grp.children[-1]
+    for col in grp.this_with:
+        if col not in first.this_with:
+            first.this_with.append(col)
+    any_unmanaged = not first.managed
+    for member in grp.children[1:]:
+        if any_unmanaged:
+            for col in grp.this_with:
+                if col.score >= INFINITY and col not in member.this_with:
+                    member.this_with.append(col)
+        elif not member.managed:
+            any_unmanaged = True
+    grp.this_with = []
+    for col in grp.with_this:
+        if col not in last.with_this:
+            last.with_this.append(col)
+    grp.with_this = []
 
 
 def set_score_all(rsc: Rsc, node: str, score: int) -> None:

@@ -32,6 +32,8 @@ def resolve_ids(ws: WorkingSet, name: str) -> list[Rsc]:
     """A constraint's resource reference: a resource id or a tag naming several."""
     if name in ws.by_id:
         return [ws.by_id[name]]
+    if name in ws.template_users:
+        return [ws.by_id[ref] for ref in ws.template_users[name] if ref in ws.by_id]
     for tag in ws.cib.configuration.tags:
         if tag.id == name:
             return [ws.by_id[ref] for ref in tag.refs if ref in ws.by_id]

@@ -52,6 +52,7 @@ class WorkingSet:
     failcounts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     ctx: RuleContext = field(default_factory=RuleContext)
     warnings: list[str] = field(default_factory=list)
+    template_users: dict[str, list[str]] = field(default_factory=dict)  # template id -> primitive ids
 
     def node_list(self) -> list[NodeInfo]:
         return list(self.nodes.values())
@@ -285,6 +286,8 @@ class _Builder:
         return meta
 
     def primitive(self, prim: m.Primitive, parent: Rsc | None, inherited: dict[str, str], suffix: str) -> Rsc:
+        if prim.template is not None and not suffix:
+            self.ws.template_users.setdefault(prim.template, []).append(prim.id)
         prim = _expand_template(prim, self.templates)
         meta = self._meta(prim.meta_attributes, inherited)
         rsc = Rsc(id=prim.id + suffix, kind="primitive", parent=parent, meta=meta)
