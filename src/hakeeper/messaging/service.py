@@ -256,6 +256,8 @@ class MessageService:
         self._tasks = []
         if self._pacer is not None:
             self._pacer.close()
+        if self._closing is not None:
+            await self._closing
         await self.transport.close()
         for fut in self._futures.values():
             if not fut.done():
