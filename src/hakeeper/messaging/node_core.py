@@ -246,12 +246,13 @@ class NodeCore:
             return
         result = self.raft.propose_many([data for _, data in batch])
         if isinstance(result, Accepted):
+            self._count("proposal_batches")
             first = result.index - len(batch) + 1
             for offset, (token, _) in enumerate(batch):
                 self._pending[first + offset] = _Pending(token, result.term)
         elif result.reason is RejectReason.TOO_MANY_UNCOMMITTED:
             self._queue = batch  # back-pressure: retried once earlier entries commit
-            self.counters["proposals_deferred"] = self.counters.get("proposals_deferred", 0) + 1
+            self._count("proposals_deferred")
         else:
             error = NotLeader(result.detail, result.leader_id)
             self._outputs.extend(ProposalDone(token, error) for token, _ in batch)
@@ -266,11 +267,11 @@ class NodeCore:
         try:
             msg = decode_message(data)
         except ValueError:  # msgspec's errors, and UnicodeDecodeError for a broken tag
-            self.counters["dropped_malformed_raft"] = self.counters.get("dropped_malformed_raft", 0) + 1
+            self._count("dropped_malformed_raft")
             return
         if msg.frm != sender:
             # Authenticated as one node but claiming to be another: a bug or a compromised peer.
-            self.counters["dropped_spoofed_raft"] = self.counters.get("dropped_spoofed_raft", 0) + 1
+            self._count("dropped_spoofed_raft")
             return
         self.raft.step(msg)
 
@@ -298,7 +299,7 @@ class NodeCore:
             data = encode_message(msg)
             if len(data) > self.config.max_message_bytes:
                 # Its receiver would drop it; counted so an operator sees why a follower never catches up.
-                self.counters["send_message_too_large"] = self.counters.get("send_message_too_large", 0) + 1
+                self._count("send_message_too_large")
                 continue
             frames.extend((msg.to, f) for f in split_message(data, self._msg_id))
         apply = [(e.index, e.data) for e in rd.committed_entries if e.kind is EntryKind.NORMAL]
@@ -343,6 +344,9 @@ class NodeCore:
         return out
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
 
     def _refusal(self, size: int) -> ProposalError | None:
         if size > self.config.max_proposal_bytes:
