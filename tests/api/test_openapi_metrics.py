@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import msgspec
 import pytest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from hakeeper.api.app import all_routes
+from hakeeper.api.app import all_routes, build_app
+from hakeeper.api.auth import Role, TokenStore
+from hakeeper.api.fake import FakeCluster
+from hakeeper.api.routing import Services
 from hakeeper.api.schemas import REQUEST_MODELS
-from tests.api.helpers import Env
+from tests.api.helpers import NOW, Env, sample_cib
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,3 +92,34 @@ async def test_metrics_follow_changes(env: Env) -> None:
     assert got[("ha_cluster_corosync_quorate", ())] == 0
     assert got[("hakeeper_failed_actions", ())] == 0
     assert not any(name == "ha_cluster_pacemaker_fail_count" for name, _ in got)
+
+
+async def test_operation_durations_fencing_and_the_daemons_own_figures(tmp_path: Path) -> None:
+    cib = sample_cib()
+    n1 = cib.status.nodes[0]
+    timed = [
+        msgspec.structs.replace(h, ops=[msgspec.structs.replace(o, exec_time=1500) for o in h.ops])
+        if h.id == "fs"
+        else h
+        for h in n1.resources
+    ]
+    cib = msgspec.structs.replace(
+        cib,
+        status=msgspec.structs.replace(
+            cib.status, nodes=[msgspec.structs.replace(n1, resources=timed), *cib.status.nodes[1:]]
+        ),
+    )
+
+    def daemon_figures() -> list[Metric]:
+        return [GaugeMetricFamily("hakeeper_raft_commit_latency_seconds", "Commit latency", value=0.004)]
+
+    store = TokenStore(tmp_path / "tokens.json")
+    token = store.create("prom", Role.READ, NOW)
+    app = build_app(Services(handle=FakeCluster(cib, now=NOW), tokens=store, metrics_extra=daemon_figures))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        text = (await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text
+    got = samples(text)
+    key = (("interval_ms", "0"), ("node", "n1"), ("operation", "start"), ("resource", "fs"))
+    assert got[("hakeeper_operation_exec_seconds", key)] == 1.5
+    assert got[("hakeeper_fencing_events", (("action", "reboot"), ("state", "done"), ("target", "n3")))] == 1
+    assert got[("hakeeper_raft_commit_latency_seconds", ())] == 0.004

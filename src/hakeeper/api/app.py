@@ -40,7 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 async def _metrics(call: Call) -> Response:
-    return Response(metrics.render(call.handle), media_type=metrics.CONTENT_TYPE)
+    return Response(metrics.render(call.handle, call.services.metrics_extra), media_type=metrics.CONTENT_TYPE)
 
 
 METRICS_ROUTE = Route(

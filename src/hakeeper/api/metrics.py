@@ -9,7 +9,7 @@ the same (``ha_cluster_pacemaker_nodes``, ``..._resources``, ``..._fail_count``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from hakeeper.api.handle import ClusterHandle
 from hakeeper.api.views import cluster_view, resource_list
+from hakeeper.cib import model as m
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -35,8 +36,9 @@ def _node_status(online: bool, standby: bool, maintenance: bool, unclean: bool) 
 class ClusterCollector(Collector):
     """Collects the cluster's figures from a ``ClusterHandle`` at scrape time."""
 
-    def __init__(self, handle: ClusterHandle) -> None:
+    def __init__(self, handle: ClusterHandle, extra: Callable[[], Iterable[Metric]] | None = None) -> None:
         self.handle = handle
+        self.extra = extra
 
     def collect(self) -> Iterator[Metric]:
         cib, now = self.handle.cib(), self.handle.now()
@@ -122,10 +124,47 @@ class ClusterCollector(Collector):
         yield GaugeMetricFamily(
             "hakeeper_cib_num_updates", "Status updates since the epoch changed", value=cib.num_updates
         )
+        yield from _operation_metrics(cib)
+        yield from _fencing_metrics(cib)
+        if self.extra is not None:
+            yield from self.extra()  # the daemon's own figures: messaging, transitions
 
 
-def render(handle: ClusterHandle) -> bytes:
+def _operation_metrics(cib: m.Cib) -> Iterator[Metric]:
+    """How long each resource's latest operations took, from the operation history in the status."""
+    family = GaugeMetricFamily(
+        "hakeeper_operation_exec_seconds",
+        "Run time of the latest recorded operation (per resource, node, operation)",
+        labels=["node", "resource", "operation", "interval_ms"],
+    )
+    for state in cib.status.nodes:
+        for hist in state.resources:
+            for op in hist.ops:
+                if op.exec_time is not None and not op.id.endswith("_last_failure_0"):
+                    family.add_metric(
+                        [state.uname or state.id, hist.id, op.operation, str(op.interval)],
+                        op.exec_time / 1000,
+                    )
+    yield family
+
+
+def _fencing_metrics(cib: m.Cib) -> Iterator[Metric]:
+    family = GaugeMetricFamily(
+        "hakeeper_fencing_events",
+        "Fencing operations in the history, by target and result",
+        labels=["target", "action", "state"],
+    )
+    counts: dict[tuple[str, str, str], int] = {}
+    for e in cib.status.fencing_history:
+        key = (e.target, e.action, e.state)
+        counts[key] = counts.get(key, 0) + 1
+    for (target, action, state), count in sorted(counts.items()):
+        family.add_metric([target, action, state], count)
+    yield family
+
+
+def render(handle: ClusterHandle, extra: Callable[[], Iterable[Metric]] | None = None) -> bytes:
     """The Prometheus text exposition of the cluster's figures, now."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ClusterCollector(handle))
+    registry.register(ClusterCollector(handle, extra))
     return generate_latest(registry)

@@ -9,11 +9,12 @@ hakeeper (or the cluster being unavailable: 503/504) answers 5xx.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from prometheus_client.core import Metric
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -64,6 +65,8 @@ class Services:
     tokens: TokenStore | None = None
     audit: AuditLog | None = None
     alerts: AlertQueue | None = None
+    metrics_extra: Callable[[], Iterable[Metric]] | None = None
+    """The daemon's own figures for /metrics (messaging, transitions), as Prometheus metric families."""
 
 
 @dataclass
