@@ -15,7 +15,7 @@ from hakeeper.messaging.bench import ClusterFiles, NodeProc, find_leader, write_
 
 pytestmark = pytest.mark.integration
 
-TIMERS = {"heartbeat_interval": "50ms", "failure_timeout": "250ms", "election_timeout": "1s"}
+TIMERS = {"heartbeat_interval": "100ms", "failure_timeout": "500ms", "election_timeout": "1s"}
 
 
 @asynccontextmanager
