@@ -611,3 +611,18 @@ def test_leader_counts_its_own_entry_only_once_durable() -> None:
     net.nodes[1].storage.save(rd.hard_state, rd.entries, rd.snapshot)
     net.raft(1).advance(rd)  # now durable: the single voter commits it
     assert net.raft(1).commit_index == index
+
+
+def test_rejecting_a_stale_candidate_does_not_restart_the_election_timer() -> None:
+    net = RaftNet([1, 2, 3], pre_vote=False, check_quorum=False)
+    net.elect(1)
+    accepted(net.propose(1, b"x"))
+    net.crash(1)
+    node = net.raft(2)
+    node.tick()
+    node.tick()
+    node.step(RequestVote(term=9, frm=3, to=2, last_index=1, last_term=1))  # 3's log is behind
+    assert node.term == 9 and node.vote == 0
+    assert node._election_elapsed == 2  # still counting toward its own campaign
+    node.step(RequestVote(term=10, frm=3, to=2, last_index=99, last_term=9))  # up to date: granted
+    assert node.vote == 3 and node._election_elapsed == 0

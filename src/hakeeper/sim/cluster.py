@@ -403,6 +403,7 @@ class SimCluster:
         if leader is None:
             return
         if self._healing:
+            self._start_missing_members(leader)
             self._propose_heal_marker(leader)
             return
         roll = rng.random()
@@ -424,6 +425,15 @@ class SimCluster:
             leader.propose(b"op" + str(self._proposals).encode())
             self._after_step(self.nodes[leader.id], "propose")
         self._retire_removed(leader)
+
+    def _start_missing_members(self, leader: RaftNode) -> None:
+        """The operator starts any member the leader's configuration lists but that is not running (a node
+        retired on one leader's view can come back through an older log that a later leader commits)."""
+        for member in leader.conf_state.members():
+            node = self.nodes[member]
+            if node.raft is None:
+                self._start(node)
+                self._after_step(node, "started: listed as a member")
 
     def _propose_heal_marker(self, leader: RaftNode) -> None:
         """After the faults: one marker entry (retried each election timeout), so liveness means "a new entry

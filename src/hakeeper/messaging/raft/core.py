@@ -422,7 +422,13 @@ class RaftNode:
         if isinstance(msg, VoteResponse) and msg.pre_vote and msg.granted:
             return True  # granted pre-votes carry the term we will campaign in
         leader = msg.frm if isinstance(msg, AppendEntries | Heartbeat | InstallSnapshot) else NO_NODE
+        timer = (self._election_elapsed, self._randomized_timeout)
         self._become_follower(msg.term, leader)
+        if isinstance(msg, RequestVote):
+            # Raft §5.2: only hearing from a leader or granting a vote restarts the election timer.
+            # Otherwise a candidate with a stale log (and a fast clock) keeps resetting the up-to-date
+            # nodes, which then never time out, and no one can win (seen in simulation without pre-vote).
+            self._election_elapsed, self._randomized_timeout = timer
         return True
 
     def _answer_stale(self, msg: Message) -> None:
