@@ -281,3 +281,17 @@ async def test_the_pacer_spreads_big_bursts_and_keeps_order_per_peer() -> None:
     pacer.send(1, b"later")
     assert sent[-1] == (1, b"later") or pacer.queued(1) == 1
     pacer.close()
+
+
+def test_a_burst_larger_than_the_uncommitted_limit_commits_in_several_rounds() -> None:
+    net = MemNet()
+    leader = net.elect()
+    core = net.cores[leader]
+    burst = core.raft.config.max_uncommitted + 500
+    for token in range(burst):
+        core.propose(token, b"b%d" % token)
+    net.run()
+    results = net.results(leader)
+    assert len(results) == burst and all(isinstance(r, int) for r in results.values())
+    assert [d for _, d in net.applied[leader]] == [b"b%d" % t for t in range(burst)]
+    assert core.counters["proposal_batches"] >= 2

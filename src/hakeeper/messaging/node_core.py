@@ -239,19 +239,27 @@ class NodeCore:
         """Hand every queued proposal to Raft as one batch (one round of appends to each follower)."""
         if not self._queue:
             return
-        batch, self._queue = self._queue, []
         refusal = self._refusal(0)
         if refusal is not None:
-            self._outputs.extend(ProposalDone(token, refusal) for token, _ in batch)
+            self._outputs.extend(ProposalDone(token, refusal) for token, _ in self._queue)
+            self._queue = []
             return
-        result = self.raft.propose_many([data for _, data in batch])
+        # Back-pressure: Raft holds at most max_uncommitted entries awaiting commit; the rest of the queue
+        # waits for the next pass (every acknowledgement triggers one).
+        raft = self.raft
+        room = raft.config.max_uncommitted - (raft.log.last_index() - raft.commit_index)
+        batch, self._queue = self._queue[: max(room, 0)], self._queue[max(room, 0) :]
+        if not batch:
+            self._count("proposals_deferred")
+            return
+        result = raft.propose_many([data for _, data in batch])
         if isinstance(result, Accepted):
             self._count("proposal_batches")
             first = result.index - len(batch) + 1
             for offset, (token, _) in enumerate(batch):
                 self._pending[first + offset] = _Pending(token, result.term)
         elif result.reason is RejectReason.TOO_MANY_UNCOMMITTED:
-            self._queue = batch  # back-pressure: retried once earlier entries commit
+            self._queue = batch + self._queue
             self._count("proposals_deferred")
         else:
             error = NotLeader(result.detail, result.leader_id)
