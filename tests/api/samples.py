@@ -80,5 +80,8 @@ SAMPLES: list[Sample] = [
     Sample("PUT", "/v1/nodes/{node}/attributes/{name}", "/v1/nodes/n2/attributes/rack", {"value": "r1"}),
     Sample("DELETE", "/v1/nodes/{node}/attributes/{name}", "/v1/nodes/n1/attributes/rack"),
     Sample("POST", "/v1/cluster/maintenance", "/v1/cluster/maintenance", {"on": True}),
+    Sample(
+        "POST", "/v1/config/haresources", "/v1/config/haresources", {"line": "n2 IPaddr::10.0.0.20/24 nginx"}
+    ),
     Sample("PUT", "/v1/config", "/v1/config", {"toml": "", "dry_run": True}, (("If-Match", "0.7"),)),
 ]

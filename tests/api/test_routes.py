@@ -353,6 +353,8 @@ async def test_unknown_routes_and_methods_answer_json(env: Env) -> None:
     assert resp.status_code == 404 and "/openapi.json" in resp.json()["error"]
     resp = await env.client.delete("/v1/cluster", headers=env.auth("admin"))
     assert resp.status_code == 405 and "not allowed" in resp.json()["error"]
+    resp = await env.client.delete("/v1/constraints/web-with-vip/", headers=env.auth("admin"))
+    assert resp.status_code == 404 and "no API route" in resp.json()["error"]
 
 
 async def test_revoked_tokens_stop_working(env: Env) -> None:

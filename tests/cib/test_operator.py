@@ -484,3 +484,38 @@ def test_a_change_that_would_make_the_configuration_invalid_is_refused() -> None
         op.validated(cib, cycle)
     harmless = op.standby(cib, "n1")
     assert op.validated(cib, harmless) is harmless
+
+
+def test_haresources_line_makes_a_group_and_a_preference() -> None:
+    cib = base_cib()
+    line = "n2 IPaddr::10.0.0.10/24/eth0 Filesystem::/dev/sdb1::/srv::ext4 apache"
+    new = apply(cib, op.haresources(cib, line))
+    grp = op.find_resource(new, "group_IPaddr_10_0_0_10").resource
+    assert isinstance(grp, m.Group)
+    ip, fs, svc = grp.children
+    assert ip.agent == "ocf:heartbeat:IPaddr2"
+    assert ip.instance_attributes[0].values == {"ip": "10.0.0.10", "cidr_netmask": "24", "nic": "eth0"}
+    assert fs.agent == "ocf:heartbeat:Filesystem"
+    assert fs.instance_attributes[0].values == {"device": "/dev/sdb1", "directory": "/srv", "fstype": "ext4"}
+    assert (svc.id, svc.agent) == ("apache", "lsb:apache")
+    loc = constraint(new, "group_IPaddr_10_0_0_10-prefers-n2")
+    assert isinstance(loc, m.Location) and (loc.node, loc.score) == ("n2", 100)
+    assert loc.rsc == "group_IPaddr_10_0_0_10"
+    assert errors(validate(new.configuration)) == []
+    systemd = op.haresources(cib, "n1 nginx", service_class="systemd")
+    assert op.find_resource(apply(cib, systemd), "nginx").resource.agent == "systemd:nginx"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("n1", "NODE RESOURCE"),
+    ("n9 httpd", "no node 'n9'"),
+    ("n1 IPaddr", "takes ip"),
+    ("n1 IPaddr::1.2.3.4/24/eth0/1.2.3.255/extra", "takes ip"),
+    ("n1 apache::/etc/apache.conf", "only IPaddr"),
+    ("n1 apache apache", "twice"),
+    ("n1 vip", "already used"),
+    ("n1 ::x", "no resource name"),
+])
+def test_haresources_errors(line: str, message: str) -> None:
+    with pytest.raises(op.OperatorError, match=message):
+        op.haresources(base_cib(), line)

@@ -89,7 +89,9 @@ def build_app(services: Services) -> Starlette:
     for path, group in by_path.items():
         for route in group:
             routes.append(StarletteRoute(path, _endpoint(services, route), methods=[route.method]))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
+    app.router.redirect_slashes = False  # ids end in '/' only by mistake: say "no such route", not 307
+    return app
 
 
 # --- serving ----------------------------------------------------------------------------------------------

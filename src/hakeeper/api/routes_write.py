@@ -20,6 +20,7 @@ from hakeeper.api.schemas import (
     ColocationAdd,
     ConfigApply,
     ConfigApplyResult,
+    HaresourcesLine,
     LocationAdd,
     MoveRequest,
     NodeOptional,
@@ -187,6 +188,11 @@ async def cluster_maintenance(call: Call) -> WriteResult:
     return await call.commit(lambda cib: op.maintenance(cib, body.on))
 
 
+async def haresources(call: Call) -> WriteResult:
+    body: HaresourcesLine = call.body
+    return await call.commit(lambda cib: op.haresources(cib, body.line, service_class=body.service_class))
+
+
 async def apply_config(call: Call) -> ConfigApplyResult:
     """Replace the configuration (TOML). Needs ``If-Match`` with the version the operator edited."""
     body: ConfigApply = call.body
@@ -333,6 +339,14 @@ ROUTES: list[Route] = [
         cluster_maintenance,
         "Cluster maintenance mode on/off",
         Switch,
+    ),
+    _write(
+        "POST",
+        "/v1/config/haresources",
+        Role.ADMIN,
+        haresources,
+        "Heartbeat's haresources line: a group of the resources preferring the node",
+        HaresourcesLine,
     ),
     Route(
         "PUT",

@@ -6,6 +6,8 @@ forbid unknown fields, so a misspelt field is an error that names it instead of 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from hakeeper.api.handle import Event, LinkState
@@ -225,6 +227,13 @@ class Switch(Request):
     on: bool
 
 
+class HaresourcesLine(Request):
+    """Heartbeat's one-liner: ``node1 IPaddr::10.0.0.10/24 httpd`` (a group preferring node1)."""
+
+    line: str
+    service_class: Literal["lsb", "systemd"] = "lsb"
+
+
 class SimulateRequest(Request):
     """A what-if on the live CIB: patch operations, and/or a whole new configuration as TOML."""
 
@@ -263,4 +272,5 @@ REQUEST_MODELS: tuple[type[msgspec.Struct], ...] = (
     Switch,
     SimulateRequest,
     ConfigApply,
+    HaresourcesLine,
 )

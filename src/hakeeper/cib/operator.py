@@ -668,3 +668,69 @@ def cluster_property(cib: m.Cib, name: str, value: str | None) -> Patch:
 def maintenance(cib: m.Cib, on: bool) -> Patch:
     """Cluster-wide maintenance mode: nothing is started, stopped or monitored until it is turned off."""
     return cluster_property(cib, "maintenance-mode", "true" if on else "false")
+
+
+# --- Heartbeat v1 haresources -------------------------------------------------------------------------------
+
+HARESOURCES_AGENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # Heartbeat resource name -> (OCF agent, its parameters in haresources argument order)
+    "IPaddr": ("ocf:heartbeat:IPaddr2", ("ip", "cidr_netmask", "nic", "broadcast")),
+    "IPaddr2": ("ocf:heartbeat:IPaddr2", ("ip", "cidr_netmask", "nic", "broadcast")),
+    "Filesystem": ("ocf:heartbeat:Filesystem", ("device", "directory", "fstype", "options")),
+}
+HARESOURCES_SCORE = 100
+"""The preferred node's score: a preference, not a pin, so the group still fails over (auto_failback on)."""
+
+
+def _ha_resource(word: str, service_class: str) -> tuple[str, str, dict[str, str]]:
+    """``IPaddr::10.0.0.10/24/eth0`` -> (agent, id, params); a bare ``httpd`` is the service of that name."""
+    name, *args = word.split("::")
+    if not name:
+        raise OperatorError(f"{word!r} has no resource name before '::'")
+    if name in HARESOURCES_AGENTS:
+        agent, names = HARESOURCES_AGENTS[name]
+        values = args[0].split("/") if name.startswith("IPaddr") and len(args) == 1 else args
+        if not values or not values[0] or len(values) > len(names):
+            raise OperatorError(f"{word!r}: {name} takes {', '.join(names)} (at least the first)")
+        params = {k: v for k, v in zip(names, values, strict=False) if v}
+        ident = f"{name}_{values[0]}".replace("/", "_").replace(":", "_").replace(".", "_")
+        return agent, ident, params
+    if args:
+        raise OperatorError(
+            f"{word!r}: only IPaddr, IPaddr2 and Filesystem take '::' arguments here; "
+            "create other resources with their parameters using 'resource create'"
+        )
+    return f"{service_class}:{name}", name, {}
+
+
+def haresources(cib: m.Cib, line: str, *, service_class: str = "lsb") -> Patch:
+    """Heartbeat's ``node1 IPaddr::10.0.0.10/24 httpd``: a group of the resources, in order, preferring node1.
+
+    Addresses and file systems become their OCF agents; a bare name is the system service of that name
+    (``service_class``: ``lsb`` as Heartbeat ran init scripts, or ``systemd``).
+    """
+    words = line.split("#", 1)[0].split()
+    if len(words) < 2:
+        raise OperatorError(
+            "a haresources line is 'NODE RESOURCE...', e.g. 'node1 IPaddr::10.0.0.10/24 httpd'"
+        )
+    node = find_node(cib, words[0]).uname
+    specs = []
+    for word in words[1:]:
+        agent, ident, params = _ha_resource(word, service_class)
+        specs.append(ResourceSpec(id=ident, agent=agent, params=params))
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise OperatorError(f"the line names a resource twice ({', '.join(ids)})")
+    group_id = f"group_{ids[0]}"
+    _require_new_id(cib, group_id, "group")
+    for spec in specs:
+        _require_new_id(cib, spec.id, "resource")
+    group = m.Group(id=group_id, children=[_primitive(s) for s in specs])
+    prefer = m.Location(id=f"{group_id}-prefers-{node}", rsc=group_id, node=node, score=HARESOURCES_SCORE)
+    return Patch(
+        ops=[
+            Create(path="/configuration/resources", value=msgspec.to_builtins(group)),
+            Create(path="/configuration/constraints", value=msgspec.to_builtins(prefer)),
+        ]
+    )
