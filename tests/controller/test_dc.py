@@ -196,3 +196,19 @@ def test_a_non_dc_does_nothing() -> None:
     dc = DcCore("n2", uuid="x")
     assert dc.membership(frozenset({"n1", "n2"}), 0) == []
     assert dc.attribute_update(AttributeUpdate(node="n2", name="a", value="1"), 0) == []
+
+
+def test_after_a_node_is_lost_the_next_plan_already_sees_it_lost() -> None:
+    seen: list[str | None] = []
+
+    def planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+        n2 = next((s for s in cib.status.nodes if s.id == "n2"), None)
+        seen.append(n2.in_ccm if n2 else None)
+        return [start(1, "a", "n2")] if n2 is not None and n2.in_ccm == "true" else []
+
+    h = Harness(planner)
+    assert [(s.request.resource_id, s.node) for s in h.sent] == [("a", "n2")]
+    # n2 dies before answering: its start fails at once, and the new plan waits for the membership commit
+    h.run(h.dc.membership(frozenset({"n1"}), h.now))
+    assert any("node n2 left while running a_start_0 on n2" in e for e in h.events)
+    assert seen[-1] == "false" and len(h.sent) == 1, "no plan was made on the stale membership"

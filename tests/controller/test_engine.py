@@ -125,3 +125,17 @@ def test_results_for_unknown_actions_are_ignored() -> None:
 def test_impossible_graphs_are_refused(actions: list[GraphAction], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TransitionEngine(TransitionGraph(id=1, actions=actions))
+
+
+def test_actions_on_a_lost_node_fail_at_once() -> None:
+    graph = TransitionGraph(
+        id=5, actions=[rsc(1, "start", "n1", rsc_id="a"), rsc(2, "start", "n2", rsc_id="b")]
+    )
+    engine = TransitionEngine(graph)
+    engine.start(0)
+    assert engine.node_lost("n3", 1) == [], "nothing ran there"
+    assert engine.node_lost("n1", 2) == [], "b is still running on n2"
+    out = engine.result(2, True, 3)
+    assert finished(out) == [
+        TransitionFinished(5, "aborted", "node n1 left while running a_start_0 on n1", (1,))
+    ]

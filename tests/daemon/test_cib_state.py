@@ -28,6 +28,7 @@ def test_entries_apply_in_order_and_nodes_agree() -> None:
     errors = [r.error for r in results[0]]
     assert errors[:2] == [None, None]
     assert errors[2] is not None and "prepared against version 0.1.0, now at 0.2.0" in errors[2]
+    assert results[0][2].conflict == (Version(0, 1, 0), Version(0, 2, 0))
     assert errors == [r.error for r in results[1]]
     assert nodes[0].version == (0, 2, 0)
 

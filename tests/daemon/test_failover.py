@@ -83,3 +83,32 @@ def test_the_demo_runs_unattended(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the web service answers again, served by" in proc.stdout
     assert "stays on" in proc.stdout
+
+
+def test_operators_use_any_node_api_and_changes_reach_the_dc(cluster: LocalCluster) -> None:
+    from hakeeper.api.client import ApiClient
+
+    cluster.start_all()
+    assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
+    (active,) = running(cluster, "web")
+
+    def client(node: str) -> ApiClient:
+        return ApiClient(socket_path=cluster.node_dir(node) / "api.sock")
+
+    with client(NODES[0]) as c:
+        view = c.cluster()
+    dc = view.dc
+    assert dc in NODES and view.quorate
+    other = (
+        next(n for n in NODES if n not in (dc, active)) if dc != active else next(n for n in NODES if n != dc)
+    )
+    target = next(n for n in NODES if n != active)
+    with client(other) as c:  # a node that is not the DC: the change is forwarded
+        result = c.move("web", target)
+    assert result.version
+    assert wait_until(lambda: running(cluster, "web") == {target}, 60), cluster.logs()
+    with client(dc) as c:
+        events = c.events().events
+    assert any(
+        e.kind == "resource" and e.rsc == "web" and e.task == "start" and e.node == target for e in events
+    )

@@ -91,6 +91,8 @@ class Event:
 
 Command = Propose | Plan | SendOp | SendCancel | RequestFence | Event
 
+MEMBERSHIP_COMMIT_WAIT_MS = 5_000
+
 
 # --- state ------------------------------------------------------------------------------------------------
 
@@ -131,6 +133,9 @@ class DcCore:
         self.replan_needed = False
         self.next_transition = 1
         self.now_ms = 0
+        # Planning waits while a membership change we proposed is not yet committed: a plan made before it
+        # would still see lost nodes as up. The wait is bounded, in case the proposal is lost.
+        self.membership_pending_until = 0
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -160,7 +165,12 @@ class DcCore:
             return []
         out: list[Command] = [Event(f"node {n} joined") for n in sorted(joined)]
         out += [Event(f"node {n} left") for n in sorted(left)]
-        return out + self._write_membership(self._recorded_changes(up))
+        # record the membership first: the plan that follows the abort must wait until it is committed
+        membership = self._write_membership(self._recorded_changes(up))
+        if self.running is not None and not self.running.engine.finished:
+            for n in sorted(left):
+                out += self._engine_outputs(self.running.engine.node_lost(n, now_ms))
+        return membership + out
 
     def cib_committed(self, cib: m.Cib, patch: Patch, now_ms: int) -> list[Command]:
         """A change was committed and applied; ``cib`` is the result, ``patch`` what changed."""
@@ -168,6 +178,8 @@ class DcCore:
         self.now_ms = now_ms
         if not self.is_dc:
             return []
+        if any(isinstance(op, Modify) and "in_ccm" in op.changes for op in patch.ops):
+            self.membership_pending_until = 0
         out = self._match_committed(patch)
         trigger = self._trigger(patch)
         if trigger is not None:
@@ -242,9 +254,20 @@ class DcCore:
 
     def tick(self, now_ms: int) -> list[Command]:
         self.now_ms = now_ms
-        if not self.is_dc or self.running is None:
+        if not self.is_dc:
             return []
-        return self._engine_outputs(self.running.engine.tick(now_ms))
+        out: list[Command] = []
+        if (
+            self.replan_needed
+            and self.planning is None
+            and self.membership_pending_until
+            and now_ms >= self.membership_pending_until
+        ):
+            self.membership_pending_until = 0
+            out += self._request_plan()
+        if self.running is not None:
+            out += self._engine_outputs(self.running.engine.tick(now_ms))
+        return out
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -283,11 +306,12 @@ class DcCore:
             ops.append(Modify(path=f"/status/nodes/{name}", changes=fields))
         if not ops:
             return []
+        self.membership_pending_until = self.now_ms + MEMBERSHIP_COMMIT_WAIT_MS
         what = ", ".join(f"{'+' if up else '-'}{n}" for n, up in sorted(changes.items()))
         return [Propose(Patch(ops=ops), f"membership: {what}")]
 
     def _request_plan(self) -> list[Command]:
-        if self.planning is not None:
+        if self.planning is not None or self.now_ms < self.membership_pending_until:
             self.replan_needed = True
             return []
         self.replan_needed = False

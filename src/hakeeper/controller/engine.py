@@ -85,6 +85,18 @@ class TransitionEngine:
         self._abort(reason)
         return self._advance(now)
 
+    def node_lost(self, node: str, now: int) -> list[Output]:
+        """``node`` left the cluster: what it was running will never report back, so it failed."""
+        lost = [a.id for a in self.running if a.node == node and a.kind != "fence"]
+        for aid in sorted(lost):
+            self._deadline.pop(aid, None)
+            self.state[aid] = ActionState.FAILED
+        if lost:
+            self._abort(
+                f"node {node} left while running {', '.join(self._by_id[i].describe() for i in lost)}"
+            )
+        return self._advance(now) if lost else []
+
     def tick(self, now: int) -> list[Output]:
         """Fail the running actions whose results are overdue."""
         overdue = [aid for aid, deadline in self._deadline.items() if now >= deadline]

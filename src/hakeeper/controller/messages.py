@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from hakeeper.cib.patch import Patch
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult
 
 
@@ -31,7 +32,30 @@ class AttributeChanged(msgspec.Struct, frozen=True, tag="attr", tag_field="kind"
     update: AttributeUpdate
 
 
-ControllerMessage = RunOp | CancelOp | OpDone | AttributeChanged
+class SubmitChange(msgspec.Struct, frozen=True, tag="submit", tag_field="kind"):
+    """A node forwards an operator's change to the DC, which commits it through the log."""
+
+    request_id: str
+    origin: str
+    patch: Patch
+    actor: str = ""
+    why: str = ""
+
+
+class SubmitAnswer(msgspec.Struct, frozen=True, tag="answer", tag_field="kind"):
+    """The DC's answer to ``SubmitChange``. ``outcome``: committed, conflict, invalid, not-leader, no-quorum,
+    timeout. For a conflict, ``expected``/``actual`` are the versions (``a.b.c``)."""
+
+    request_id: str
+    outcome: str
+    index: int = 0
+    version: str = ""
+    error: str = ""
+    expected: str = ""
+    actual: str = ""
+
+
+ControllerMessage = RunOp | CancelOp | OpDone | AttributeChanged | SubmitChange | SubmitAnswer
 
 _DECODER: msgspec.msgpack.Decoder[ControllerMessage] = msgspec.msgpack.Decoder(ControllerMessage)
 _ENCODER = msgspec.msgpack.Encoder()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from hakeeper.cib import model as m
-from hakeeper.cib.patch import Patch, PatchError, apply, version_of
+from hakeeper.cib.patch import Patch, PatchConflict, PatchError, Version, apply, version_of
 
 
 class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,6 +30,7 @@ class Applied:
     cib: m.Cib
     patch: Patch
     error: str | None = None  # set when the patch was refused; the CIB is then unchanged
+    conflict: tuple[Version, Version] | None = None  # (prepared against, actual) for a stale precondition
 
 
 _ENTRY_DECODER: msgspec.msgpack.Decoder[LogEntry] = msgspec.msgpack.Decoder(LogEntry)
@@ -59,6 +60,9 @@ class CibStateMachine:
             )
         try:
             new = apply(self.cib, entry.patch)
+        except PatchConflict as err:
+            conflict = (err.expected, err.actual)
+            return Applied(index, entry.request_id, self.cib, entry.patch, str(err), conflict)
         except PatchError as err:
             return Applied(index, entry.request_id, self.cib, entry.patch, str(err))
         self.cib = new

@@ -22,10 +22,15 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgspec
 
+from hakeeper.api.alerts import AlertQueue, AlertRunner, follow
+from hakeeper.api.app import RunningServer, build_app, start_unix
+from hakeeper.api.audit import AUDIT_FILE, AuditLog
+from hakeeper.api.auth import TOKENS_FILE, TokenStore
+from hakeeper.api.routing import Services
 from hakeeper.cib import model as m
 from hakeeper.cib.nvsets import resolve_nvsets
 from hakeeper.cib.patch import Patch, diff
@@ -36,6 +41,7 @@ from hakeeper.controller.member import Cancel, MemberCore, MemberOutput, Note, S
 from hakeeper.controller.planning import plan_transition
 from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode_entry
 from hakeeper.daemon.config import DaemonConfig
+from hakeeper.daemon.handle import DaemonHandle, EventHub
 from hakeeper.lrm.messages import AttributeUpdate, OpResult
 from hakeeper.lrm.service import LocalResourceManager, LrmConfig
 from hakeeper.messaging import api as mapi
@@ -44,38 +50,22 @@ from hakeeper.messaging.service import MessageService, ServiceConfig
 from hakeeper.messaging.transport import Address
 
 log = logging.getLogger("hakeeper.daemon")
+T = TypeVar("T")
 
 TICK_S = 0.2
 RESEND_S = 2.0
 
 
-@dataclass
-class EventLog:
-    """Recent cluster events with increasing ids, for status and the API's event stream."""
-
-    limit: int = 1000
-    next_id: int = 1
-    items: list[tuple[int, float, str]] = field(default_factory=list)
-    listeners: list[Callable[[int, float, str], None]] = field(default_factory=list)
-
-    def add(self, text: str) -> None:
-        item = (self.next_id, time.time(), text)
-        self.next_id += 1
-        self.items.append(item)
-        del self.items[: -self.limit]
-        for listener in list(self.listeners):
-            listener(*item)
-
-
 class _CibApplication:
     """The message layer's ``Application``: the CIB state machine, reporting each applied entry."""
 
-    def __init__(self, on_applied: Callable[[Applied], None]) -> None:
+    def __init__(self, on_applied: Callable[[m.Cib, Applied], None]) -> None:
         self.machine = CibStateMachine()
         self.on_applied = on_applied
 
     def apply(self, index: int, data: bytes) -> None:
-        self.on_applied(self.machine.apply(index, data))
+        old = self.machine.cib
+        self.on_applied(old, self.machine.apply(index, data))
 
     def snapshot(self) -> bytes:
         return self.machine.snapshot()
@@ -100,7 +90,8 @@ class NodeDaemon:
         self.names = {n.id: n.name for n in config.nodes}
         self.ids = {n.name: n.id for n in config.nodes}
         self.bootstrap = bootstrap
-        self.events = EventLog()
+        self.hub = EventHub()
+        self._answers: dict[str, asyncio.Future[cmsg.SubmitAnswer]] = {}
         self.app = _CibApplication(self._on_applied)
         self.dc = DcCore(node_name, uuid=uuid.uuid4().hex[:12])
         self.member = MemberCore(node_name)
@@ -148,24 +139,43 @@ class NodeDaemon:
         lrm_dir = self.config.data_dir / "lrm"
         lrm_dir.mkdir(parents=True, exist_ok=True)
         # agents keep state under the node's own directory; HA_NODENAME tells services which node they are on
-        env = {"HA_VARRUN": str(lrm_dir), "HA_RSCTMP": str(lrm_dir), "HA_NODENAME": self.name, **self._lrm_env}
+        env = {
+            "HA_VARRUN": str(lrm_dir),
+            "HA_RSCTMP": str(lrm_dir),
+            "HA_NODENAME": self.name,
+            **self._lrm_env,
+        }
         self.lrm = LocalResourceManager(
             LrmConfig(node_name=self.name, run_dir=str(lrm_dir / "run"), extra_env=env)
         )
         self.service = MessageService(self._service_config(), self.app, self._on_message_event)
+        api: RunningServer | None = None
         try:
             async with self.lrm:
                 await self.service.start()
-                self.events.add(f"{self.name} started (node id {self.me.id})")
+                api = await self._start_api()
+                log.info("%s started (node id %d)", self.name, self.me.id)
                 self._spawn(self._lrm_events())
                 self._spawn(self._ticker())
                 await stop.wait()
         finally:
+            if api is not None:
+                await api.stop()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.service.close()
             self._pool.shutdown(cancel_futures=True)
+
+    async def _start_api(self) -> RunningServer:
+        data = self.config.data_dir
+        queue = AlertQueue()
+        runner = AlertRunner(queue)
+        handle = DaemonHandle(self)
+        services = Services(handle, TokenStore(data / TOKENS_FILE), AuditLog(data / AUDIT_FILE), alerts=queue)
+        self._spawn(runner.run())
+        self._spawn(follow(handle, runner))
+        return await start_unix(build_app(services), self.config.api_socket)
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         assert self.loop is not None
@@ -209,9 +219,70 @@ class NodeDaemon:
 
         self._spawn(go())
 
+    async def submit_anywhere(
+        self, patch: Patch, *, actor: str, why: str, timeout: float = 10.0
+    ) -> cmsg.SubmitAnswer:
+        """Commit an operator's change from any node: locally on the DC, otherwise forwarded to it."""
+        request_id = uuid.uuid4().hex
+        change = cmsg.SubmitChange(request_id=request_id, origin=self.name, patch=patch, actor=actor, why=why)
+        if self.leader == self.name:
+            return await self._commit(change, timeout)
+        if self.leader is None:
+            return cmsg.SubmitAnswer(request_id=request_id, outcome="not-leader", error="there is no DC")
+        assert self.loop is not None
+        fut: asyncio.Future[cmsg.SubmitAnswer] = self.loop.create_future()
+        self._answers[request_id] = fut
+        try:
+            self._send(self.leader, change)
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return cmsg.SubmitAnswer(request_id=request_id, outcome="timeout")
+        finally:
+            self._answers.pop(request_id, None)
+
+    async def _commit(self, change: cmsg.SubmitChange, timeout: float) -> cmsg.SubmitAnswer:
+        rid = change.request_id
+        try:
+            applied = await self.submit(change.patch, actor=change.actor, why=change.why, timeout=timeout)
+        except mapi.NotLeader as err:
+            return cmsg.SubmitAnswer(request_id=rid, outcome="not-leader", error=str(err))
+        except mapi.NoQuorum as err:
+            return cmsg.SubmitAnswer(request_id=rid, outcome="no-quorum", error=str(err))
+        except (mapi.ProposalError, TimeoutError) as err:
+            return cmsg.SubmitAnswer(request_id=rid, outcome="timeout", error=str(err))
+        if applied.conflict is not None:
+            expected, actual = applied.conflict
+            return cmsg.SubmitAnswer(
+                request_id=rid,
+                outcome="conflict",
+                error=applied.error or "",
+                expected=str(expected),
+                actual=str(actual),
+            )
+        if applied.error is not None:
+            return cmsg.SubmitAnswer(request_id=rid, outcome="invalid", error=applied.error)
+        v = applied.cib
+        version = f"{v.admin_epoch}.{v.epoch}.{v.num_updates}"
+        return cmsg.SubmitAnswer(request_id=rid, outcome="committed", index=applied.index, version=version)
+
+    async def _commit_for(self, change: cmsg.SubmitChange) -> None:
+        """The DC commits a change another node forwarded, and answers it."""
+        if self.leader != self.name:
+            answer = cmsg.SubmitAnswer(request_id=change.request_id, outcome="not-leader", error="not the DC")
+        else:
+            answer = await self._commit(change, 10.0)
+        self._send(change.origin, answer)
+
+    async def run_policy(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a policy-engine call in the worker process (never on the event loop)."""
+        assert self.loop is not None and self._pool is not None
+        return await self.loop.run_in_executor(self._pool, fn, *args)
+
     # --- the CIB --------------------------------------------------------------------------------------
 
-    def _on_applied(self, applied: Applied) -> None:
+    def _on_applied(self, old: m.Cib, applied: Applied) -> None:
+        if applied.error is None:
+            self.hub.record(old, applied.cib)
         fut = self._pending.get(applied.request_id)
         if fut is not None and not fut.done():
             fut.set_result(applied)
@@ -244,11 +315,15 @@ class NodeDaemon:
                 self.up.add(name)
             else:
                 self.up.discard(name)
-            self.events.add(f"node {name} {'joined' if isinstance(event, mapi.NodeJoined) else 'left'}")
+            log.info(
+                "%s: node %s %s", self.name, name, "joined" if isinstance(event, mapi.NodeJoined) else "left"
+            )
             self._run_dc(self.dc.membership(frozenset(self.up), self._now_ms()))
         elif isinstance(event, mapi.QuorumChanged):
             state = event.state
-            self.events.add(f"quorum: {'quorate' if state.quorate else 'NOT quorate'} ({state.reason})")
+            log.info(
+                "%s: quorum: %s (%s)", self.name, "quorate" if state.quorate else "NOT quorate", state.reason
+            )
             self._run_member(
                 self.member.quorum_changed(state.quorate, self._property("no-quorum-policy", "stop"))
             )
@@ -260,7 +335,7 @@ class NodeDaemon:
         if name == self.leader:
             return
         self.leader = name
-        self.events.add(f"DC is now {name}" if name else "no DC (election running)")
+        log.info("%s: %s", self.name, f"DC is now {name}" if name else "no DC (election running)")
         if name == self.name:
             self._barrier = f"barrier-{self.name}-{event.term}-{uuid.uuid4().hex[:6]}"
             self._spawn(self._commit_barrier(self._barrier))
@@ -290,7 +365,13 @@ class NodeDaemon:
 
     def _dispatch(self, message: cmsg.ControllerMessage) -> None:
         now = self._now_ms()
-        if isinstance(message, cmsg.OpDone):
+        if isinstance(message, cmsg.SubmitChange):
+            self._spawn(self._commit_for(message))
+        elif isinstance(message, cmsg.SubmitAnswer):
+            fut = self._answers.get(message.request_id)
+            if fut is not None and not fut.done():
+                fut.set_result(message)
+        elif isinstance(message, cmsg.OpDone):
             self._run_dc(self.dc.op_result(message.node, message.result, now))
         elif isinstance(message, cmsg.AttributeChanged):
             self._run_dc(self.dc.attribute_update(message.update, now))
@@ -313,7 +394,6 @@ class NodeDaemon:
                 self._fence(cmd)
             elif isinstance(cmd, Event):
                 log.info("%s: %s", self.name, cmd.text)
-                self.events.add(cmd.text)
 
     def _run_member(self, outputs: list[MemberOutput]) -> None:
         assert self.lrm is not None
@@ -340,14 +420,10 @@ class NodeDaemon:
             log.warning("%s: could not send %s to %s", self.name, type(message).__name__, node)
 
     async def _plan(self, cmd: Plan) -> None:
-        assert self.loop is not None and self._pool is not None
         try:
-            graph = await self.loop.run_in_executor(
-                self._pool, plan_transition, cmd.cib, cmd.now_s, cmd.transition_id
-            )
+            graph = await self.run_policy(plan_transition, cmd.cib, cmd.now_s, cmd.transition_id)
         except Exception as err:  # the policy engine must never take the daemon down
             log.error("%s: the policy engine failed on transition %d: %r", self.name, cmd.transition_id, err)
-            self.events.add(f"policy engine error: {err!r}")
             return
         self._run_dc(self.dc.plan_ready(graph, self._now_ms()))
 
