@@ -31,8 +31,15 @@ class Graph:
         self.actions: list[Action] = []
         self.index: dict[tuple[str, str, str], Action] = {}
 
-    def action(self, rsc: Rsc | None, task: str, node: NodeInfo | None, optional: bool = True,
-               pseudo: bool = False, owner: str | None = None) -> Action:
+    def action(
+        self,
+        rsc: Rsc | None,
+        task: str,
+        node: NodeInfo | None,
+        optional: bool = True,
+        pseudo: bool = False,
+        owner: str | None = None,
+    ) -> Action:
         key = (rsc.id if rsc is not None else owner or "", task, node.name if node is not None else "")
         existing = self.index.get(key)
         if existing is not None:
@@ -133,12 +140,19 @@ class PrimitiveActions:
         current = rsc.current_node()
         need_stop = False
         need_promote = False
-        moving = (current is not None and rsc.assigned is not None and current is not rsc.assigned
-                  and rsc.next_role >= Role.STARTED)
+        moving = (
+            current is not None
+            and rsc.assigned is not None
+            and current is not rsc.assigned
+            and rsc.next_role >= Role.STARTED
+        )
         if moving:
             need_stop = True
-        multiply = len(rsc.running_on) > 1 if rsc.requires_fencing else \
-            len([n for n in rsc.running_on if not n.unclean]) > 1
+        multiply = (
+            len(rsc.running_on) > 1
+            if rsc.requires_fencing
+            else len([n for n in rsc.running_on if not n.unclean]) > 1
+        )
         if rsc.partial_migration_source is not None:
             multiply = False
         if multiply and rsc.multiple_active in ("stop_start", "stop_unexpected"):
@@ -158,9 +172,12 @@ class PrimitiveActions:
                 need_stop = True
         allow_migrate = moving and can_migrate(rsc, current)
         if rsc.partial_migration_source is not None and rsc.partial_migration_target is not None:
-            continuing = (allow_migrate and len(rsc.running_on) == 2
-                          and current is rsc.partial_migration_source
-                          and rsc.assigned is rsc.partial_migration_target)
+            continuing = (
+                allow_migrate
+                and len(rsc.running_on) == 2
+                and current is rsc.partial_migration_source
+                and rsc.assigned is rsc.partial_migration_target
+            )
             if not continuing:
                 need_stop = True
                 rsc.partial_migration_source = rsc.partial_migration_target = None
@@ -431,8 +448,15 @@ _INVERSE = {"start": "stop", "stop": "start", "promote": "demote", "demote": "pr
 
 def user_orderings(graph: Graph, specs: list[OrderSpec]) -> None:
     for spec in specs:
-        _order_pair(graph, spec.first, spec.first_action, spec.then, spec.then_action, _flags_for(spec,
-                    spec.first_action), spec)
+        _order_pair(
+            graph,
+            spec.first,
+            spec.first_action,
+            spec.then,
+            spec.then_action,
+            _flags_for(spec, spec.first_action),
+            spec,
+        )
         if spec.symmetrical and spec.kind == "Mandatory":
             first_inv = _INVERSE.get(spec.then_action)
             then_inv = _INVERSE.get(spec.first_action)
@@ -445,13 +469,15 @@ def user_orderings(graph: Graph, specs: list[OrderSpec]) -> None:
                 _order_pair(graph, spec.then, first_inv, spec.first, then_inv, OPTIONAL, spec)
 
 
-def _order_pair(graph: Graph, first: Rsc, first_task: str, then: Rsc, then_task: str, flags: int,
-                spec: OrderSpec) -> None:
+def _order_pair(
+    graph: Graph, first: Rsc, first_task: str, then: Rsc, then_task: str, flags: int, spec: OrderSpec
+) -> None:
     if _interleaved(first, then):
         for inst in then.children:
             node = _instance_node(inst)
-            partner = next((c for c in first.children if node is not None and _instance_node(c) is node),
-                           None)
+            partner = next(
+                (c for c in first.children if node is not None and _instance_node(c) is node), None
+            )
             if partner is None:
                 continue
             for a in _first_side(graph, partner, first_task):
@@ -530,15 +556,24 @@ def _apply_edge(first: Action, then: Action, flags: int) -> bool:
         if then.pseudo:
             then.pseudo = False
             changed = True
-    if flags & PROMOTED_IMPLIES_FIRST and then.rsc is not None and then.rsc.role == Role.PROMOTED \
-            and not then.optional:
+    if (
+        flags & PROMOTED_IMPLIES_FIRST
+        and then.rsc is not None
+        and then.rsc.role == Role.PROMOTED
+        and not then.optional
+    ):
         changed |= _clear_optional_because(first, then)
     if flags & ONE_OR_MORE:
         pass
     elif flags & RUNNABLE_LEFT and then.runnable and not first.runnable:
         changed |= _clear_runnable_because(then, first)
-    if flags & IMPLIES_THEN and then.optional and not first.optional and not first.migratable \
-            and _can_require(then):
+    if (
+        flags & IMPLIES_THEN
+        and then.optional
+        and not first.optional
+        and not first.migratable
+        and _can_require(then)
+    ):
         changed |= _clear_optional_because(then, first)
     if flags & RESTART:
         changed |= _restart(first, then)

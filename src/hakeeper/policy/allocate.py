@@ -3,6 +3,8 @@ attenuated influence of dependents), groups, clone instances and promotable role
 
 from __future__ import annotations
 
+import functools
+
 from hakeeper.policy.constraints import TicketDep, promotion_blocked_by_ticket, walk
 from hakeeper.policy.unpack import WorkingSet
 from hakeeper.policy.working import INFINITY, Colocation, NodeInfo, Role, Rsc, add_scores
@@ -81,8 +83,12 @@ def apply_fail_thresholds(ws: WorkingSet) -> None:
 class Assigner:
     """Runs Pacemaker's assignment over the working tree."""
 
-    def __init__(self, ws: WorkingSet, promoted_locations: list[tuple[Rsc, str, int]] | None = None,
-                 tickets: list[TicketDep] | None = None) -> None:
+    def __init__(
+        self,
+        ws: WorkingSet,
+        promoted_locations: list[tuple[Rsc, str, int]] | None = None,
+        tickets: list[TicketDep] | None = None,
+    ) -> None:
         self.ws = ws
         self.promoted_locations = promoted_locations or []
         self.tickets = tickets or []
@@ -145,8 +151,14 @@ class Assigner:
             clone = rsc.clone_parent()
             unique_instance = clone is not None and clone.unique
             best_score = rsc.allowed[best.name]
-            if not unique_instance and best_score > 0 and best.available() and running is not None \
-                    and running.available() and rsc.allowed.get(running.name, -INFINITY) >= 0:
+            if (
+                not unique_instance
+                and best_score > 0
+                and best.available()
+                and running is not None
+                and running.available()
+                and rsc.allowed.get(running.name, -INFINITY) >= 0
+            ):
                 for node in nodes[1:]:
                     if rsc.allowed[node.name] != best_score:
                         break
@@ -192,8 +204,9 @@ class Assigner:
         if not col.influence:
             return
         factor = col.score / INFINITY
-        rsc.allowed = self.colocated_scores(col.dependent, rsc.allowed, col.node_attribute, factor,
-                                            active=True, nonnegative=False)
+        rsc.allowed = self.colocated_scores(
+            col.dependent, rsc.allowed, col.node_attribute, factor, active=True, nonnegative=False
+        )
 
     def primary_node(self, col: Colocation) -> tuple[bool, set[str]]:
         """Where the primary of a colocation ended up: (assigned at all, node names in the right role)."""
@@ -226,14 +239,22 @@ class Assigner:
         assigned, names = self.primary_node(col)
         if not assigned:
             return
-        if col.dependent_role >= Role.UNPROMOTED and dep.clone_parent() is not None \
-                and dep.clone_parent().promotable and not dep.provisional:  # type: ignore[union-attr]
+        dep_clone = dep.clone_parent()
+        if col.dependent_role >= Role.UNPROMOTED and dep_clone is not None and dep_clone.promotable \
+                and not dep.provisional:
             return
-        if col.score > 0 and col.dependent_role not in (Role.UNKNOWN, Role.PROMOTED, Role.UNPROMOTED) \
-                and col.dependent_role != _next_role(dep):
+        if (
+            col.score > 0
+            and col.dependent_role not in (Role.UNKNOWN, Role.PROMOTED, Role.UNPROMOTED)
+            and col.dependent_role != _next_role(dep)
+        ):
             return
-        if col.score < 0 and col.primary_role != Role.UNKNOWN and col.primary.kind != "clone" \
-                and col.primary_role == _next_role(col.primary):
+        if (
+            col.score < 0
+            and col.primary_role != Role.UNKNOWN
+            and col.primary.kind != "clone"
+            and col.primary_role == _next_role(col.primary)
+        ):
             return
         if col.dependent_role in (Role.PROMOTED, Role.UNPROMOTED) and dep.clone_parent() is not None:
             return  # role colocations of promotable instances are applied when choosing roles
@@ -255,8 +276,9 @@ class Assigner:
         if col.score <= -INFINITY or col.score >= INFINITY or any_available(self.ws, work):
             dep.allowed = work
 
-    def colocated_scores(self, rsc: Rsc, nodes: dict[str, int], attr: str, factor: float, active: bool,
-                         nonnegative: bool) -> dict[str, int]:
+    def colocated_scores(
+        self, rsc: Rsc, nodes: dict[str, int], attr: str, factor: float, active: bool, nonnegative: bool
+    ) -> dict[str, int]:
         """Fold a dependent's (attenuated) preferences into ``nodes``, following its own dependents."""
         if rsc.merging:
             return nodes
@@ -274,8 +296,9 @@ class Assigner:
                     if not col.influence:
                         continue
                     sub = multiplier * col.score / INFINITY
-                    work = self.colocated_scores(col.dependent, work, col.node_attribute, sub, True,
-                                                 nonnegative)
+                    work = self.colocated_scores(
+                        col.dependent, work, col.node_attribute, sub, True, nonnegative
+                    )
             elif active:
                 return nodes
             if nonnegative:
@@ -286,8 +309,9 @@ class Assigner:
         finally:
             rsc.merging = False
 
-    def add_matching(self, work: dict[str, int], rsc: Rsc, attr: str, factor: float,
-                     only_positive: bool) -> None:
+    def add_matching(
+        self, work: dict[str, int], rsc: Rsc, attr: str, factor: float, only_positive: bool
+    ) -> None:
         source = rsc.allowed
         if rsc.kind == "clone":
             source = rsc.allowed
@@ -354,8 +378,14 @@ class Assigner:
             self.assign(col.primary, prefer)
         for col in rsc.with_this:
             if col.influence:
-                rsc.allowed = self.colocated_scores(col.dependent, rsc.allowed, col.node_attribute,
-                                                    col.score / INFINITY, active=True, nonnegative=True)
+                rsc.allowed = self.colocated_scores(
+                    col.dependent,
+                    rsc.allowed,
+                    col.node_attribute,
+                    col.score / INFINITY,
+                    active=True,
+                    nonnegative=True,
+                )
         if rsc.promotable:
             add_promotion_scores(self.ws, rsc)
         instances = sorted_instances(self.ws, rsc)
@@ -397,15 +427,20 @@ class Assigner:
             if self.assign_instance(clone, inst, None, all_coloc, counts):
                 assigned += 1
 
-    def assign_instance(self, clone: Rsc, inst: Rsc, prefer: NodeInfo | None, all_coloc: bool,
-                        counts: dict[str, int]) -> NodeInfo | None:
+    def assign_instance(
+        self, clone: Rsc, inst: Rsc, prefer: NodeInfo | None, all_coloc: bool, counts: dict[str, int]
+    ) -> NodeInfo | None:
         self.inherit_colocations(clone, inst, all_coloc)
         if prefer is not None and inst.allowed.get(prefer.name, -INFINITY) < 0:
             return None
         for node in self.ws.nodes.values():
             allowed = clone.allowed.get(node.name)
-            if not node.available() or inst.orphan or allowed is None or counts[node.name] >= \
-                    clone.clone_node_max:
+            if (
+                not node.available()
+                or inst.orphan
+                or allowed is None
+                or counts[node.name] >= clone.clone_node_max
+            ):
                 set_score_all(inst, node.name, -INFINITY)
             elif allowed < 0:
                 set_score_all(inst, node.name, allowed)
@@ -434,7 +469,7 @@ class Assigner:
 
 
 def expand_group_colocations(grp: Rsc) -> None:
-    """"Group with R" applies to the first member (the rest follow it); "R with group" to the last."""
+    """ "Group with R" applies to the first member (the rest follow it); "R with group" to the last."""
     first, last = grp.children[0], grp.children[-1]
     for col in grp.this_with:
         if col not in first.this_with:
@@ -479,8 +514,9 @@ def _next_role(rsc: Rsc) -> Role:
 
 
 def any_available(ws: WorkingSet, scores: dict[str, int]) -> bool:
-    return any(score >= 0 and name in ws.nodes and ws.nodes[name].available()
-               for name, score in scores.items())
+    return any(
+        score >= 0 and name in ws.nodes and ws.nodes[name].available() for name, score in scores.items()
+    )
 
 
 def _cmp_instances(ws: WorkingSet, clone: Rsc, a: Rsc, b: Rsc) -> int:
@@ -510,9 +546,10 @@ def _cmp_instances(ws: WorkingSet, clone: Rsc, a: Rsc, b: Rsc) -> int:
 
 
 def sorted_instances(ws: WorkingSet, clone: Rsc) -> list[Rsc]:
-    import functools
+    def compare(a: Rsc, b: Rsc) -> int:
+        return _cmp_instances(ws, clone, a, b)
 
-    return sorted(clone.children, key=functools.cmp_to_key(lambda a, b: _cmp_instances(ws, clone, a, b)))
+    return sorted(clone.children, key=functools.cmp_to_key(compare))
 
 
 def _instance_number(rsc_id: str) -> int:
@@ -655,14 +692,22 @@ def set_promotable_roles(assigner: Assigner, clone: Rsc) -> None:
         node = _instance_node(inst)
         prim = inst.primitives()[0] if inst.primitives() else None
         chosen = False
-        if node is not None and prim is not None and sort_index >= 0 and (
-            promoted < clone.promoted_max or not clone.managed
+        if (
+            node is not None
+            and prim is not None
+            and sort_index >= 0
+            and (promoted < clone.promoted_max or not clone.managed)
         ):
             eligible = prim.managed or prim.role == Role.PROMOTED
             if eligible and node.available() and per_node.get(node.name, 0) < clone.promoted_node_max:
                 chosen = True
-        if chosen and prim is not None and prim.role < Role.PROMOTED and not ws.config.have_quorum \
-                and ws.config.no_quorum_policy == "freeze":
+        if (
+            chosen
+            and prim is not None
+            and prim.role < Role.PROMOTED
+            and not ws.config.have_quorum
+            and ws.config.no_quorum_policy == "freeze"
+        ):
             chosen = False
         if not chosen:
             _set_role_tree(inst, Role.UNPROMOTED if node is not None else Role.STOPPED)

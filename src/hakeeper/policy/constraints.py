@@ -151,8 +151,9 @@ def build_colocations(ws: WorkingSet) -> list[Colocation]:
             if rsc.kind == "group":
                 members = rsc.children
                 for prev, member in itertools.pairwise(members):
-                    out.append(Colocation(id=f"{rsc.id}-internal", dependent=member, primary=prev,
-                                          score=INFINITY))
+                    out.append(
+                        Colocation(id=f"{rsc.id}-internal", dependent=member, primary=prev, score=INFINITY)
+                    )
     for con in ws.cib.configuration.constraints:
         if not isinstance(con, m.Colocation):
             continue
@@ -163,8 +164,19 @@ def build_colocations(ws: WorkingSet) -> list[Colocation]:
             continue
         for dep in resolve_ids(ws, con.rsc):
             for prim in resolve_ids(ws, con.with_rsc):
-                out.append(_coloc(ws, con.id, dep, prim, con.score, con.rsc_role, con.with_rsc_role,
-                                  con.node_attribute, con.influence))
+                out.append(
+                    _coloc(
+                        ws,
+                        con.id,
+                        dep,
+                        prim,
+                        con.score,
+                        con.rsc_role,
+                        con.with_rsc_role,
+                        con.node_attribute,
+                        con.influence,
+                    )
+                )
     for col in out:
         if col.dependent is col.primary:
             continue
@@ -173,13 +185,29 @@ def build_colocations(ws: WorkingSet) -> list[Colocation]:
     return out
 
 
-def _coloc(ws: WorkingSet, cid: str, dep: Rsc, prim: Rsc, score: int, dep_role: str | None,
-           prim_role: str | None, attr: str | None, influence: bool | None) -> Colocation:
+def _coloc(
+    ws: WorkingSet,
+    cid: str,
+    dep: Rsc,
+    prim: Rsc,
+    score: int,
+    dep_role: str | None,
+    prim_role: str | None,
+    attr: str | None,
+    influence: bool | None,
+) -> Colocation:
     if influence is None:
         influence = _is_true_meta(dep.meta.get("critical"), True)
-    return Colocation(id=cid, dependent=dep, primary=prim, score=score, dependent_role=_coloc_role(dep_role),
-                      primary_role=_coloc_role(prim_role), node_attribute=attr or "#uname",
-                      influence=influence)
+    return Colocation(
+        id=cid,
+        dependent=dep,
+        primary=prim,
+        score=score,
+        dependent_role=_coloc_role(dep_role),
+        primary_role=_coloc_role(prim_role),
+        node_attribute=attr or "#uname",
+        influence=influence,
+    )
 
 
 def _coloc_role(text: str | None) -> Role:
@@ -201,8 +229,19 @@ def _set_colocations(ws: WorkingSet, con: m.Colocation) -> list[Colocation]:
         score = rset.score if rset.score is not None else con.score
         if rset.sequential is None or rset.sequential:
             for prev, member in itertools.pairwise(members):
-                out.append(_coloc(ws, con.id, member, prev, score, rset.role, rset.role, con.node_attribute,
-                                  con.influence))
+                out.append(
+                    _coloc(
+                        ws,
+                        con.id,
+                        member,
+                        prev,
+                        score,
+                        rset.role,
+                        rset.role,
+                        con.node_attribute,
+                        con.influence,
+                    )
+                )
     for index in range(len(sets) - 1):
         first_set, next_set = sets[index], sets[index + 1]
         firsts, nexts = resolved[index], resolved[index + 1]
@@ -213,8 +252,19 @@ def _set_colocations(ws: WorkingSet, con: m.Colocation) -> list[Colocation]:
         dependents = [nexts[0]] if next_set.sequential is None or next_set.sequential else nexts
         for prim in primaries:
             for dep in dependents:
-                out.append(_coloc(ws, con.id, dep, prim, con.score, next_set.role, first_set.role,
-                                  con.node_attribute, con.influence))
+                out.append(
+                    _coloc(
+                        ws,
+                        con.id,
+                        dep,
+                        prim,
+                        con.score,
+                        next_set.role,
+                        first_set.role,
+                        con.node_attribute,
+                        con.influence,
+                    )
+                )
     return out
 
 
@@ -236,9 +286,17 @@ def build_orders(ws: WorkingSet) -> list[OrderSpec]:
             continue
         for first in resolve_ids(ws, con.first):
             for then in resolve_ids(ws, con.then):
-                out.append(OrderSpec(con.id, first, (con.first_action or "start").lower(), then,
-                                     (con.then_action or con.first_action or "start").lower(), kind,
-                                     symmetrical))
+                out.append(
+                    OrderSpec(
+                        con.id,
+                        first,
+                        (con.first_action or "start").lower(),
+                        then,
+                        (con.then_action or con.first_action or "start").lower(),
+                        kind,
+                        symmetrical,
+                    )
+                )
     return out
 
 
@@ -327,8 +385,13 @@ def _role_matches(prim: Rsc, role: Role) -> bool:
     return role == Role.UNKNOWN or prim.role == role
 
 
-def _apply_ticket_loss(ws: WorkingSet, dep: TicketDep, prim: Rsc, granted: bool,
-                       fence: Callable[[WorkingSet, NodeInfo, str], None]) -> None:
+def _apply_ticket_loss(
+    ws: WorkingSet,
+    dep: TicketDep,
+    prim: Rsc,
+    granted: bool,
+    fence: Callable[[WorkingSet, NodeInfo, str], None],
+) -> None:
     def ban_everywhere() -> None:
         for node in ws.nodes:
             prim.allowed[node] = -INFINITY

@@ -141,13 +141,25 @@ def schedule(cib: m.Cib, now: int) -> Transition:
         lines.extend(resource_lines(prim))
     return Transition(
         actions=[
-            GraphAction(id=a.id, task=a.task, rsc=a.rsc.id if a.rsc else None,
-                        node=a.node.name if a.node else None, pseudo=a.pseudo, runnable=a.runnable,
-                        reason=a.reason)
-            for a in graph.actions if not a.optional
+            GraphAction(
+                id=a.id,
+                task=a.task,
+                rsc=a.rsc.id if a.rsc else None,
+                node=a.node.name if a.node else None,
+                pseudo=a.pseudo,
+                runnable=a.runnable,
+                reason=a.reason,
+            )
+            for a in graph.actions
+            if not a.optional
         ],
-        edges=[GraphEdge(first=a.id, then=b.id) for a in graph.actions if not a.optional
-               for b, _flags in a.before if not b.optional],
+        edges=[
+            GraphEdge(first=a.id, then=b.id)
+            for a in graph.actions
+            if not a.optional
+            for b, _flags in a.before
+            if not b.optional
+        ],
         summary=render_lines(lines),
         scores=_score_lines(ws),
         warnings=list(ws.warnings),

@@ -29,8 +29,14 @@ def render_lines(lines: list[SummaryLine]) -> list[str]:
     return [line.render(rsc_width, detail_width) for line in lines]
 
 
-def _item(change: str, rsc: Rsc, origin: NodeInfo | None, dest: NodeInfo | None, action: Action,
-          source: Action | None = None) -> SummaryLine:
+def _item(
+    change: str,
+    rsc: Rsc,
+    origin: NodeInfo | None,
+    dest: NodeInfo | None,
+    action: Action,
+    source: Action | None = None,
+) -> SummaryLine:
     source = source or action
     need_role = rsc.role > Role.STARTED or rsc.next_role > Role.UNPROMOTED
     same_host = origin is not None and dest is not None and origin is dest

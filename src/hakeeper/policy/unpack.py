@@ -205,7 +205,9 @@ def _online_with_fencing(ws: WorkingSet, node: NodeInfo, state: m.NodeState) -> 
     expected = (state.expected or "down").lower()
     terminate_attr = node.attrs.get("terminate")
     terminate = is_true(terminate_attr) or (
-        bool(terminate_attr) and terminate_attr is not None and terminate_attr[0].isdigit()
+        bool(terminate_attr)
+        and terminate_attr is not None
+        and terminate_attr[0].isdigit()
         and terminate_attr[0] != "0"
     )
     online = bool(in_cluster)
@@ -303,15 +305,21 @@ class _Builder:
     def _opdef(self, op: m.Operation) -> OpDef:
         meta = resolve_sets(op.meta_attributes, self.ws.ctx)
         on_fail = op.on_fail or meta.get("on-fail")
-        return OpDef(name=op.name, interval_ms=op.interval, role=parse_role(op.role), on_fail=on_fail,
-                     enabled=op.enabled)
+        return OpDef(
+            name=op.name,
+            interval_ms=op.interval,
+            role=parse_role(op.role),
+            on_fail=on_fail,
+            enabled=op.enabled,
+        )
 
     def group(self, grp: m.Group, parent: Rsc | None, inherited: dict[str, str], suffix: str) -> Rsc:
         meta = self._meta(grp.meta_attributes, inherited)
         rsc = Rsc(id=grp.id + suffix, kind="group", parent=parent, meta=meta)
         apply_meta(self.ws, rsc)
-        child_meta = {k: v for k, v in meta.items() if k not in self.ws.rsc_defaults or
-                      self.ws.rsc_defaults[k] != v}
+        child_meta = {
+            k: v for k, v in meta.items() if k not in self.ws.rsc_defaults or self.ws.rsc_defaults[k] != v
+        }
         for child in grp.children:
             rsc.children.append(self.primitive(child, rsc, child_meta, suffix))
         self.ws.by_id[rsc.id] = rsc
@@ -330,8 +338,9 @@ class _Builder:
         rsc.interleave = is_true(meta.get("interleave"))
         rsc.ordered = is_true(meta.get("ordered"))
         rsc.notify = is_true(meta.get("notify"))
-        child_meta = {k: v for k, v in meta.items() if k not in self.ws.rsc_defaults or
-                      self.ws.rsc_defaults[k] != v}
+        child_meta = {
+            k: v for k, v in meta.items() if k not in self.ws.rsc_defaults or self.ws.rsc_defaults[k] != v
+        }
         self.ws.by_id[rsc.id] = rsc
         for index in range(max(rsc.clone_max, 1)):
             rsc.children.append(self.instance(clone, rsc, child_meta, index))
@@ -613,8 +622,9 @@ class HistoryUnpacker:
             for name in self.ws.nodes:
                 ban(parent, name, -INFINITY)
 
-    def remap(self, rsc: Rsc, node: NodeInfo, op: m.OpRecord, rc: int, target: int,
-              track: _Track) -> tuple[int, int]:
+    def remap(
+        self, rsc: Rsc, node: NodeInfo, op: m.OpRecord, rc: int, target: int, track: _Track
+    ) -> tuple[int, int]:
         status = ST_DONE
         probe = _is_probe(op)
         if target < 0 or target != rc:
@@ -662,8 +672,9 @@ class HistoryUnpacker:
         clone = rsc.clone_parent()
         rsc.role = Role.UNPROMOTED if clone is not None and clone.promotable else Role.STARTED
 
-    def update_state(self, rsc: Rsc, node: NodeInfo, op: m.OpRecord, task: str, rc: int,
-                     track: _Track) -> None:
+    def update_state(
+        self, rsc: Rsc, node: NodeInfo, op: m.OpRecord, task: str, rc: int, track: _Track
+    ) -> None:
         clear = False
         if rc == RC_NOT_INSTALLED:
             rsc.role = Role.STOPPED
@@ -771,8 +782,10 @@ class HistoryUnpacker:
         elif on_fail == "stop":
             rsc.next_role = Role.STOPPED
             rsc.next_role_reason = "on-fail=stop"
-        elif on_fail in ("restart", "restart-container", "reset-remote") and \
-                rsc.role not in (Role.STOPPED, Role.UNKNOWN):
+        elif on_fail in ("restart", "restart-container", "reset-remote") and rsc.role not in (
+            Role.STOPPED,
+            Role.UNKNOWN,
+        ):
             rsc.failed = True
             rsc.stop_needed = True
         if track.migrated_to is not None and rsc.role != Role.STOPPED:
@@ -806,9 +819,9 @@ class HistoryUnpacker:
         newest = max(target_ops, key=_call_order) if target_ops else None
         if newest is not None and newest.operation == "migrate_from":
             return  # completed: the target's history shows the resource there; source stop pending
-        if (newest is not None and newest.operation in ("start", "stop")) or (newest is not None and (
-            newest.operation == "monitor" and newest.rc == RC_NOT_RUNNING
-        )):
+        if (newest is not None and newest.operation in ("start", "stop")) or (
+            newest is not None and (newest.operation == "monitor" and newest.rc == RC_NOT_RUNNING)
+        ):
             return
         if target.online and not target.unclean:
             rsc.partial_migration_source = source
@@ -871,12 +884,12 @@ def unpack_failcounts(ws: WorkingSet) -> None:
         lasts: dict[str, int] = {}
         for name, value in node.attrs.items():
             if name.startswith("fail-count-"):
-                rsc_id = name[len("fail-count-"):].split("#", 1)[0]
+                rsc_id = name[len("fail-count-") :].split("#", 1)[0]
                 from hakeeper.policy.working import add_scores
 
                 counts[rsc_id] = add_scores(counts.get(rsc_id, 0), parse_int_score(value, 0))
             elif name.startswith("last-failure-"):
-                rsc_id = name[len("last-failure-"):].split("#", 1)[0]
+                rsc_id = name[len("last-failure-") :].split("#", 1)[0]
                 try:
                     lasts[rsc_id] = max(lasts.get(rsc_id, 0), int(value))
                 except ValueError:
@@ -891,8 +904,9 @@ def unpack_failcounts(ws: WorkingSet) -> None:
 def unpack(cib: m.Cib, now: int) -> WorkingSet:
     ctx = RuleContext(now=now)
     cfg = unpack_config(cib, ctx)
-    ws = WorkingSet(config=cfg, nodes=unpack_nodes(cib, cfg, ctx), resources=[], by_id={}, now=now,
-                    cib=cib, ctx=ctx)
+    ws = WorkingSet(
+        config=cfg, nodes=unpack_nodes(cib, cfg, ctx), resources=[], by_id={}, now=now, cib=cib, ctx=ctx
+    )
     ws.rsc_defaults = resolve_sets(cib.configuration.rsc_defaults, ctx)
     ws.op_defaults = resolve_sets(cib.configuration.op_defaults, ctx)
     ws.tickets = {t.id: t for t in cib.status.tickets}
