@@ -283,6 +283,16 @@ async def test_the_pacer_spreads_big_bursts_and_keeps_order_per_peer() -> None:
     pacer.close()
 
 
+async def test_the_pacer_drops_frames_beyond_its_queue_limit() -> None:
+    sent: list[tuple[int, bytes]] = []
+    pacer = FramePacer(asyncio.get_running_loop(), lambda p, f: sent.append((p, f)), max_queued_bytes=150_000)
+    for i in range(6):
+        pacer.send(1, bytes([i]) * 60_000)
+    # Two leave at once, two wait (120 KB queued), the last two would pass the 150 KB limit.
+    assert len(sent) == 2 and pacer.queued(1) == 2 and pacer.dropped == 2
+    pacer.close()
+
+
 def test_a_burst_larger_than_the_uncommitted_limit_commits_in_several_rounds() -> None:
     net = MemNet()
     leader = net.elect()

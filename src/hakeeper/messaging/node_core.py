@@ -188,7 +188,7 @@ Output = Event | ProposalDone | WitnessSend
 @dataclass(frozen=True)
 class NodeCoreConfig:
     max_proposal_bytes: int = 256 * 1024
-    max_message_bytes: int = 512 * 1024 * 1024  # the largest Raft message (append batch, snapshot) accepted
+    max_message_bytes: int = 64 * 1024 * 1024  # the largest Raft message (append batch, snapshot) accepted
     snapshot_every: int = 10_000  # applied entries between application snapshots (log compaction)
     keep_after_snapshot: int = 1_000  # entries kept behind a snapshot for followers slightly behind
 

@@ -116,21 +116,31 @@ class FramePacer:
         send: Callable[[int, bytes], object],
         burst: int = 128 * 1024,
         interval: float = 0.002,
+        max_queued_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         self._loop = loop
         self._send = send
         self.burst = burst
         self.interval = interval
+        self.max_queued_bytes = max_queued_bytes
+        self.dropped = 0  # frames refused because a peer's queue was full (Raft resends what matters)
+        self._queued_bytes: dict[int, int] = {}
         self._window: dict[int, tuple[float, int]] = {}  # peer -> (window start, bytes sent in it)
         self._queues: dict[int, deque[bytes]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
 
     def send(self, peer: int, frame: bytes) -> None:
         queue = self._queues.get(peer)
+        if not queue and self._room(peer, len(frame)):
+            self._send(peer, frame)
+            return
+        queued = self._queued_bytes.get(peer, 0)
+        if queued + len(frame) > self.max_queued_bytes:
+            self.dropped += 1  # e.g. a leader re-sending a huge snapshot faster than it drains
+            return
+        self._queued_bytes[peer] = queued + len(frame)
         if queue:
             queue.append(frame)
-        elif self._room(peer, len(frame)):
-            self._send(peer, frame)
         else:
             self._queues[peer] = deque([frame])
             self._timers[peer] = self._loop.call_later(self.interval, self._drain, peer)
@@ -143,6 +153,7 @@ class FramePacer:
             timer.cancel()
         self._timers.clear()
         self._queues.clear()
+        self._queued_bytes.clear()
 
     def _room(self, peer: int, size: int) -> bool:
         now = self._loop.time()
@@ -158,7 +169,9 @@ class FramePacer:
     def _drain(self, peer: int) -> None:
         queue = self._queues[peer]
         while queue and self._room(peer, len(queue[0])):
-            self._send(peer, queue.popleft())
+            frame = queue.popleft()
+            self._queued_bytes[peer] -= len(frame)
+            self._send(peer, frame)
         if queue:
             self._timers[peer] = self._loop.call_later(self.interval, self._drain, peer)
         else:
@@ -318,6 +331,8 @@ class MessageService:
             out.update(self._core.counters)
             out.update(self._core.reassembler.counters)
             out["raft_dropped_malformed"] = self._core.raft.dropped_malformed
+        if self._pacer is not None:
+            out["raft_frames_dropped_queue_full"] = self._pacer.dropped
         return out
 
     # --- the interface ----------------------------------------------------------------------------
