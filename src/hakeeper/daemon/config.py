@@ -71,7 +71,8 @@ class TimersSection(_Section, frozen=True):
     heartbeat_interval: str = "100ms"
     failure_timeout: str = "400ms"
     election_timeout: str = "1s"
-    """Raft election timeout (randomised between this and twice this)."""
+    """How long followers wait for a silent leader before electing another (they campaign after a random
+    half to all of it, so a dead leader is replaced within about this long)."""
     shutdown_timeout: str = "2min"
 
 
