@@ -6,11 +6,16 @@ import click
 
 from hakeeper.cli.agent_cmd import agent
 from hakeeper.cli.config_cmd import config
+from hakeeper.cli.constraint_cmd import constraint
 from hakeeper.cli.daemon_cmd import daemon
 from hakeeper.cli.demo_cmd import demo
 from hakeeper.cli.fence_cmd import fence
 from hakeeper.cli.messaging_cmd import keygen, witness
+from hakeeper.cli.node_cmd import node
+from hakeeper.cli.resource_cmd import resource
 from hakeeper.cli.simulate_cmd import simulate
+from hakeeper.cli.status_cmd import status
 from hakeeper.cli.token_cmd import token
 
 ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness, token, daemon, demo]
+ALL += [status, resource, constraint, node]

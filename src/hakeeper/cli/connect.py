@@ -1,0 +1,94 @@
+"""How the operator commands reach a daemon: ``--socket``/``--url``/``--token`` and errors as sentences.
+
+Every operator command (status, resource, constraint, node, config apply, simulate --live) talks to one
+node's API through ``hakeeper.api.client.ApiClient``; this module gives them one option set and turns the
+client's failures into messages an operator can act on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import click
+
+from hakeeper.api.client import DEFAULT_SOCKET, ApiClient, ApiRequestError
+from hakeeper.api.schemas import WriteResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Target(NamedTuple):
+    """Where the API is: a Unix socket (the local daemon) or a URL (a remote one), and the token to send."""
+
+    socket: Path
+    url: str | None
+    token: str | None
+
+
+def api_options(func: F) -> F:
+    """Add ``--socket``, ``--url`` and ``--token`` to a command; it receives them as one ``target``."""
+
+    @click.option(
+        "--socket",
+        "socket_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="HAKEEPER_SOCKET",
+        default=DEFAULT_SOCKET,
+        show_default=True,
+        help="The local daemon's API socket (env HAKEEPER_SOCKET).",
+    )
+    @click.option(
+        "--url", envvar="HAKEEPER_URL", help="A remote node's API, https://host:port (env HAKEEPER_URL)."
+    )
+    @click.option(
+        "--token", envvar="HAKEEPER_TOKEN", help="Bearer token; root needs none on the local socket."
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, socket_path: Path, url: str | None, token: str | None, **kwargs: Any) -> Any:
+        return func(*args, target=Target(socket_path, url, token), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def explain_failure(err: ApiRequestError, target: Target) -> str:
+    """The sentence to show for a failed request, with what to do about it."""
+    if err.status == 0:
+        if target.url is None and not target.socket.exists():
+            return (
+                f"the hakeeper daemon is not running on this node: there is no API socket at "
+                f"{target.socket}; "
+                "start it (hakeeper daemon --config /etc/hakeeper/cluster.toml) or give --socket PATH"
+            )
+        where = target.url or f"the socket {target.socket}"
+        return f"nothing answers at {where}; is the hakeeper daemon running there? ({err.message})"
+    if err.status == 401:
+        return f"{err.message} (give --token or set HAKEEPER_TOKEN; tokens come from 'hakeeper token create')"
+    if err.status == 409 and err.current_version:
+        return (
+            f"{err.message}\nSomeone else changed the cluster first (it is now at version "
+            f"{err.current_version}); look at the current state and try again."
+        )
+    return err.message
+
+
+@contextmanager
+def connected(target: Target) -> Iterator[ApiClient]:
+    """A client for ``target``; any API failure leaves the command as a ``ClickException`` sentence."""
+    client = ApiClient(socket_path=target.socket, base_url=target.url, token=target.token)
+    try:
+        yield client
+    except ApiRequestError as err:
+        raise click.ClickException(explain_failure(err, target)) from err
+    finally:
+        client.close()
+
+
+def describe_write(result: WriteResult) -> str:
+    """One line saying what a write did: the committed version, or that nothing needed changing."""
+    if not result.changed:
+        return f"Nothing to change (the cluster is at version {result.version})."
+    return f"Committed: CIB version {result.previous_version} -> {result.version} (log index {result.index})."
