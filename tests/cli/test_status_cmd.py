@@ -1,0 +1,108 @@
+"""``hakeeper status`` against the real API app on a Unix socket."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hakeeper.cli.main import cli
+from hakeeper.cli.status_cmd import Snapshot, status_lines
+from tests.cli.served import NOW, Served, served
+
+__all__ = ["served"]
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_status_shows_the_crm_mon_view(served: Served) -> None:
+    result = served.run("status")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Cluster: testcluster" in out
+    assert "Current DC: n1 (partition with quorum)" in out
+    assert "n1: online (DC)" in out and "n2: online" in out
+    assert "* vip (ocf:pacemaker:Dummy): Started on n1" in out
+    # a group's members are nested under it
+    web = out.index("* web [group]: Started on n1")
+    assert out.index("    * fs (ocf:pacemaker:Dummy): Started on n1") > web
+    assert "ping-clone [clone]: Stopped" in out
+    assert "vip monitor (every 10s) on n1: rc=7 'not running'" in out
+    assert "vip on n1: 1/3 failures, expires in 8m20s" in out  # failure-timeout 600 s, failed 100 s ago
+    assert "cluster: the cluster started" in out
+    assert "\x1b[" not in out  # plain text when not a terminal
+
+
+def test_status_shows_node_states_and_lost_quorum(served: Served) -> None:
+    def change() -> None:
+        served.fake.set_member("n3", online=False, unclean=True)
+        served.fake.quorate = False
+
+    served.call(change)
+    served.run("node", "standby", "n2")
+    out = served.run("status").output
+    assert "n3: UNCLEAN" in out
+    assert "n2: standby" in out
+    assert "partition WITHOUT quorum" in out
+
+
+def test_status_json_is_for_scripts(served: Served) -> None:
+    result = served.run("status", "--json", "--events", "5")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["cluster"]["cluster_name"] == "testcluster"
+    assert {r["id"] for r in doc["resources"]["resources"]} >= {"vip", "web", "fs", "ping-clone"}
+    assert doc["events"][0]["desc"] == "the cluster started"
+
+
+def test_the_lines_are_a_pure_function_of_the_answers(served: Served) -> None:
+    doc = served.run("status", "--json").output
+    import msgspec
+
+    snap = msgspec.json.decode(doc, type=Snapshot)
+    texts = [line.text for line in status_lines(snap)]
+    assert texts[0].startswith("Cluster: testcluster")
+    failing = [line for line in status_lines(snap) if "rc=7" in line.text]
+    assert failing and failing[0].style == "red"
+
+
+def test_an_expired_failure_says_so(served: Served) -> None:
+    served.call(lambda: served.fake.set_now(NOW + 1000))
+    out = served.run("status").output
+    assert "expired" in out
+
+
+def test_no_daemon_is_one_sentence_naming_the_socket(tmp_path: Path) -> None:
+    from hakeeper.cli.main import _register
+
+    if "status" not in cli.commands:
+        _register()
+    missing = tmp_path / "api.sock"
+    result = CliRunner().invoke(cli, ["status", "--socket", str(missing)])
+    assert result.exit_code == 1
+    assert f"not running on this node: there is no API socket at {missing}" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_socket_nobody_listens_on(tmp_path: Path) -> None:
+    import socket
+
+    from hakeeper.cli.main import _register
+
+    if "status" not in cli.commands:
+        _register()
+    path = tmp_path / "dead.sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()  # the file stays, nothing listens: a crashed daemon
+    result = CliRunner().invoke(cli, ["status", "--socket", str(path)])
+    assert result.exit_code == 1
+    assert f"nothing answers at the socket {path}" in result.output
+
+
+def test_watch_and_json_are_refused_together(served: Served) -> None:
+    result = served.run("status", "--watch", "--json")
+    assert result.exit_code == 2
+    assert "do not go together" in result.output
