@@ -33,7 +33,15 @@ def dummy(rid: str) -> m.Primitive:
 
 
 def _history(rid: str, node: str, call_id: int, *failure: m.OpRecord) -> m.ResourceHistory:
-    start = m.OpRecord(id=f"{rid}_last_0", operation="start", call_id=call_id, rc=0, on_node=node)
+    # the transition key carries the expected rc (0); without one, the policy engine sees a failure
+    start = m.OpRecord(
+        id=f"{rid}_last_0",
+        operation="start",
+        call_id=call_id,
+        rc=0,
+        on_node=node,
+        transition_key=f"1:{call_id}:0:t",
+    )
     return m.ResourceHistory(id=rid, klass="ocf", provider="pacemaker", type="Dummy", ops=[start, *failure])
 
 
@@ -80,6 +88,7 @@ def sample_cib() -> m.Cib:
         rc=7,
         interval=10_000,
         exit_reason="not running",
+        transition_key="1:3:0:t",
         last_rc_change=FAILED_AT,
         on_node="n1",
     )

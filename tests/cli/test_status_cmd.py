@@ -28,6 +28,7 @@ def test_status_shows_the_crm_mon_view(served: Served) -> None:
     web = out.index("* web [group]: Started on n1")
     assert out.index("    * fs (ocf:pacemaker:Dummy): Started on n1") > web
     assert "ping-clone [clone]: Stopped" in out
+    assert "FAILED" not in out  # the monitor failure was recovered (a later start)
     assert "vip monitor (every 10s) on n1: rc=7 'not running'" in out
     assert "vip on n1: 1/3 failures, expires in 8m20s" in out  # failure-timeout 600 s, failed 100 s ago
     assert "cluster: the cluster started" in out
