@@ -29,29 +29,45 @@ class Target(NamedTuple):
     token: str | None
 
 
+_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("--socket", "socket_path"),
+        {
+            "type": click.Path(dir_okay=False, path_type=Path),
+            "envvar": "HAKEEPER_SOCKET",
+            "default": DEFAULT_SOCKET,
+            "show_default": True,
+            "help": "The local daemon's API socket (env HAKEEPER_SOCKET).",
+        },
+    ),
+    (
+        ("--url",),
+        {"envvar": "HAKEEPER_URL", "help": "A remote node's API, https://host:port (env HAKEEPER_URL)."},
+    ),
+    (
+        ("--token",),
+        {"envvar": "HAKEEPER_TOKEN", "help": "Bearer token; root needs none on the local socket."},
+    ),
+]
+
+
+def api_params() -> list[click.Parameter]:
+    """The ``--socket``/``--url``/``--token`` options as parameters, for commands built without decorators
+    (their callback receives ``socket_path``, ``url`` and ``token``)."""
+    return [click.Option(list(decls), **attrs) for decls, attrs in _OPTIONS]
+
+
 def api_options(func: F) -> F:
     """Add ``--socket``, ``--url`` and ``--token`` to a command; it receives them as one ``target``."""
 
-    @click.option(
-        "--socket",
-        "socket_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="HAKEEPER_SOCKET",
-        default=DEFAULT_SOCKET,
-        show_default=True,
-        help="The local daemon's API socket (env HAKEEPER_SOCKET).",
-    )
-    @click.option(
-        "--url", envvar="HAKEEPER_URL", help="A remote node's API, https://host:port (env HAKEEPER_URL)."
-    )
-    @click.option(
-        "--token", envvar="HAKEEPER_TOKEN", help="Bearer token; root needs none on the local socket."
-    )
     @functools.wraps(func)
     def wrapper(*args: Any, socket_path: Path, url: str | None, token: str | None, **kwargs: Any) -> Any:
         return func(*args, target=Target(socket_path, url, token), **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    decorated: Callable[..., Any] = wrapper
+    for decls, attrs in reversed(_OPTIONS):
+        decorated = click.option(*decls, **attrs)(decorated)
+    return decorated  # type: ignore[return-value]
 
 
 def explain_failure(err: ApiRequestError, target: Target) -> str:
