@@ -237,7 +237,10 @@ def _link(node: str, addr: str) -> str:
         host = ipaddress.ip_address(addr.strip("[]"))
         return str(Address(str(host), DEFAULT_PORT))
     except ValueError:
-        pass
+        if ":" not in addr:
+            raise click.UsageError(
+                f"node {node}: {addr!r} is not an IP address (the cluster does not look names up)"
+            ) from None
     try:
         return str(parse_address(addr))
     except ValueError as err:
