@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,31 @@ def test_watch_and_json_are_refused_together(served: Served) -> None:
     result = served.run("status", "--watch", "--json")
     assert result.exit_code == 2
     assert "do not go together" in result.output
+
+
+def test_watch_refreshes_on_a_cluster_event(served: Served) -> None:
+    # The refresh interval is an hour: only the event stream can bring the second view (or the timeout fails).
+    from rich.text import Text
+
+    from hakeeper.cli.connect import Target
+    from hakeeper.cli.status_cmd import watch_loop
+
+    views: list[str] = []
+    first = threading.Event()
+
+    def show(view: Text) -> None:
+        views.append(view.plain)
+        first.set()
+
+    target = Target(served.socket, None, served.token)
+    worker = threading.Thread(target=watch_loop, args=(target, 3600.0, 5, show, 2))
+    worker.start()
+    assert first.wait(30)
+    served.call(lambda: served.fake.publish("node", "node n2 was put in standby", node="n2"))
+    worker.join(30)
+    assert not worker.is_alive()
+    assert len(views) == 2
+    assert "node n2 was put in standby" not in views[0]
+    assert "node: node n2 was put in standby" in views[1]
+    # the event listener leaves at the next event, so the server can stop
+    served.call(lambda: served.fake.publish("cluster", "one more"))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import click
+import httpx
 import msgspec
 from rich.console import Console
 from rich.live import Live
@@ -227,31 +228,60 @@ def as_text(lines: list[Line]) -> Text:
 # --- the command -----------------------------------------------------------------------------------------
 
 
-def _event_wakeups(target: Target, changed: threading.Event) -> None:
-    """Set ``changed`` whenever the event stream delivers something; quietly gives up when it ends."""
+def _event_wakeups(target: Target, since: int, changed: threading.Event, stop: threading.Event) -> None:
+    """Set ``changed`` whenever the event stream delivers something, until ``stop`` (seen at the next event);
+    quietly gives up when the stream ends (the view then still refreshes every interval)."""
     try:
         with connected(target) as client:
-            for _ in client.stream_events(since=client.events(limit=1).last_id):
+            for _ in client.stream_events(since=since):
+                if stop.is_set():
+                    return
                 changed.set()
-    except (click.ClickException, OSError, ValueError):
+    except (click.ClickException, httpx.HTTPError, OSError, ValueError):
         return
 
 
-def _watch(target: Target, interval: float, events: int) -> None:
-    changed = threading.Event()
-    threading.Thread(target=_event_wakeups, args=(target, changed), daemon=True).start()
-    console = Console()
-    with connected(target) as client, Live(console=console, auto_refresh=False) as live:
-        while True:
-            try:
-                renderable = as_text(status_lines(read_snapshot(client, events)))
-            except ApiRequestError as err:
-                renderable = Text(
-                    f"{explain_failure(err, target)}\n(retrying every {interval:g} s)", "bold red"
-                )
-            live.update(renderable, refresh=True)
+def watch_loop(
+    target: Target, interval: float, events: int, show: Callable[[Text], None], rounds: int | None = None
+) -> None:
+    """Show the view, then again on every cluster event or after ``interval`` s; ``rounds`` views (None:
+    until interrupted). A failing read is shown in place of the view and retried."""
+    changed, stop = threading.Event(), threading.Event()
+    with connected(target) as client:
+        since = client.events(limit=1).last_id
+        listener = threading.Thread(target=_event_wakeups, args=(target, since, changed, stop), daemon=True)
+        listener.start()
+        try:
+            _refresh(client, target, interval, events, show, rounds, changed)
+        finally:
+            stop.set()
+
+
+def _refresh(
+    client: ApiClient,
+    target: Target,
+    interval: float,
+    events: int,
+    show: Callable[[Text], None],
+    rounds: int | None,
+    changed: threading.Event,
+) -> None:
+    shown = 0
+    while rounds is None or shown < rounds:
+        changed.clear()  # before reading: an event during the read brings another refresh
+        try:
+            view = as_text(status_lines(read_snapshot(client, events)))
+        except ApiRequestError as err:
+            view = Text(f"{explain_failure(err, target)}\n(retrying every {interval:g} s)", "bold red")
+        show(view)
+        shown += 1
+        if rounds is None or shown < rounds:
             changed.wait(interval)
-            changed.clear()
+
+
+def _watch(target: Target, interval: float, events: int) -> None:
+    with Live(console=Console(), auto_refresh=False, screen=False) as live:
+        watch_loop(target, interval, events, lambda view: live.update(view, refresh=True))
 
 
 def _lines_out(lines: list[Line]) -> Iterator[str]:
