@@ -7,14 +7,17 @@ read from the world, not from the cluster's own opinion.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from hakeeper.api.schemas import FencingList
 from hakeeper.cli.localcluster import LocalCluster, wait_until
 
 DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
@@ -112,3 +115,59 @@ def test_operators_use_any_node_api_and_changes_reach_the_dc(cluster: LocalClust
     assert any(
         e.kind == "resource" and e.rsc == "web" and e.task == "start" and e.node == target for e in events
     )
+
+
+FENCED_BOOTSTRAP = """
+[cluster]
+name = "e2e-fenced"
+
+[properties]
+stonith-enabled = true
+
+[rsc_defaults]
+resource-stickiness = 100
+
+[nodes.n1]
+[nodes.n2]
+[nodes.n3]
+
+[resources.fencer]
+agent = "stonith:fence_dummy"
+params = {{ type = "file", status_file = "{status}", pcmk_host_list = "n1 n2 n3" }}
+
+[resources.web]
+agent = "ocf:heartbeat:Dummy"
+"""
+
+
+@pytest.mark.skipif(shutil.which("fence_dummy") is None, reason="fence-agents is not installed")
+def test_a_lost_node_is_fenced_before_its_resource_is_recovered(tmp_path: Path) -> None:
+    from hakeeper.api.client import ApiClient
+
+    status = tmp_path / "power"
+    status.write_text("on")
+    cluster = LocalCluster(tmp_path / "c", NODES, FENCED_BOOTSTRAP.format(status=status))
+    try:
+        cluster.start_all()
+        assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
+        (active,) = running(cluster, "web")
+        cluster.kill(active)
+        assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
+        (survivor,) = running(cluster, "web")
+        with ApiClient(socket_path=cluster.node_dir(survivor) / "api.sock") as c:
+            fencing = msgspec.json.decode(c.request("GET", "/v1/fencing"), type=FencingList)
+            events = c.events().events
+    finally:
+        cluster.stop_all()
+    assert survivor != active
+    done = [e for e in fencing.history if e.target == active and e.state == "done"]
+    assert done, fencing
+    assert "off" in status.read_text() or status.read_text() == "on", "fence_dummy ran (reboot leaves it on)"
+    # the recovery came after the fencing: in the commit-ordered event stream, the fence precedes the start
+    fenced_at = next(e.id for e in events if e.kind == "fencing" and e.node == active)
+    started_at = [
+        e.id
+        for e in events
+        if e.kind == "resource" and e.rsc == "web" and e.task == "start" and e.node == survivor
+    ]
+    assert started_at and min(started_at) > fenced_at, events

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
 
-from hakeeper.agents.base import ActionContext, Agent, AgentSpec, AgentSpecError, Invocation, Outcome
+from hakeeper.agents.base import (
+    ActionContext,
+    Agent,
+    AgentSpec,
+    AgentSpecError,
+    AgentUnavailable,
+    Invocation,
+    Outcome,
+)
 from hakeeper.agents.builtin import BUILTIN_PROVIDER, BUILTIN_TYPES, BuiltinAgent
 from hakeeper.agents.lsb import DEFAULT_INIT_DIR, LsbAgent, list_lsb
 from hakeeper.agents.metadata import AgentMetadata, MetadataCache, MetadataError
 from hakeeper.agents.ocf import DEFAULT_OCF_ROOT, OcfAgent
+from hakeeper.agents.results import OpStatus
 from hakeeper.agents.systemd import SYSTEMD_RUNTIME_DIR, SystemdAgent, list_units, systemd_running, unit_name
 
 STANDARDS = ("ocf", "lsb", "systemd", "service")
@@ -34,11 +44,13 @@ def parse_spec(text: str) -> AgentSpec:
                 f"OCF agents are named ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), not {text!r}"
             )
         return AgentSpec("ocf", parts[1], parts[2])
-    if standard in ("lsb", "systemd", "service"):
+    if standard in ("lsb", "systemd", "service", "stonith"):
         if len(parts) != 2 or not parts[1]:
             raise AgentSpecError(f"{standard} agents are named {standard}:NAME, not {text!r}")
         return AgentSpec(standard, "", parts[1])
-    raise AgentSpecError(f"unknown agent class in {text!r}: expected one of {', '.join(STANDARDS)}")
+    raise AgentSpecError(
+        f"unknown agent class in {text!r}: expected one of {', '.join((*STANDARDS, 'stonith'))}"
+    )
 
 
 class RegistryPaths(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,12 +89,27 @@ class ServiceAgent:
 class AgentRegistry:
     """Builds agents from names and keeps their parsed meta-data cached."""
 
-    def __init__(self, paths: RegistryPaths | None = None) -> None:
+    def __init__(
+        self,
+        paths: RegistryPaths | None = None,
+        extra_classes: Mapping[str, Callable[[AgentSpec], Agent]] | None = None,
+    ) -> None:
         self.paths = paths or RegistryPaths()
         self._metadata = MetadataCache()
+        # classes a higher layer provides (the node daemon registers "stonith" from the fencing layer)
+        self._extra = dict(extra_classes or {})
 
     def resolve(self, name: str | AgentSpec) -> Agent:
         spec = parse_spec(name) if isinstance(name, str) else name
+        if spec.standard in self._extra:
+            return self._extra[spec.standard](spec)
+        if spec.standard == "stonith":
+            raise AgentUnavailable(
+                f"{spec} is a fencing device: the node daemon runs it through its fencing layer, "
+                "not as a plain resource agent",
+                OpStatus.NOT_SUPPORTED,
+                3,
+            )
         if spec.standard == "ocf" and spec.provider == BUILTIN_PROVIDER:
             return BuiltinAgent(spec, self.paths.python or None, self.paths.ocf_root)
         if spec.standard == "ocf":

@@ -55,7 +55,26 @@ class SubmitAnswer(msgspec.Struct, frozen=True, tag="answer", tag_field="kind"):
     actual: str = ""
 
 
-ControllerMessage = RunOp | CancelOp | OpDone | AttributeChanged | SubmitChange | SubmitAnswer
+class RunFence(msgspec.Struct, frozen=True, tag="run-fence", tag_field="kind"):
+    """The DC asks a node to run a fencing device against ``target`` (never the target itself)."""
+
+    dc: str
+    attempt_id: int
+    device: str
+    target: str
+    action: str
+    timeout_s: float
+
+
+class FenceRan(msgspec.Struct, frozen=True, tag="fence-ran", tag_field="kind"):
+    attempt_id: int
+    ok: bool
+    reason: str = ""
+
+
+ControllerMessage = (
+    RunOp | CancelOp | OpDone | AttributeChanged | SubmitChange | SubmitAnswer | RunFence | FenceRan
+)
 
 _DECODER: msgspec.msgpack.Decoder[ControllerMessage] = msgspec.msgpack.Decoder(ControllerMessage)
 _ENCODER = msgspec.msgpack.Encoder()

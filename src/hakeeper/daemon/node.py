@@ -19,6 +19,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import random
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -26,6 +27,7 @@ from typing import TypeVar
 
 import msgspec
 
+from hakeeper.agents.registry import AgentRegistry
 from hakeeper.api.alerts import AlertQueue, AlertRunner, follow
 from hakeeper.api.app import RunningServer, build_app, start_unix
 from hakeeper.api.audit import AUDIT_FILE, AuditLog
@@ -42,6 +44,11 @@ from hakeeper.controller.planning import plan_transition
 from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode_entry
 from hakeeper.daemon.config import DaemonConfig
 from hakeeper.daemon.handle import DaemonHandle, EventHub
+from hakeeper.fencing.agent import AgentRunner
+from hakeeper.fencing.devices import devices_from_config
+from hakeeper.fencing.fencer import Fencer, FencingFinished, FencingPlanned, RunDevice
+from hakeeper.fencing.fencer import Output as FencerOutput
+from hakeeper.fencing.resource import StonithResource
 from hakeeper.lrm.messages import AttributeUpdate, OpResult
 from hakeeper.lrm.service import LocalResourceManager, LrmConfig
 from hakeeper.messaging import api as mapi
@@ -105,6 +112,9 @@ class NodeDaemon:
         self.lrm: LocalResourceManager | None = None
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.fencer: Fencer | None = None
+        self._fence_runner = AgentRunner()
+        self._fencer_epoch: tuple[int, int] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -145,9 +155,9 @@ class NodeDaemon:
             "HA_NODENAME": self.name,
             **self._lrm_env,
         }
-        self.lrm = LocalResourceManager(
-            LrmConfig(node_name=self.name, run_dir=str(lrm_dir / "run"), extra_env=env)
-        )
+        registry = AgentRegistry(extra_classes={"stonith": StonithResource})
+        lrm_config = LrmConfig(node_name=self.name, run_dir=str(lrm_dir / "run"), extra_env=env)
+        self.lrm = LocalResourceManager(lrm_config, registry)
         self.service = MessageService(self._service_config(), self.app, self._on_message_event)
         api: RunningServer | None = None
         try:
@@ -371,6 +381,18 @@ class NodeDaemon:
             fut = self._answers.get(message.request_id)
             if fut is not None and not fut.done():
                 fut.set_result(message)
+        elif isinstance(message, cmsg.RunFence):
+            if message.dc == self.leader and message.target != self.name:
+                self._spawn(
+                    self._run_device(
+                        message.attempt_id, message.device, message.target, message.action, message.timeout_s
+                    )
+                )
+        elif isinstance(message, cmsg.FenceRan):
+            if self.leader == self.name:
+                self._fence_ran(message)
+            elif self.leader is not None:
+                self._send(self.leader, message)
         elif isinstance(message, cmsg.OpDone):
             self._run_dc(self.dc.op_result(message.node, message.result, now))
         elif isinstance(message, cmsg.AttributeChanged):
@@ -427,21 +449,77 @@ class NodeDaemon:
             return
         self._run_dc(self.dc.plan_ready(graph, self._now_ms()))
 
+    # --- fencing --------------------------------------------------------------------------------------
+
+    def _the_fencer(self) -> Fencer:
+        """The DC's fencer, rebuilt when the configuration changes (requests in progress keep their plan)."""
+        version = (self.cib.admin_epoch, self.cib.epoch)
+        if self.fencer is None:
+            self.fencer, errors = Fencer.from_config(self.cib.configuration, rng=random.Random())
+        elif version != self._fencer_epoch:
+            errors = self.fencer.reconfigure_from(self.cib.configuration)
+        else:
+            errors = {}
+        self._fencer_epoch = version
+        for device, why in sorted(errors.items()):
+            log.error("%s: fencing device %s cannot be used: %s", self.name, device, why)
+        return self.fencer
+
     def _fence(self, cmd: RequestFence) -> None:
-        # Fencing devices are wired in with the fencing layer; until a device is configured, a request fails
-        # loudly and the DC keeps the node's resources where they are (never recovered without a fence).
-        text = f"cannot fence {cmd.target}: no fencing device is wired into this daemon yet"
-        log.error("%s: %s", self.name, text)
-        event = m.FenceEvent(
-            target=cmd.target,
-            action=cmd.action,
-            state="failed",
-            origin=self.name,
-            client=cmd.key,
-            completed=int(time.time()),
-            reason=text,
+        fencer = self._the_fencer()
+        now, wall = time.monotonic(), time.time()
+        outputs = fencer.set_members(sorted(self.up), now, wall)
+        outputs += fencer.request(cmd.target, cmd.action, self.name, now, wall=wall, client=cmd.key)
+        self._run_fencer(outputs)
+
+    def _run_fencer(self, outputs: list[FencerOutput]) -> None:
+        for out in outputs:
+            if isinstance(out, RunDevice):
+                if out.executor == self.name:
+                    self._spawn(
+                        self._run_device(out.attempt_id, out.device, out.target, out.action, out.timeout_s)
+                    )
+                else:
+                    message = cmsg.RunFence(
+                        dc=self.name,
+                        attempt_id=out.attempt_id,
+                        device=out.device,
+                        target=out.target,
+                        action=out.action,
+                        timeout_s=out.timeout_s,
+                    )
+                    self._send(out.executor, message)
+            elif isinstance(out, FencingPlanned):
+                log.warning("%s: fencing %s (%s) in %.1f s", self.name, out.target, out.action, out.delay_s)
+            elif isinstance(out, FencingFinished):
+                if out.ok:
+                    node_id = self.ids.get(out.target)
+                    if node_id is not None and self.service is not None:
+                        self.service.fencing_confirmed(node_id)
+                if out.event is not None:
+                    self._run_dc(self.dc.fence_result(out.event, self._now_ms()))
+
+    async def _run_device(
+        self, attempt_id: int, device_id: str, target: str, action: str, timeout_s: float
+    ) -> None:
+        """Run one fencing device here; report to the fencer (if this node is the DC) or to the DC."""
+        devices = devices_from_config(self.cib.configuration)
+        device = devices.devices.get(device_id)
+        if device is None:
+            ok, reason = False, devices.errors.get(device_id, f"device {device_id} is not configured here")
+        else:
+            result = await self._fence_runner.run(device, action, target, timeout_s=timeout_s)
+            ok, reason = result.ok, result.reason
+        self._dispatch(cmsg.FenceRan(attempt_id=attempt_id, ok=ok, reason=reason))
+
+    def _fence_ran(self, message: cmsg.FenceRan) -> None:
+        if self.fencer is None:
+            return
+        self._run_fencer(
+            self.fencer.result(
+                message.attempt_id, message.ok, time.monotonic(), reason=message.reason, wall=time.time()
+            )
         )
-        self._run_dc(self.dc.fence_result(event, self._now_ms()))
 
     # --- loops ----------------------------------------------------------------------------------------
 
@@ -459,6 +537,8 @@ class NodeDaemon:
         while True:
             await asyncio.sleep(TICK_S)
             self._run_dc(self.dc.tick(self._now_ms()))
+            if self.fencer is not None and self.leader == self.name:
+                self._run_fencer(self.fencer.tick(time.monotonic(), time.time()))
             if time.monotonic() - last_resend >= RESEND_S:
                 last_resend = time.monotonic()
                 self._run_member(self.member.dc_changed(self.leader))
