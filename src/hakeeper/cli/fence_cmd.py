@@ -52,8 +52,14 @@ def fence() -> None:
 @fence.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--live", is_flag=True, help="Also ask the fence agents (metadata, monitor, list, status).")
-@click.option("--timeout", "timeout_s", type=float, default=20.0, show_default=True,
-              help="With --live: seconds each agent action may take.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="With --live: seconds each agent action may take.",
+)
 def check(file: Path, live: bool, timeout_s: float) -> None:
     """Prove that every node in FILE (CIB XML or TOML) can be fenced, or say what is missing."""
     config = load_configuration(file)
