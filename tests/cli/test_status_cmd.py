@@ -136,3 +136,21 @@ def test_watch_refreshes_on_a_cluster_event(served: Served) -> None:
     assert "node: node n2 was put in standby" in views[1]
     # the event listener leaves at the next event, so the server can stop
     served.call(lambda: served.fake.publish("cluster", "one more"))
+
+
+def test_events_name_what_and_where() -> None:
+    from hakeeper.api.handle import Event
+    from hakeeper.cli.status_cmd import event_text
+
+    start = Event(id=1, timestamp=NOW, kind="resource", desc="ok", rsc="web", task="start", node="n2")
+    assert event_text(start) == "web start on n2: ok"
+    monitor = Event(id=2, timestamp=NOW, kind="resource", desc="not running", rsc="web", task="monitor",
+                    interval_ms=10_000, node="n2")  # fmt: skip
+    assert event_text(monitor) == "web monitor (10s) on n2: not running"
+    member = Event(id=3, timestamp=NOW, kind="node", desc="member", node="n1")
+    assert event_text(member) == "n1: member"
+    said = Event(id=4, timestamp=NOW, kind="node", desc="node n1 is lost", node="n1")
+    assert event_text(said) == "node n1 is lost"
+    attr = Event(id=5, timestamp=NOW, kind="attribute", desc="set", node="n1", attribute_name="ping",
+                 attribute_value="100")  # fmt: skip
+    assert event_text(attr) == "ping=100 on n1: set"

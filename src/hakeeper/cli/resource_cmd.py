@@ -88,8 +88,8 @@ def parse_settings(words: Sequence[str]) -> Settings:
 
 def show_resource(rsc: s.ResourceView) -> None:
     click.echo(f"{rsc.id} ({rsc.agent or rsc.kind})")
-    where = ", ".join(rsc.nodes) if rsc.nodes else "nowhere"
-    click.echo(f"  role: {rsc.role} on {where}" + (" (FAILED)" if rsc.failed else ""))
+    where = f" on {', '.join(rsc.nodes)}" if rsc.nodes else ""
+    click.echo(f"  role: {rsc.role}{where}" + (" (FAILED)" if rsc.failed else ""))
     if rsc.parent:
         click.echo(f"  in: {rsc.parent}")
     if rsc.members:

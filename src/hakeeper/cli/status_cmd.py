@@ -157,8 +157,24 @@ def event_lines(events: list[Event]) -> list[Line]:
     if not events:
         return []
     out = [Line("Recent Events:", "bold")]
-    out += [Line(f"  {_clock(e.timestamp)} {e.kind}: {e.desc}", "dim") for e in events]
+    out += [Line(f"  {_clock(e.timestamp)} {e.kind}: {event_text(e)}", "dim") for e in events]
     return out
+
+
+def event_text(e: Event) -> str:
+    """What happened, with whom: the event's own words plus the resource, operation and node they omit."""
+    subject: list[str] = []
+    if e.rsc and e.rsc not in e.desc:
+        subject.append(e.rsc)
+    if e.task and e.task not in e.desc:
+        subject.append(
+            e.task if e.interval_ms is None or not e.interval_ms else f"{e.task} ({e.interval_ms // 1000}s)"
+        )
+    if e.attribute_name and e.attribute_name not in e.desc:
+        subject.append(f"{e.attribute_name}={e.attribute_value or ''}")
+    if e.node and e.node not in e.desc:
+        subject.append(f"on {e.node}" if subject else e.node)
+    return f"{' '.join(subject)}: {e.desc}" if subject else e.desc
 
 
 def header_lines(cluster: s.ClusterView) -> list[Line]:
@@ -171,8 +187,9 @@ def header_lines(cluster: s.ClusterView) -> list[Line]:
         ),
         Line(f"  * Current DC: {dc}", "" if cluster.quorate and cluster.dc else "bold red"),
         Line(
-            f"  * {len(cluster.nodes)} nodes configured, {cluster.resources_configured} resources "
-            f"configured, {cluster.resources_active} active"
+            f"  * {_count(len(cluster.nodes), 'node')} configured, "
+            f"{_count(cluster.resources_configured, 'resource')} configured, "
+            f"{cluster.resources_active} active"
         ),
     ]
     if cluster.maintenance_mode:
@@ -201,6 +218,10 @@ def status_lines(snap: Snapshot) -> list[Line]:
                 out.append(Line(""))
             out += section
     return out
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _clock(epoch: float) -> str:
