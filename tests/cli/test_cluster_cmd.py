@@ -157,6 +157,20 @@ def test_simulate_live_as_is_and_with_changes(tmp_path: Path, served: Served) ->
     assert served.fake.submitted == []
 
 
+def test_simulate_live_what_ifs(served: Served) -> None:
+    standby = served.run("simulate", "--live", "--standby", "n1")
+    assert standby.exit_code == 0, standby.output
+    assert "with the changes" in standby.output
+    assert "Move       vip      ( n1 -> " in standby.output and "fs" in standby.output
+    moved = served.run("simulate", "--live", "--move", "web", "n3", "--disable", "vip")
+    assert moved.exit_code == 0, moved.output
+    assert "Move       fs       ( n1 -> n3 )" in moved.output
+    assert "Stop       vip      (       n1 )" in moved.output
+    unknown = served.run("simulate", "--live", "--move", "web", "n9")
+    assert unknown.exit_code == 1 and "cannot simulate that" in unknown.output and "n9" in unknown.output
+    assert served.fake.submitted == []
+
+
 def test_simulate_live_refuses_bad_input(tmp_path: Path, served: Served) -> None:
     bad = tmp_path / "ops.json"
     bad.write_text('{"op": "nothing"}')

@@ -8,20 +8,24 @@ change made in between. ``cluster setup`` writes each node's daemon configuratio
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import msgspec
 
 from hakeeper.api import schemas as s
-from hakeeper.api.client import ApiRequestError
+from hakeeper.api.client import ApiClient, ApiRequestError
 from hakeeper.api.views import mask_configuration
 from hakeeper.cib import model as m
-from hakeeper.cib.declarative import dump_config
-from hakeeper.cib.patch import PatchOp
+from hakeeper.cib import operator as op
+from hakeeper.cib.declarative import ConfigError as TomlConfigError
+from hakeeper.cib.declarative import dump_config, load_config
+from hakeeper.cib.patch import Patch, PatchError, PatchOp, apply
 from hakeeper.cli.config_cmd import config, read_configuration
 from hakeeper.cli.connect import Target, api_options, api_params, connected, describe_write
 from hakeeper.cli.simulate_cmd import simulate as simulate_file
@@ -151,18 +155,58 @@ def _read_ops(path: Path) -> list[PatchOp]:
         ) from err
 
 
-def simulate_live(target: Target, config_file: Path | None, ops_file: Path | None, as_json: bool) -> None:
-    request = s.SimulateRequest(
-        ops=_read_ops(ops_file) if ops_file else [],
-        config_toml=_toml(_load(config_file), config_file) if config_file else None,
-    )
+class WhatIf(NamedTuple):
+    """Operator-level changes to try: nodes in standby, resources moved or disabled."""
+
+    standby: tuple[str, ...] = ()
+    moves: tuple[tuple[str, str], ...] = ()
+    disable: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.standby or self.moves or self.disable)
+
+
+def what_if_ops(cfg: m.Configuration, what: WhatIf) -> list[PatchOp]:
+    """The patch operations the API would commit for ``what``, made as the API makes them (one after the
+    other, each on the result of the previous)."""
+    steps: list[Callable[[m.Cib], Patch]] = [
+        *(functools.partial(op.standby, node=n) for n in what.standby),
+        *(functools.partial(op.move, rsc_id=r, node=n) for r, n in what.moves),
+        *(functools.partial(op.disable, rsc_id=r) for r in what.disable),
+    ]
+    cib = m.Cib(configuration=cfg)
+    ops: list[PatchOp] = []
+    for step in steps:
+        try:
+            patch = step(cib)
+            cib = apply(cib, patch)
+        except (op.OperatorError, PatchError) as err:
+            raise click.ClickException(f"cannot simulate that: {err}") from err
+        ops += patch.ops
+    return ops
+
+
+def _running_configuration(client: ApiClient) -> m.Configuration:
+    try:
+        return load_config(client.config().toml)
+    except TomlConfigError as err:  # the API wrote it: only a version mismatch between CLI and daemon
+        raise click.ClickException(f"the running configuration could not be read: {err}") from err
+
+
+def simulate_live(
+    target: Target, config_file: Path | None, ops_file: Path | None, what: WhatIf, as_json: bool
+) -> None:
+    ops = _read_ops(ops_file) if ops_file else []
+    config_toml = _toml(_load(config_file), config_file) if config_file else None
     with connected(target) as client:
-        result = client.simulate(request)
+        if what:
+            ops += what_if_ops(_running_configuration(client), what)
+        result = client.simulate(s.SimulateRequest(ops=ops, config_toml=config_toml))
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(result)).decode())
         return
-    what = "with the changes" if request.ops or request.config_toml else "as it is"
-    click.echo(f"The running cluster (CIB version {result.version}) {what} would do:")
+    changes = "with the changes" if ops or config_toml else "as it is"
+    click.echo(f"The running cluster (CIB version {result.version}) {changes} would do:")
     for line in result.summary or ["(nothing)"]:
         click.echo(f"  {line.strip()}")
     for warning in result.warnings:
@@ -182,6 +226,9 @@ def with_live(offline: click.Command) -> click.Command:
         live: bool,
         config_file: Path | None,
         ops_file: Path | None,
+        standby: tuple[str, ...],
+        move: tuple[tuple[str, str], ...],
+        disable: tuple[str, ...],
         as_json: bool,
         socket_path: Path,
         url: str | None,
@@ -191,12 +238,13 @@ def with_live(offline: click.Command) -> click.Command:
         if live:
             if offline_args.get("file") is not None:
                 raise click.UsageError("give either FILE (a saved CIB) or --live (the running cluster)")
-            simulate_live(Target(socket_path, url, token), config_file, ops_file, as_json)
+            what = WhatIf(standby, move, disable)
+            simulate_live(Target(socket_path, url, token), config_file, ops_file, what, as_json)
             return
         if offline_args.get("file") is None:
             raise click.UsageError("give FILE (a saved CIB) or --live (the running cluster)")
-        if config_file or ops_file or as_json:
-            raise click.UsageError("--config, --ops and --json go with --live")
+        if config_file or ops_file or as_json or standby or move or disable:
+            raise click.UsageError("--config, --ops, --standby, --move, --disable and --json go with --live")
         assert offline.callback is not None
         offline.callback(**offline_args)
 
@@ -212,6 +260,19 @@ def with_live(offline: click.Command) -> click.Command:
             type=click.Path(dir_okay=False, path_type=Path),
             help="With --live: a JSON list of CIB patch operations to try.",
         ),
+        click.Option(
+            ["--standby"], multiple=True, metavar="NODE", help="With --live: what if NODE were in standby."
+        ),
+        click.Option(
+            ["--move"],
+            nargs=2,
+            multiple=True,
+            metavar="RSC NODE",
+            help="With --live: what if RSC moved to NODE.",
+        ),
+        click.Option(
+            ["--disable"], multiple=True, metavar="RSC", help="With --live: what if RSC were disabled."
+        ),
         click.Option(["--json", "as_json"], is_flag=True, help="With --live: the API's answer as JSON."),
     ]
     return click.Command(
@@ -219,8 +280,8 @@ def with_live(offline: click.Command) -> click.Command:
         callback=run,
         params=[_optional_file(p) for p in offline.params] + live_params + api_params(),
         help=(offline.help or "").rstrip(".")
-        + ".\n\nWith --live instead of FILE: what the running cluster would do (optionally with --config or"
-        " --ops changes).",
+        + ".\n\nWith --live instead of FILE: what the running cluster would do, as it is or with changes "
+        "(--standby, --move, --disable, --config FILE, --ops FILE); nothing is changed.",
         short_help="Show the transition the policy engine computes (saved CIB, or --live).",
     )
 
