@@ -336,7 +336,17 @@ def setup_toml(name: str, nodes: list[tuple[str, list[str]]], key_file: Path, tw
 
 @click.group("cluster")
 def cluster() -> None:
-    """Set up a new cluster's node configurations and key."""
+    """Set up a new cluster's node configurations and key; cluster-wide maintenance mode."""
+
+
+@cluster.command("maintenance")
+@click.argument("switch", type=click.Choice(["on", "off"]))
+@api_options
+def maintenance(target: Target, switch: str) -> None:
+    """Maintenance mode for the whole cluster: 'on' leaves every resource alone (nothing is started,
+    stopped or monitored) until 'off'."""
+    with connected(target) as client:
+        click.echo(describe_write(client.maintenance(switch == "on")))
 
 
 @cluster.command("setup")
