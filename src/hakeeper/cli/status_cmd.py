@@ -26,6 +26,7 @@ from hakeeper.api.handle import Event
 from hakeeper.cli.connect import Target, api_options, connected, explain_failure
 
 RECENT_EVENTS = 10
+RECONNECT_S = 3.0
 
 
 class Line(NamedTuple):
@@ -250,16 +251,27 @@ def as_text(lines: list[Line]) -> Text:
 
 
 def _event_wakeups(target: Target, since: int, changed: threading.Event, stop: threading.Event) -> None:
-    """Set ``changed`` whenever the event stream delivers something, until ``stop`` (seen at the next event);
-    quietly gives up when the stream ends (the view then still refreshes every interval)."""
-    try:
-        with connected(target) as client:
-            for _ in client.stream_events(since=since):
-                if stop.is_set():
-                    return
-                changed.set()
-    except (click.ClickException, httpx.HTTPError, OSError, ValueError):
-        return
+    """Set ``changed`` whenever the event stream delivers something, until ``stop`` (seen at the next event).
+
+    When the stream breaks (the daemon restarted, say) it reconnects every few seconds; meanwhile the view
+    still refreshes every interval. Event ids restart with the daemon, so a reconnection starts from the
+    newest id the daemon has then, and brings one refresh.
+    """
+    first = True
+    while not stop.is_set():
+        try:
+            with connected(target) as client:
+                if not first:
+                    since = client.events(limit=1).last_id
+                    changed.set()
+                for _ in client.stream_events(since=since):
+                    if stop.is_set():
+                        return
+                    changed.set()
+        except (click.ClickException, httpx.HTTPError, OSError, ValueError):
+            pass
+        first = False
+        stop.wait(RECONNECT_S)
 
 
 def watch_loop(
