@@ -63,7 +63,7 @@ class Graph:
             return
         first.before.append((then, flags))
         then.after.append((first, flags))
-        if flags & ONE_OR_MORE:
+        if flags & ONE_OR_MORE and then.required_runnable_before == 0:
             then.required_runnable_before = 1
 
 
@@ -446,17 +446,24 @@ def _then_side(graph: Graph, rsc: Rsc, task: str) -> list[Action]:
 _INVERSE = {"start": "stop", "stop": "start", "promote": "demote", "demote": "promote"}
 
 
+def _relaxed_ordering(graph: Graph, spec: OrderSpec) -> None:
+    """"then" may run once ``min_first`` instances of the "first" clone can (clone-min, require-all)."""
+    met = graph.action(None, f"clone-one-or-more:{spec.id}", None, pseudo=True, owner=spec.id)
+    met.required_runnable_before = spec.min_first
+    for inst in spec.first.children:
+        for first in _first_side(graph, inst, spec.first_action):
+            graph.order(first, met, ONE_OR_MORE)
+    for then in _then_side(graph, spec.then, spec.then_action):
+        graph.order(met, then, _flags_for(spec, spec.first_action) | RUNNABLE_LEFT)
+
+
 def user_orderings(graph: Graph, specs: list[OrderSpec]) -> None:
     for spec in specs:
-        _order_pair(
-            graph,
-            spec.first,
-            spec.first_action,
-            spec.then,
-            spec.then_action,
-            _flags_for(spec, spec.first_action),
-            spec,
-        )
+        if spec.min_first > 0 and spec.first_action in ("start", "promote"):
+            _relaxed_ordering(graph, spec)
+        else:
+            _order_pair(graph, spec.first, spec.first_action, spec.then, spec.then_action,
+                        _flags_for(spec, spec.first_action), spec)
         if spec.symmetrical and spec.kind == "Mandatory":
             first_inv = _INVERSE.get(spec.then_action)
             then_inv = _INVERSE.get(spec.first_action)
@@ -607,7 +614,8 @@ def _one_or_more(then: Action) -> bool:
     firsts = [f for f, flags in then.after if flags & ONE_OR_MORE]
     if not firsts:
         return False
-    runnable = any(f.runnable for f in firsts)
+    needed = max(1, then.required_runnable_before)
+    runnable = sum(1 for f in firsts if f.runnable) >= needed
     if then.runnable and not runnable:
         then.runnable = False
         return True

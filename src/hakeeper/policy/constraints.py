@@ -26,6 +26,7 @@ class OrderSpec:
     then_action: str
     kind: str  # Mandatory Optional Serialize
     symmetrical: bool
+    min_first: int = 0  # clone-min / require-all=false: instances of "first" needed before "then"
 
 
 def resolve_ids(ws: WorkingSet, name: str) -> list[Rsc]:
@@ -295,9 +296,21 @@ def build_orders(ws: WorkingSet) -> list[OrderSpec]:
                         (con.then_action or con.first_action or "start").lower(),
                         kind,
                         symmetrical,
+                        _minimum_first(first, con),
                     )
                 )
     return out
+
+
+def _minimum_first(first: Rsc, con: m.Order) -> int:
+    if first.kind != "clone":
+        return 0
+    if "clone-min" in first.meta:
+        text = first.meta["clone-min"].strip()
+        return int(text) if text.isdigit() else 0
+    if con.require_all is False:
+        return 1
+    return 0
 
 
 def _set_orders(ws: WorkingSet, con: m.Order, kind: str, symmetrical: bool) -> list[OrderSpec]:
