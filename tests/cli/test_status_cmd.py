@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hakeeper.cli.main import cli
-from hakeeper.cli.status_cmd import Snapshot, status_lines
+from hakeeper.cli.status_cmd import Snapshot, failed_action_lines, status_lines
 from tests.cli.served import NOW, Served, served
 
 __all__ = ["served"]
@@ -30,7 +30,7 @@ def test_status_shows_the_crm_mon_view(served: Served) -> None:
     assert out.index("    * fs (ocf:pacemaker:Dummy): Started on n1") > web
     assert "ping-clone [clone]: Stopped" in out
     assert "FAILED" not in out  # the monitor failure was recovered (a later start)
-    assert "vip monitor (every 10s) on n1: rc=7 'not running'" in out
+    assert "vip monitor (every 10s) on n1: rc=7 (not running) 'not running'" in out
     assert "vip on n1: 1/3 failures, expires in 8m20s" in out  # failure-timeout 600 s, failed 100 s ago
     assert "cluster: the cluster started" in out
     assert "\x1b[" not in out  # plain text when not a terminal
@@ -67,6 +67,9 @@ def test_the_lines_are_a_pure_function_of_the_answers(served: Served) -> None:
     assert texts[0].startswith("Cluster: testcluster")
     failing = [line for line in status_lines(snap) if "rc=7" in line.text]
     assert failing and failing[0].style == "red"
+    timed_out = msgspec.structs.replace(snap.resources.failed_actions[0], op_status=2, exit_reason=None)
+    lines = failed_action_lines(msgspec.structs.replace(snap.resources, failed_actions=[timed_out]))
+    assert "vip monitor (every 10s) on n1: timeout at " in lines[1].text
 
 
 def test_an_expired_failure_says_so(served: Served) -> None:

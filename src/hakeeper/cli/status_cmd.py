@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from hakeeper.agents.results import OcfRc, OpStatus
 from hakeeper.api import schemas as s
 from hakeeper.api.client import ApiClient, ApiRequestError
 from hakeeper.api.handle import Event
@@ -129,10 +130,22 @@ def failed_action_lines(resources: s.ResourceList) -> list[Line]:
         interval = f" (every {fa.interval_ms // 1000}s)" if fa.interval_ms else ""
         reason = f" '{fa.exit_reason}'" if fa.exit_reason else ""
         when = f" at {_clock(fa.last_rc_change)}" if fa.last_rc_change else ""
-        out.append(
-            Line(f"  * {fa.rsc} {fa.operation}{interval} on {fa.node}: rc={fa.rc}{reason}{when}", "red")
-        )
+        result = _result_text(fa.rc, fa.op_status)
+        out.append(Line(f"  * {fa.rsc} {fa.operation}{interval} on {fa.node}: {result}{reason}{when}", "red"))
     return out
+
+
+def _result_text(rc: int, op_status: int) -> str:
+    """``rc=7 (not running)``, or the executor's status when the agent did not answer (timed out, ...)."""
+    if op_status not in (OpStatus.DONE, OpStatus.PENDING):
+        try:
+            return OpStatus(op_status).name.lower().replace("_", " ")
+        except ValueError:
+            return f"operation status {op_status}"
+    try:
+        return f"rc={rc} ({OcfRc(rc).name.lower().replace('_', ' ')})"
+    except ValueError:
+        return f"rc={rc}"
 
 
 def _expiry(fc: s.FailCountView) -> str:
