@@ -7,6 +7,7 @@ import json
 import click
 import pytest
 
+from hakeeper.api import schemas as s
 from hakeeper.cib import model as m
 from hakeeper.cib.operator import OperationSpec, find_resource
 from hakeeper.cli.resource_cmd import parse_settings
@@ -118,3 +119,35 @@ def test_list_nests_and_explain_answers(served: Served) -> None:
     explained = served.run("resource", "explain", "vip")
     assert explained.exit_code == 0, explained.output
     assert explained.output.startswith("vip (ocf:pacemaker:Dummy)")
+
+
+def test_create_a_promotable_clone(served: Served) -> None:
+    result = served.run(
+        "resource", "create", "db", "ocf:pacemaker:Stateful", "--promotable", "--clone-meta", "promoted-max=1"
+    )
+    assert result.exit_code == 0, result.output
+    clone = next(r for r in served.fake.cib().configuration.resources if r.id.startswith("db"))
+    assert isinstance(clone, m.Clone) and clone.child.id == "db"
+    meta = {k: v for s in clone.meta_attributes for k, v in s.values.items()}
+    assert meta["promoted-max"] == "1" and meta.get("promotable") == "true"
+    alone = served.run("resource", "create", "x", "ocf:pacemaker:Dummy", "--clone-meta", "clone-max=2")
+    assert alone.exit_code == 2 and "--clone-meta goes with --clone" in alone.output
+
+
+def test_clone_roles_read_like_crm_mon() -> None:
+    from hakeeper.api.schemas import ResourceView
+    from hakeeper.cli.status_cmd import resource_lines
+
+    clone = ResourceView(
+        id="db-clone",
+        kind="clone",
+        role="Promoted",
+        nodes=["n1", "n2", "n3"],
+        promoted_on=["n2"],
+        members=["db"],
+    )
+    child = ResourceView(id="db", kind="primitive", agent="ocf:pacemaker:Stateful", parent="db-clone",
+                         role="Promoted", nodes=["n1", "n2", "n3"], promoted_on=["n2"])  # fmt: skip
+    lines = [line.text for line in resource_lines(s.ResourceList(resources=[clone, child]))]
+    assert lines[1] == "  * db-clone [clone]: Promoted: [ n2 ]  Unpromoted: [ n1 n3 ]"
+    assert lines[2].startswith("    * db (ocf:pacemaker:Stateful)")

@@ -113,6 +113,13 @@ def resource() -> None:
 @click.option("--group", help="Add it to this group (created when missing).")
 @click.option("--clone", is_flag=True, help="Run it on every node (a clone).")
 @click.option("--promotable", is_flag=True, help="A promotable clone (one promoted instance by default).")
+@click.option(
+    "--clone-meta",
+    "clone_meta",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A meta attribute of the clone (clone-max=2, promoted-max=1); repeatable.",
+)
 @api_options
 def create(
     target: Target,
@@ -122,10 +129,14 @@ def create(
     group: str | None,
     clone: bool,
     promotable: bool,
+    clone_meta: tuple[str, ...],
 ) -> None:
     """Create resource ID with AGENT (ocf:heartbeat:IPaddr2, systemd:nginx) and name=value settings,
     'op NAME interval=.. timeout=..' operations and 'meta name=value' attributes."""
     parsed = parse_settings(settings)
+    wrapper_meta = dict(_pair(word, "--clone-meta") for word in clone_meta)
+    if wrapper_meta and not (clone or promotable):
+        raise click.UsageError("--clone-meta goes with --clone or --promotable")
     spec = ResourceSpec(
         id=rsc_id,
         agent=agent,
@@ -135,6 +146,7 @@ def create(
         group=group,
         clone=clone or promotable,
         promotable=promotable,
+        clone_meta=wrapper_meta,
     )
     with connected(target) as client:
         click.echo(describe_write(client.create_resource(spec)))
