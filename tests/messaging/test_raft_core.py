@@ -28,6 +28,7 @@ from hakeeper.messaging.raft.messages import (
     Heartbeat,
     InstallSnapshot,
     RequestVote,
+    VoteResponse,
     decode_message,
     encode_message,
 )
@@ -626,3 +627,11 @@ def test_rejecting_a_stale_candidate_does_not_restart_the_election_timer() -> No
     assert node._election_elapsed == 2  # still counting toward its own campaign
     node.step(RequestVote(term=10, frm=3, to=2, last_index=99, last_term=9))  # up to date: granted
     assert node.vote == 3 and node._election_elapsed == 0
+
+
+def test_a_candidate_in_an_old_term_is_told_the_current_term() -> None:
+    net = three()
+    node = net.raft(2)
+    node.step(RequestVote(term=1, frm=3, to=2, last_index=9, last_term=1))
+    [reply] = node.ready().messages
+    assert isinstance(reply, VoteResponse) and not reply.granted and reply.term == 2

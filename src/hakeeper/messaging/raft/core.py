@@ -436,8 +436,10 @@ class RaftNode:
             # A deposed leader that keeps sending would never learn of the new term otherwise (our vote
             # requests may be ignored by its followers' leases): tell it.
             self._send(AppendResponse(self._term, self.id, msg.frm, index=0, reject=False))
-        elif isinstance(msg, RequestVote) and msg.pre_vote:
-            self._send(VoteResponse(self._term, self.id, msg.frm, granted=False, pre_vote=True))
+        elif isinstance(msg, RequestVote):
+            # Refuse with our term (Raft §5.1), so a candidate stuck in an old term catches up; if nobody
+            # answered it, a candidate holding the only complete log could stay behind forever.
+            self._send(VoteResponse(self._term, self.id, msg.frm, granted=False, pre_vote=msg.pre_vote))
 
     def _dispatch(self, msg: Message) -> None:
         if isinstance(msg, RequestVote):
