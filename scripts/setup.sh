@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   pacemaker-cli-utils        # crm_simulate: the peer our policy engine is compared with
   fence-agents               # real fence agents (fence_dummy) for fencing tests
   iproute2 iputils-ping arping
+  chromium chromium-driver   # headless browser test of the web dashboard (Selenium + Debian's chromedriver)
 )
 
 install_debian_packages() {

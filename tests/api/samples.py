@@ -43,6 +43,7 @@ SAMPLES: list[Sample] = [
         },
     ),
     Sample("GET", "/v1/config", "/v1/config"),
+    Sample("POST", "/v1/preview", "/v1/preview", {"action": "move", "rsc": "vip", "node": "n2"}),
     Sample("GET", "/metrics", "/metrics"),
     Sample("GET", "/openapi.json", "/openapi.json"),
     Sample(

@@ -28,6 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hakeeper.api import metrics
 from hakeeper.api.auth import Role
+from hakeeper.api.dashboard import PREVIEW_ROUTE, page_routes
 from hakeeper.api.openapi import openapi_document
 from hakeeper.api.routes_read import ROUTES as READ_ROUTES
 from hakeeper.api.routes_write import ROUTES as WRITE_ROUTES
@@ -49,7 +50,7 @@ METRICS_ROUTE = Route(
 
 
 def all_routes() -> list[Route]:
-    return [*READ_ROUTES, *WRITE_ROUTES, METRICS_ROUTE, OPENAPI_ROUTE]
+    return [*READ_ROUTES, *WRITE_ROUTES, PREVIEW_ROUTE, METRICS_ROUTE, OPENAPI_ROUTE]
 
 
 async def _openapi(call: Call) -> Response:
@@ -89,6 +90,7 @@ def build_app(services: Services) -> Starlette:
     for path, group in by_path.items():
         for route in group:
             routes.append(StarletteRoute(path, _endpoint(services, route), methods=[route.method]))
+    routes += page_routes()  # the dashboard's page and files (no data in them, so no token)
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
     app.router.redirect_slashes = False  # ids end in '/' only by mistake: say "no such route", not 307
     return app
@@ -224,5 +226,13 @@ async def start_tls(app: Starlette, host: str, port: int, certfile: Path, keyfil
         lifespan="off",
         log_level="warning",
         access_log=False,
+    )
+    return await _start(EmbeddedServer(config), None, None)
+
+
+async def start_http(app: Starlette, host: str, port: int) -> RunningServer:
+    """Serve ``app`` with plain HTTP (the dashboard's loopback listener; tokens required, as on TLS)."""
+    config = uvicorn.Config(
+        network_app(app), host=host, port=port, lifespan="off", log_level="warning", access_log=False
     )
     return await _start(EmbeddedServer(config), None, None)
