@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
-from hakeeper.api.dashboard import ASSETS, asset, check_loopback
+from hakeeper.api.app import build_app, start_http
+from hakeeper.api.dashboard import ASSETS, asset
+from hakeeper.api.routing import Services
+from hakeeper.daemon.config import ConfigError, load_daemon_config
 from tests.api.helpers import Env
 
 pytestmark = pytest.mark.timeout(60)
@@ -125,12 +129,54 @@ async def test_preview_needs_a_token(env: Env) -> None:
     assert resp.status_code == 401
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.30.11", "::1"])
-def test_loopback_addresses_are_accepted(host: str) -> None:
-    check_loopback(host)
+CONFIG = """
+[cluster]
+name = "demo"
+key_file = "/etc/hakeeper/cluster.key"
+
+[[nodes]]
+name = "node1"
+id = 1
+addresses = ["127.0.0.11:5405"]
+"""
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "::", "localhost"])
-def test_other_addresses_are_refused_with_the_reason(host: str) -> None:
-    with pytest.raises(ValueError, match="not a loopback address"):
-        check_loopback(host)
+@pytest.mark.parametrize("listen", ["127.0.0.1:8080", "127.0.30.11:9000", "[::1]:8080"])
+def test_the_daemon_serves_the_dashboard_on_a_loopback_address(listen: str) -> None:
+    cfg = load_daemon_config(CONFIG + f'\n[api]\nhttp_listen = "{listen}"\n')
+    assert cfg.http_listen is not None and str(cfg.http_listen) == listen
+    assert load_daemon_config(CONFIG).http_listen is None  # off unless asked for
+
+
+@pytest.mark.parametrize(
+    ("listen", "words"),
+    [
+        ("0.0.0.0:8080", "not a loopback address"),
+        ("10.0.0.1:8080", "not a loopback address"),
+        ("[::]:8080", "not a loopback address"),
+        ("localhost:8080", "not an IP address"),
+        ("127.0.0.1", "not host:port"),
+        ("127.0.0.1:99999", "port"),
+    ],
+)
+def test_other_listen_addresses_are_refused_with_the_reason(listen: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_daemon_config(CONFIG + f'\n[api]\nhttp_listen = "{listen}"\n')
+    assert any(p.startswith("api.http_listen: ") and words in p for p in info.value.problems)
+
+
+async def test_the_loopback_listener_serves_the_page_and_wants_a_token(env: Env) -> None:
+    app = build_app(Services(handle=env.fake, tokens=env.store))
+    server = await start_http(app, "127.0.0.1", 0)
+    try:
+        base = "http://{}:{}".format(*server.addresses[0])
+        async with httpx.AsyncClient(base_url=base) as client:
+            page = await client.get("/")
+            assert page.status_code == 200 and 'id="nodes"' in page.text
+            assert (await client.get("/v1/cluster")).status_code == 401
+            cluster = await client.get("/v1/cluster", headers=env.auth("read"))
+            assert cluster.status_code == 200 and cluster.json()["cluster_name"] == "test"
+        with pytest.raises(OSError):  # a port in use is an error the daemon can log, not an exit
+            await start_http(app, *server.addresses[0])
+    finally:
+        await server.stop()

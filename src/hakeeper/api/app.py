@@ -231,8 +231,16 @@ async def start_tls(app: Starlette, host: str, port: int, certfile: Path, keyfil
 
 
 async def start_http(app: Starlette, host: str, port: int) -> RunningServer:
-    """Serve ``app`` with plain HTTP (the dashboard's loopback listener; tokens required, as on TLS)."""
-    config = uvicorn.Config(
-        network_app(app), host=host, port=port, lifespan="off", log_level="warning", access_log=False
-    )
-    return await _start(EmbeddedServer(config), None, None)
+    """Serve ``app`` with plain HTTP (the dashboard's loopback listener; tokens required, as on TLS).
+
+    The socket is bound here, so a port in use is an ``OSError`` for the caller (uvicorn would exit).
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    config = uvicorn.Config(network_app(app), lifespan="off", log_level="warning", access_log=False)
+    return await _start(EmbeddedServer(config), [sock], None)

@@ -10,13 +10,12 @@ Before an operator confirms an action, the page shows what the cluster would do:
 computes the same patch the write route would commit and runs the policy engine on the result, without
 committing anything.
 
-A browser reaches the page through the daemon's plain-HTTP listener (``[api] http_listen``, served by
-``app.start_http``), which ``check_loopback`` keeps on a loopback address; tokens are always required there.
+A browser reaches the page through the daemon's plain-HTTP listener (``[api] http_listen``, loopback
+addresses only, served by ``app.start_http``); tokens are always required there.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from importlib import resources
 from typing import Literal
 
@@ -136,18 +135,3 @@ PREVIEW_ROUTE = Route(
     response=SimulateResult,
 )
 
-
-# --- the plain-HTTP listener ---------------------------------------------------------------------------
-
-
-def check_loopback(host: str) -> None:
-    """Refuse a non-loopback address: plain HTTP would carry tokens across the network in clear text."""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(
-            f"{host} is not a loopback address; the plain-HTTP dashboard listener only serves this machine "
-            "(127.0.0.1 or ::1): reach it through an SSH tunnel, or use the TLS listener on a network"
-        )

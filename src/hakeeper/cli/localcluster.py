@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hakeeper.api.auth import TOKENS_FILE, Role, TokenStore
 from hakeeper.messaging.keys import write_key_file
 
 
@@ -33,9 +35,19 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
 
 
 class LocalCluster:
-    def __init__(self, root: Path, nodes: list[str], bootstrap: str, *, subnet: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        nodes: list[str],
+        bootstrap: str,
+        *,
+        subnet: int | None = None,
+        http_port: int | None = None,
+    ) -> None:
         self.root = root
         self.nodes = nodes
+        self.http_port = http_port
+        """With a port, each node serves the dashboard on http://<its address>:<port>/ (token required)."""
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         root.mkdir(parents=True, exist_ok=True)
         key = root / "cluster.key"
@@ -57,7 +69,10 @@ class LocalCluster:
     def start(self, name: str) -> None:
         node_dir = self.node_dir(name)
         node_dir.mkdir(exist_ok=True)
-        (node_dir / "cluster.toml").write_text(self.config_text.replace("@DATA@", str(node_dir)))
+        config = self.config_text.replace("@DATA@", str(node_dir))
+        if self.http_port is not None:
+            config += f'\n[api]\nhttp_listen = "{self.addresses[name]}:{self.http_port}"\n'
+        (node_dir / "cluster.toml").write_text(config)
         log = (node_dir / "daemon.log").open("ab")
         argv = [sys.executable, "-m", "hakeeper", "daemon", "-v", "--config", str(node_dir / "cluster.toml")]
         argv += ["--node", name, "--bootstrap", str(self.root / "bootstrap.toml")]
@@ -65,6 +80,22 @@ class LocalCluster:
             argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
+
+    def dashboard_url(self, name: str) -> str:
+        """The web dashboard of node ``name`` (needs ``http_port``)."""
+        if self.http_port is None:
+            raise ValueError("this local cluster was made without http_port: it serves no dashboard")
+        return f"http://{self.addresses[name]}:{self.http_port}/"
+
+    def create_token(self, name: str, role: Role) -> str:
+        """An API token valid on every node (the same tokens file is given to each)."""
+        first = self.node_dir(self.nodes[0]) / TOKENS_FILE
+        first.parent.mkdir(parents=True, exist_ok=True)
+        token = TokenStore(first).create(name, role, int(time.time()))
+        for other in self.nodes[1:]:
+            self.node_dir(other).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(first, self.node_dir(other) / TOKENS_FILE)
+        return token
 
     def start_all(self) -> None:
         for name in self.nodes:

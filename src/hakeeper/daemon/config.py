@@ -23,6 +23,9 @@ failure_timeout = "400ms"
 name = "node1"
 id = 1
 addresses = ["10.0.0.1:5405", "192.168.1.1:5405"]   # link 0, link 1
+
+[api]
+http_listen = "127.0.0.1:8080"   # optional: the web dashboard (and API) for a browser on this machine
 ```
 """
 
@@ -76,6 +79,13 @@ class TimersSection(_Section, frozen=True):
     shutdown_timeout: str = "2min"
 
 
+class ApiSection(_Section, frozen=True):
+    http_listen: str = ""
+    """A loopback ``host:port`` serving the API and the web dashboard over plain HTTP, tokens required
+    (``hakeeper token create``). Off when empty; only loopback addresses, so tokens never cross a network
+    in clear text (reach it from elsewhere through an SSH tunnel)."""
+
+
 class NodeSection(_Section, frozen=True):
     name: str
     id: int
@@ -87,6 +97,7 @@ class _File(_Section, frozen=True):
     nodes: list[NodeSection]
     quorum: QuorumSection = QuorumSection()
     timers: TimersSection = TimersSection()
+    api: ApiSection = ApiSection()
 
 
 class Address(msgspec.Struct, frozen=True):
@@ -116,6 +127,7 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
     failure_timeout_ms: int
     election_timeout_ms: int
     shutdown_timeout_ms: int
+    http_listen: Address | None = None
 
     def node(self, name: str) -> NodeConfig:
         for n in self.nodes:
@@ -146,6 +158,24 @@ def _duration(text: str, path: str, problems: list[str]) -> int:
     except ValueError as err:
         problems.append(f"{path}: {err}")
         return 0
+
+
+def _http_listen(text: str, problems: list[str]) -> Address | None:
+    if not text:
+        return None
+    try:
+        address = parse_address(text)
+    except ValueError as err:
+        problems.append(f"api.http_listen: {err}")
+        return None
+    if not ipaddress.ip_address(address.host).is_loopback:
+        problems.append(
+            f"api.http_listen: {address.host} is not a loopback address; this plain-HTTP listener only "
+            "serves this machine (127.0.0.1 or ::1), so tokens never cross a network in clear text: "
+            "reach it through an SSH tunnel"
+        )
+        return None
+    return address
 
 
 def _check_nodes(nodes: list[NodeSection], problems: list[str]) -> list[NodeConfig]:
@@ -212,6 +242,7 @@ def load_daemon_config(text: str, source: str = "cluster.toml") -> DaemonConfig:
     shutdown = _duration(timers.shutdown_timeout, "timers.shutdown_timeout", problems)
     if hb and fail and fail <= hb:
         problems.append("timers.failure_timeout: must be longer than timers.heartbeat_interval")
+    http_listen = _http_listen(doc.api.http_listen, problems)
     if problems:
         raise ConfigError(source, problems)
     data_dir = Path(doc.cluster.data_dir)
@@ -228,4 +259,5 @@ def load_daemon_config(text: str, source: str = "cluster.toml") -> DaemonConfig:
         failure_timeout_ms=fail,
         election_timeout_ms=election,
         shutdown_timeout_ms=shutdown,
+        http_listen=http_listen,
     )

@@ -29,7 +29,7 @@ import msgspec
 
 from hakeeper.agents.registry import AgentRegistry
 from hakeeper.api.alerts import AlertQueue, AlertRunner, follow
-from hakeeper.api.app import RunningServer, build_app, start_unix
+from hakeeper.api.app import RunningServer, build_app, start_http, start_unix
 from hakeeper.api.audit import AUDIT_FILE, AuditLog
 from hakeeper.api.auth import TOKENS_FILE, TokenStore
 from hakeeper.api.routing import Services
@@ -159,7 +159,7 @@ class NodeDaemon:
         lrm_config = LrmConfig(node_name=self.name, run_dir=str(lrm_dir / "run"), extra_env=env)
         self.lrm = LocalResourceManager(lrm_config, registry)
         self.service = MessageService(self._service_config(), self.app, self._on_message_event)
-        api: RunningServer | None = None
+        api: list[RunningServer] = []
         try:
             async with self.lrm:
                 await self.service.start()
@@ -169,15 +169,16 @@ class NodeDaemon:
                 self._spawn(self._ticker())
                 await stop.wait()
         finally:
-            if api is not None:
-                await api.stop()
+            for server in api:
+                await server.stop()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.service.close()
             self._pool.shutdown(cancel_futures=True)
 
-    async def _start_api(self) -> RunningServer:
+    async def _start_api(self) -> list[RunningServer]:
+        """The API on the local socket, and on the loopback HTTP listener (the dashboard) if configured."""
         data = self.config.data_dir
         queue = AlertQueue()
         runner = AlertRunner(queue)
@@ -185,7 +186,18 @@ class NodeDaemon:
         services = Services(handle, TokenStore(data / TOKENS_FILE), AuditLog(data / AUDIT_FILE), alerts=queue)
         self._spawn(runner.run())
         self._spawn(follow(handle, runner))
-        return await start_unix(build_app(services), self.config.api_socket)
+        app = build_app(services)
+        servers = [await start_unix(app, self.config.api_socket)]
+        http = self.config.http_listen
+        if http is not None:
+            try:
+                servers.append(await start_http(app, http.host, http.port))
+            except OSError as err:
+                # the cluster matters more than its dashboard: say why, and run without it
+                log.error("%s: cannot serve the dashboard on http://%s/: %s", self.name, http, err)
+            else:
+                log.info("%s: dashboard at http://%s/ (token required)", self.name, http)
+        return servers
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         assert self.loop is not None
