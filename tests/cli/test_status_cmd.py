@@ -104,7 +104,7 @@ def test_a_socket_nobody_listens_on(tmp_path: Path) -> None:
     sock.close()  # the file stays, nothing listens: a crashed daemon
     result = CliRunner().invoke(cli, ["status", "--socket", str(path)])
     assert result.exit_code == 1
-    assert f"nothing answers at the socket {path}" in result.output
+    assert f"cannot reach the hakeeper API at the socket {path}" in result.output
 
 
 def test_watch_and_json_are_refused_together(served: Served) -> None:

@@ -233,13 +233,14 @@ def with_live(offline: click.Command) -> click.Command:
         socket_path: Path,
         url: str | None,
         token: str | None,
+        ca_file: Path | None,
         **offline_args: Any,
     ) -> None:
         if live:
             if offline_args.get("file") is not None:
                 raise click.UsageError("give either FILE (a saved CIB) or --live (the running cluster)")
             what = WhatIf(standby, move, disable)
-            simulate_live(Target(socket_path, url, token), config_file, ops_file, what, as_json)
+            simulate_live(Target(socket_path, url, token, ca_file), config_file, ops_file, what, as_json)
             return
         if offline_args.get("file") is None:
             raise click.UsageError("give FILE (a saved CIB) or --live (the running cluster)")

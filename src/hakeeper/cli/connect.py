@@ -8,6 +8,7 @@ client's failures into messages an operator can act on.
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ class Target(NamedTuple):
     socket: Path
     url: str | None
     token: str | None
+    ca_file: Path | None = None  # the CA that signed a remote node's certificate (system CAs otherwise)
 
 
 _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
@@ -48,21 +50,32 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         ("--token",),
         {"envvar": "HAKEEPER_TOKEN", "help": "Bearer token; root needs none on the local socket."},
     ),
+    (
+        ("--ca-file",),
+        {
+            "type": click.Path(dir_okay=False, path_type=Path),
+            "envvar": "HAKEEPER_CA_FILE",
+            "help": "With --url: the CA certificate that signed the node's (env HAKEEPER_CA_FILE).",
+        },
+    ),
 ]
 
 
 def api_params() -> list[click.Parameter]:
-    """The ``--socket``/``--url``/``--token`` options as parameters, for commands built without decorators
-    (their callback receives ``socket_path``, ``url`` and ``token``)."""
+    """The shared options as parameters, for commands built without decorators (their callback receives
+    ``socket_path``, ``url``, ``token`` and ``ca_file``)."""
     return [click.Option(list(decls), **attrs) for decls, attrs in _OPTIONS]
 
 
 def api_options(func: F) -> F:
-    """Add ``--socket``, ``--url`` and ``--token`` to a command; it receives them as one ``target``."""
+    """Add ``--socket``, ``--url``, ``--token`` and ``--ca-file`` to a command; it receives them as one
+    ``target``."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, socket_path: Path, url: str | None, token: str | None, **kwargs: Any) -> Any:
-        return func(*args, target=Target(socket_path, url, token), **kwargs)
+    def wrapper(
+        *args: Any, socket_path: Path, url: str | None, token: str | None, ca_file: Path | None, **kwargs: Any
+    ) -> Any:
+        return func(*args, target=Target(socket_path, url, token, ca_file), **kwargs)
 
     decorated: Callable[..., Any] = wrapper
     for decls, attrs in reversed(_OPTIONS):
@@ -76,13 +89,17 @@ def explain_failure(err: ApiRequestError, target: Target) -> str:
         if target.url is None and not target.socket.exists():
             return (
                 f"the hakeeper daemon is not running on this node: there is no API socket at "
-                f"{target.socket}; "
-                "start it (hakeeper daemon --config /etc/hakeeper/cluster.toml) or give --socket PATH"
+                f"{target.socket}; start it (hakeeper daemon --config /etc/hakeeper/cluster.toml) or give "
+                "--socket PATH"
             )
-        where = target.url or f"the socket {target.socket}"
-        return f"nothing answers at {where}; is the hakeeper daemon running there? ({err.message})"
+        if "CERTIFICATE_VERIFY_FAILED" in err.message:
+            return (
+                f"the certificate of {target.url} is not trusted: give the CA certificate that signed it "
+                "with --ca-file (or HAKEEPER_CA_FILE)"
+            )
+        return err.message  # the client's sentence: where it tried, why it failed, what to check
     if err.status == 401:
-        return f"{err.message} (give --token or set HAKEEPER_TOKEN; tokens come from 'hakeeper token create')"
+        return f"{err.message} (give it with --token or HAKEEPER_TOKEN)"
     if err.status == 409 and err.current_version:
         return (
             f"{err.message}\nSomeone else changed the cluster first (it is now at version "
@@ -94,7 +111,13 @@ def explain_failure(err: ApiRequestError, target: Target) -> str:
 @contextmanager
 def connected(target: Target) -> Iterator[ApiClient]:
     """A client for ``target``; any API failure leaves the command as a ``ClickException`` sentence."""
-    client = ApiClient(socket_path=target.socket, base_url=target.url, token=target.token)
+    try:
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True
+        )
+    except (OSError, ssl.SSLError) as err:
+        raise click.ClickException(f"cannot use {target.ca_file} as a CA certificate: {err}") from err
+    client = ApiClient(socket_path=target.socket, base_url=target.url, token=target.token, verify=verify)
     try:
         yield client
     except ApiRequestError as err:
