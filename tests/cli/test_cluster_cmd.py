@@ -237,3 +237,16 @@ def test_cluster_setup_refuses_bad_nodes(tmp_path: Path, nodes: list[str], messa
     assert result.exit_code != 0
     assert message in result.output
     assert not (tmp_path / "o" / "cluster.key").exists()
+
+
+def test_apply_a_pacemaker_xml_of_the_same_configuration_changes_nothing(
+    tmp_path: Path, served: Served
+) -> None:
+    from hakeeper.cib.xml_io import cib_to_xml
+
+    path = tmp_path / "cib.xml"
+    path.write_text(cib_to_xml(served.fake.cib()))
+    result = served.run("config", "apply", str(path), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to change: the cluster already runs this configuration" in result.output
+    assert served.fake.submitted == []
