@@ -250,3 +250,17 @@ def test_apply_a_pacemaker_xml_of_the_same_configuration_changes_nothing(
     assert result.exit_code == 0, result.output
     assert "Nothing to change: the cluster already runs this configuration" in result.output
     assert served.fake.submitted == []
+
+
+def test_cluster_setup_of_two_nodes_sets_two_node_quorum(tmp_path: Path) -> None:
+    from hakeeper.cli.main import _register
+
+    if "status" not in cli.commands:
+        _register()
+    out = tmp_path / "two"
+    result = CliRunner().invoke(
+        cli, ["cluster", "setup", "--name", "pair", "a=10.0.0.1", "b=10.0.0.2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    cfg = load_daemon_config((out / "a" / "cluster.toml").read_text())
+    assert cfg.two_node and cfg.wait_for_all

@@ -41,6 +41,7 @@ def test_parse_settings_pcs_style() -> None:
         (["op", "monitor", "interval=soon"], "op monitor interval"),
         (["op", "monitor", "depth=3"], "depth not understood"),
         (["=x"], "is not name=value"),
+        (["a=1", "--grop", "websvc"], "no such option: --grop"),
     ],
 )
 def test_parse_settings_refuses_bad_words(words: list[str], message: str) -> None:

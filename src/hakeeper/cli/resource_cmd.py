@@ -64,6 +64,8 @@ def parse_settings(words: Sequence[str]) -> Settings:
     op_pairs: list[tuple[str, str]] = []
     it = iter(words)
     for word in it:
+        if word.startswith("-") and "=" not in word:
+            raise click.UsageError(f"no such option: {word}")
         if word in ("op", "meta"):
             if op_name is not None:
                 out.operations.append(_operation(op_name, op_pairs))
