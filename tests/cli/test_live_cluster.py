@@ -1,6 +1,7 @@
 """The operator CLI against three real daemons on loopback.
 
-`hakeeper status` shows where a resource runs, `hakeeper resource move` moves it and status shows the move.
+`hakeeper status` shows where a resource runs, `hakeeper resource move` moves it and status shows the move;
+a killed node shows as offline.
 """
 
 from __future__ import annotations
@@ -103,4 +104,9 @@ def test_status_shows_the_resource_and_move_moves_it(cluster: Live) -> None:
     assert (cluster.node_dir(target) / "lrm" / "Dummy-web.state").exists()  # the agent agrees
     after = hakeeper(cluster, "n1", "status")
     assert f"* web (ocf:heartbeat:Dummy): Started on {target}" in after.output
-    assert "resource:" in after.output  # the start appears among the recent events
+    assert f"web start on {target}: " in after.output  # the start appears among the recent events
+
+    lost = next(n for n in NODES if n != target)
+    cluster.kill(lost)
+    assert wait_until(lambda: f"{lost}: OFFLINE" in hakeeper(cluster, target, "status").output, 30, 0.5)
+    assert running_on(cluster, target) == [target]
