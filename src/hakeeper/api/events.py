@@ -12,8 +12,9 @@ attribute changes, and finished fencing operations.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import msgspec
 
@@ -196,3 +197,36 @@ class EventLog:
     def since(self, since: int = 0, limit: int = 1000) -> list[Event]:
         newer = [e for e in self._events if e.id > since]
         return newer[-limit:] if limit > 0 else []
+
+
+class EventHub:
+    """The event log plus its live subscribers: what both the daemon and the fake cluster serve."""
+
+    def __init__(self, max_events: int = 10_000) -> None:
+        self.log = EventLog(max_events)
+        self._subscribers: list[asyncio.Queue[Event]] = []
+
+    def record(self, drafts: Iterable[Draft], now: float) -> list[Event]:
+        """Give ``drafts`` ids, keep them, and hand them to every subscriber."""
+        events = self.log.record(drafts, now)
+        for event in events:
+            for queue in self._subscribers:
+                queue.put_nowait(event)
+        return events
+
+    async def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
+        """Events with ``id > since``: those kept, then live ones as they are recorded."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        backlog = self.log.since(since, limit=self.log.next_id)
+        self._subscribers.append(queue)
+        try:
+            for event in backlog:
+                yield event
+            last = backlog[-1].id if backlog else since
+            while True:
+                event = await queue.get()
+                if event.id > last:
+                    last = event.id
+                    yield event
+        finally:
+            self._subscribers.remove(queue)

@@ -7,13 +7,12 @@ for ``simulate`` and can be told to refuse the next submit (no quorum, no DC) to
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from hakeeper.api.events import Draft, EventLog, changes
+from hakeeper.api.events import Draft, EventHub, changes
 from hakeeper.api.handle import ClusterState, Committed, Event, EventKind, MemberState, SubmitError
 from hakeeper.cib.model import Cib
 from hakeeper.cib.patch import Patch, apply, version_of
@@ -35,8 +34,7 @@ class FakeCluster:
         self._cib = cib
         self._now = now
         self._index = 0
-        self._log = EventLog(max_events)
-        self._subscribers: list[asyncio.Queue[Event]] = []
+        self._hub = EventHub(max_events)
         names = [n.uname for n in cib.configuration.nodes]
         self.members = {name: MemberState(name=name, online=True) for name in names}
         self.local_node = local_node or (names[0] if names else "local")
@@ -70,23 +68,10 @@ class FakeCluster:
         )
 
     def events(self, since: int = 0, limit: int = 1000) -> list[Event]:
-        return self._log.since(since, limit)
+        return self._hub.log.since(since, limit)
 
-    async def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        backlog = self._log.since(since, limit=self._log.next_id)
-        self._subscribers.append(queue)
-        try:
-            for event in backlog:
-                yield event
-            last = backlog[-1].id if backlog else since
-            while True:
-                event = await queue.get()
-                if event.id > last:
-                    last = event.id
-                    yield event
-        finally:
-            self._subscribers.remove(queue)
+    def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
+        return self._hub.subscribe(since)
 
     async def simulate(self, cib: Cib) -> Transition:
         return schedule(cib, int(self._now))
@@ -105,12 +90,7 @@ class FakeCluster:
 
     def _advance(self, cib: Cib) -> None:
         old, self._cib = self._cib, cib
-        self._deliver(self._log.record(changes(old, cib), self._now))
-
-    def _deliver(self, events: list[Event]) -> None:
-        for event in events:
-            for queue in self._subscribers:
-                queue.put_nowait(event)
+        self._hub.record(changes(old, cib), self._now)
 
     def set_member(
         self, name: str, *, online: bool, unclean: bool = False, fenced_at: float | None = None
@@ -119,8 +99,6 @@ class FakeCluster:
 
     def publish(self, kind: EventKind, desc: str, **fields: Any) -> Event:
         """Record an event (as the daemon does when it commits one) and hand it to every subscriber."""
-        [event] = self._log.record(
-            [msgspec.convert({"kind": kind, "desc": desc, **fields}, Draft)], self._now
-        )
-        self._deliver([event])
+        draft = msgspec.convert({"kind": kind, "desc": desc, **fields}, Draft)
+        [event] = self._hub.record([draft], self._now)
         return event

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from hakeeper.api import handle as h
-from hakeeper.api.events import EventLog, changes
 from hakeeper.cib import model as m
 from hakeeper.cib.patch import Patch, PatchConflict, PatchError, Version
 from hakeeper.controller.messages import SubmitAnswer
@@ -36,35 +34,6 @@ def raise_for(answer: SubmitAnswer, leader: str | None) -> h.Committed:
     if answer.outcome == "timeout":
         raise h.CommitTimeout(10.0)
     raise h.NotLeader(leader)
-
-
-class EventHub:
-    """The event log plus live subscribers (the API's event stream and alerts)."""
-
-    def __init__(self, max_events: int = 10_000) -> None:
-        self.log = EventLog(max_events)
-        self._subscribers: list[asyncio.Queue[h.Event]] = []
-
-    def record(self, old: m.Cib, new: m.Cib) -> None:
-        for event in self.log.record(changes(old, new), time.time()):
-            for queue in self._subscribers:
-                queue.put_nowait(event)
-
-    async def subscribe(self, since: int = 0) -> AsyncIterator[h.Event]:
-        queue: asyncio.Queue[h.Event] = asyncio.Queue()
-        backlog = self.log.since(since, limit=self.log.next_id)
-        self._subscribers.append(queue)
-        try:
-            for event in backlog:
-                yield event
-            last = backlog[-1].id if backlog else since
-            while True:
-                event = await queue.get()
-                if event.id > last:
-                    last = event.id
-                    yield event
-        finally:
-            self._subscribers.remove(queue)
 
 
 class DaemonHandle:

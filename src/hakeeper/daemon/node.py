@@ -32,6 +32,7 @@ from hakeeper.api.alerts import AlertQueue, AlertRunner, follow
 from hakeeper.api.app import RunningServer, build_app, start_http, start_unix
 from hakeeper.api.audit import AUDIT_FILE, AuditLog
 from hakeeper.api.auth import TOKENS_FILE, TokenStore
+from hakeeper.api.events import EventHub, changes
 from hakeeper.api.routing import Services
 from hakeeper.cib import model as m
 from hakeeper.cib.nvsets import resolve_nvsets
@@ -43,7 +44,7 @@ from hakeeper.controller.member import Cancel, MemberCore, MemberOutput, Note, S
 from hakeeper.controller.planning import plan_transition
 from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode_entry
 from hakeeper.daemon.config import DaemonConfig
-from hakeeper.daemon.handle import DaemonHandle, EventHub
+from hakeeper.daemon.handle import DaemonHandle
 from hakeeper.fencing.agent import AgentRunner
 from hakeeper.fencing.devices import devices_from_config
 from hakeeper.fencing.fencer import Fencer, FencingFinished, FencingPlanned, RunDevice
@@ -304,7 +305,7 @@ class NodeDaemon:
 
     def _on_applied(self, old: m.Cib, applied: Applied) -> None:
         if applied.error is None:
-            self.hub.record(old, applied.cib)
+            self.hub.record(changes(old, applied.cib), time.time())
         fut = self._pending.get(applied.request_id)
         if fut is not None and not fut.done():
             fut.set_result(applied)
