@@ -3,14 +3,20 @@ chromium is installed and we are root) a real headless browser watching a live t
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from hakeeper.api.app import build_app, start_http
+from hakeeper.api.auth import Role
 from hakeeper.api.dashboard import ASSETS, asset
 from hakeeper.api.routing import Services
+from hakeeper.cli.localcluster import LocalCluster, free_tcp_port, wait_until
 from hakeeper.daemon.config import ConfigError, load_daemon_config
 from tests.api.helpers import Env
 
@@ -180,3 +186,164 @@ async def test_the_loopback_listener_serves_the_page_and_wants_a_token(env: Env)
             await start_http(app, *server.addresses[0])
     finally:
         await server.stop()
+
+
+# --- the browser test: real headless Chromium on a live three-node cluster --------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+]
+BOOTSTRAP = """
+[cluster]
+name = "browser"
+
+[properties]
+stonith-enabled = false
+
+[rsc_defaults]
+resource-stickiness = 100
+
+[nodes.n1]
+[nodes.n2]
+[nodes.n3]
+
+[resources.web]
+agent = "ocf:heartbeat:Dummy"
+"""
+# What the page shows, read from the DOM: each node's state and the nodes each resource is on.
+PAGE_STATE = """
+const rows = (sel) => Array.from(document.querySelectorAll(sel));
+return {
+  nodes: Object.fromEntries(rows('#nodes tbody tr').map((r) => [r.dataset.node, r.dataset.state])),
+  resources: Object.fromEntries(rows('#resources tbody tr').map((r) => [r.dataset.rsc, r.dataset.nodes])),
+  buttons: rows('td.ops button').filter((b) => b.offsetParent !== null).length,
+  events: rows('#events li').map((li) => li.textContent),
+  connection: document.getElementById('connection').dataset.state,
+  identity: document.getElementById('identity').textContent,
+  loaded: window.hakeeperTestMark || null,
+};
+"""
+
+
+def _browser_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "the browser test runs as root (Chromium's --no-sandbox, loopback addresses per node)"
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.exists():
+            return f"{path} is missing: scripts/setup.sh installs Debian's chromium and chromium-driver"
+    if not DUMMY.exists():
+        return "Debian's resource-agents is not installed (ocf:heartbeat:Dummy)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (the dev extra: pip install -e '.[dev]')"
+    return None
+
+
+def _running(cluster: LocalCluster, rsc: str) -> set[str]:
+    """Live nodes where the Dummy agent's state file says ``rsc`` runs (the world, not the cluster's view)."""
+    return {n for n in cluster.procs if (cluster.node_dir(n) / "lrm" / f"Dummy-{rsc}.state").exists()}
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _page(driver: Any) -> dict[str, Any]:
+    return dict(driver.execute_script(PAGE_STATE))
+
+
+def _wait(driver: Any, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60) -> None:
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: check(_page(d)))
+    except TimeoutException:
+        raise AssertionError(f"the page never showed {what}; it shows {_page(driver)}") from None
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, browser: Any) -> None:
+    cluster = LocalCluster(tmp_path, ["n1", "n2", "n3"], BOOTSTRAP, http_port=free_tcp_port())
+    operator = cluster.create_token("dashboard-operator", Role.OPERATE)
+    reader = cluster.create_token("dashboard-reader", Role.READ)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        cluster.start_all()
+        assert wait_until(lambda: len(_running(cluster, "web")) == 1, 60), cluster.logs()
+        (active,) = _running(cluster, "web")
+        viewer = next(n for n in cluster.nodes if n != active)
+        url = cluster.dashboard_url(viewer)
+
+        # the read role sees the cluster but no action buttons
+        browser.get(url + "#token=" + reader)
+        _wait(
+            browser,
+            lambda p: "dashboard-reader (read)" in p["identity"] and p["resources"].get("web") == active,
+            f"web on {active} to the read token",
+        )
+        assert _page(browser)["buttons"] == 0
+        assert "token=" not in browser.current_url  # taken out of the address bar, kept in the tab
+
+        # an operator sees every node online and the resource where it runs, with buttons to act
+        browser.get(url + "#token=" + operator)
+        _wait(
+            browser,
+            lambda p: (
+                "dashboard-operator (operate)" in p["identity"]
+                and p["nodes"] == {n: "online" for n in cluster.nodes}
+                and p["resources"].get("web") == active
+                and p["connection"] == "live"
+            ),
+            f"three online nodes and web on {active}",
+        )
+        assert _page(browser)["buttons"] > 0
+        browser.execute_script("window.hakeeperTestMark = 'before the kill';")
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-before-failover.png"))
+
+        cluster.kill(active)
+        _wait(
+            browser,
+            lambda p: (
+                p["nodes"].get(active) in ("offline", "unclean")
+                and p["resources"].get("web") not in (None, "", active)
+            ),
+            f"{active} offline and web running elsewhere",
+        )
+        shown = _page(browser)
+        assert shown["loaded"] == "before the kill", "the page was reloaded instead of updated live"
+        assert shown["resources"]["web"] in set(cluster.nodes) - {active}
+        assert wait_until(lambda: _running(cluster, "web") == {shown["resources"]["web"]}, 30)
+        assert any(active in line and "lost" in line for line in shown["events"]), shown["events"]
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-after-failover.png"))
+    finally:
+        cluster.stop_all()

@@ -337,9 +337,21 @@ function renderFailed(failed) {
     el("td", {}, String(f.rc)), el("td", {}, f.exit_reason || "—"), el("td", {}, clock(f.last_rc_change)))));
 }
 
+// what happened, with whom: the event's own words plus the resource, operation and node they omit
+// (the same wording as `hakeeper status`)
+function eventText(e) {
+  const subject = [];
+  const desc = e.desc || "";
+  if (e.rsc && !desc.includes(e.rsc)) subject.push(e.rsc);
+  if (e.task && !desc.includes(e.task)) subject.push(e.interval_ms ? e.task + " (" + Math.floor(e.interval_ms / 1000) + "s)" : e.task);
+  if (e.attribute_name && !desc.includes(e.attribute_name)) subject.push(e.attribute_name + "=" + (e.attribute_value || ""));
+  if (e.node && !desc.includes(e.node)) subject.push(subject.length ? "on " + e.node : e.node);
+  return subject.length ? subject.join(" ") + ": " + desc : desc;
+}
+
 function renderEvents() {
   $("events").replaceChildren(...state.events.map((e) => el("li", { "data-kind": e.kind },
-    el("time", {}, clock(e.timestamp)), el("span", { class: "badge" }, e.kind), " ", e.desc)));
+    el("time", {}, clock(e.timestamp)), el("span", { class: "badge" }, e.kind), " ", eventText(e))));
 }
 
 // countdowns move every second between re-reads, from the time left when they were read
@@ -423,6 +435,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (state.streamAbort) state.streamAbort.abort();
     showLogin("");
   });
+  // a link with another token, opened in this tab: the page does not reload for a new fragment
+  window.addEventListener("hashchange", () => { if (/(?:^#|&)token=/.test(location.hash)) start(); });
   setInterval(tick, 1000);
   setInterval(() => { if (state.cluster && !$("main").hidden) refresh(); }, SAFETY_REFRESH_MS);
   start();
