@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from hakeeper.api.app import build_app, start_http
-from hakeeper.api.auth import Role
+from hakeeper.api.auth import Identity, Role
 from hakeeper.api.dashboard import ASSETS, asset
 from hakeeper.api.routing import Services
 from hakeeper.cli.localcluster import LocalCluster, free_tcp_port, wait_until
@@ -186,6 +186,23 @@ async def test_the_loopback_listener_serves_the_page_and_wants_a_token(env: Env)
             await start_http(app, *server.addresses[0])
     finally:
         await server.stop()
+
+
+def test_the_demo_prints_each_nodes_dashboard_with_a_working_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hakeeper.api.auth import TOKENS_FILE, TokenStore
+    from hakeeper.cli.demo_cmd import _dashboard
+
+    cluster = LocalCluster(tmp_path, ["a", "b"], "", http_port=8123)
+    token = cluster.create_token("demo-operator", Role.OPERATE)
+    _dashboard(cluster, token)
+    out = capsys.readouterr().out
+    for name in ("a", "b"):
+        assert f"http://{cluster.addresses[name]}:8123/#token={token}" in out
+        store = TokenStore(cluster.node_dir(name) / TOKENS_FILE)
+        assert store.verify(token) == Identity("demo-operator", Role.OPERATE)
+    assert 'http_listen = "' not in cluster.config_text  # per node, written when each starts
 
 
 # --- the browser test: real headless Chromium on a live three-node cluster --------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from hakeeper.api.auth import Role
 from hakeeper.cli.localcluster import LocalCluster, free_tcp_port, wait_until
 
 NODES = ["node1", "node2", "node3"]
@@ -65,7 +66,7 @@ def demo(auto: bool, workdir: Path | None) -> None:
     root = workdir or Path(tempfile.mkdtemp(prefix="hakeeper-demo-"))
     port = free_tcp_port()
     url = f"http://127.0.0.1:{port}/"
-    cluster = LocalCluster(root, NODES, _bootstrap(port))
+    cluster = LocalCluster(root, NODES, _bootstrap(port), http_port=free_tcp_port())
     ok = False
     try:
         ok = _script(cluster, url, auto)
@@ -84,13 +85,22 @@ def _step(text: str) -> None:
     click.secho(f"\n==> {text}", bold=True)
 
 
+def _dashboard(cluster: LocalCluster, token: str) -> None:
+    """Say where the web dashboard is: every node serves it, so it survives the node the demo kills."""
+    click.echo("the live dashboard (on any node; the token is an 'operate' token made for this demo):")
+    for name in cluster.nodes:
+        click.echo(f"  {name}: {cluster.dashboard_url(name)}#token={token}")
+
+
 def _script(cluster: LocalCluster, url: str, auto: bool) -> bool:
     _step(
         f"starting {len(cluster.nodes)} nodes on this machine: "
         + ", ".join(f"{n} ({cluster.addresses[n]})" for n in cluster.nodes)
     )
+    token = cluster.create_token("demo-operator", Role.OPERATE)
     started = time.monotonic()
     cluster.start_all()
+    _dashboard(cluster, token)
     if not wait_until(lambda: _serving_node(_ask(url)) is not None, 90):
         click.echo(cluster.logs())
         return False
