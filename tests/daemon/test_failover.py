@@ -171,3 +171,27 @@ def test_a_lost_node_is_fenced_before_its_resource_is_recovered(tmp_path: Path) 
         if e.kind == "resource" and e.rsc == "web" and e.task == "start" and e.node == survivor
     ]
     assert started_at and min(started_at) > fenced_at, events
+
+
+def test_a_daemon_stops_promptly_while_an_event_stream_is_open(cluster: LocalCluster) -> None:
+    import threading
+
+    from hakeeper.api.client import ApiClient
+
+    cluster.start_all()
+    assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
+    seen: list[int] = []
+
+    def follow() -> None:
+        try:
+            with ApiClient(socket_path=cluster.node_dir("n1") / "api.sock") as c:
+                for event in c.stream_events():
+                    seen.append(event.id)
+        except Exception:  # the stream ends when the daemon goes away
+            return
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert wait_until(lambda: bool(seen), 30), "the stream delivers the backlog"
+    proc = cluster.procs.pop("n1")
+    proc.terminate()
+    proc.wait(timeout=20)  # before the fix, an open stream kept the daemon alive indefinitely

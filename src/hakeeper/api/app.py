@@ -144,6 +144,10 @@ def network_app(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
+SHUTDOWN_GRACE_S = 2
+"""How long a stopping server waits for open requests; event streams never end by themselves."""
+
+
 class EmbeddedServer(uvicorn.Server):
     """uvicorn inside the daemon's event loop: the daemon keeps its own signal handlers."""
 
@@ -209,7 +213,12 @@ async def start_unix(app: Starlette, path: Path) -> RunningServer:
     """Serve ``app`` on the local Unix socket ``path`` (mode 0600; root needs no token there)."""
     sock = bind_private_socket(path)
     config = uvicorn.Config(
-        unix_peer_app(app), http=PeerCredProtocol, lifespan="off", log_level="warning", access_log=False
+        unix_peer_app(app),
+        http=PeerCredProtocol,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     return await _start(EmbeddedServer(config), [sock], path)
 
@@ -226,6 +235,7 @@ async def start_tls(app: Starlette, host: str, port: int, certfile: Path, keyfil
         lifespan="off",
         log_level="warning",
         access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     return await _start(EmbeddedServer(config), None, None)
 
@@ -242,5 +252,11 @@ async def start_http(app: Starlette, host: str, port: int) -> RunningServer:
     except BaseException:
         sock.close()
         raise
-    config = uvicorn.Config(network_app(app), lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        network_app(app),
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     return await _start(EmbeddedServer(config), [sock], None)
