@@ -307,6 +307,21 @@ def _wait(driver: Any, check: Callable[[dict[str, Any]], bool], what: str, timeo
         raise AssertionError(f"the page never showed {what}; it shows {_page(driver)}") from None
 
 
+def _operate_move(driver: Any, rsc: str, node: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    row = driver.find_element(By.CSS_SELECTOR, f'#resources tr[data-rsc="{rsc}"]')
+    Select(row.find_element(By.TAG_NAME, "select")).select_by_value(node)
+    row.find_element(By.XPATH, ".//button[text()='move']").click()
+    ok = driver.find_element(By.ID, "confirm-ok")
+    WebDriverWait(driver, 30).until(lambda d: ok.is_enabled())
+    plan = driver.find_element(By.ID, "confirm-plan").text
+    assert rsc in plan and node in plan, plan
+    driver.save_screenshot(str(ARTIFACTS / "dashboard-confirm-move.png"))
+    ok.click()
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, browser: Any) -> None:
@@ -362,5 +377,13 @@ def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, brows
         assert wait_until(lambda: _running(cluster, "web") == {shown["resources"]["web"]}, 30)
         assert any(active in line and "lost" in line for line in shown["events"]), shown["events"]
         browser.save_screenshot(str(ARTIFACTS / "dashboard-after-failover.png"))
+
+        # the operator moves it on: the dialog shows the predicted transition, then the change commits
+        new = shown["resources"]["web"]
+        (spare,) = set(cluster.nodes) - {active, new}
+        _operate_move(browser, "web", spare)
+        _wait(browser, lambda p: p["resources"].get("web") == spare, f"web moved to {spare}")
+        assert wait_until(lambda: _running(cluster, "web") == {spare}, 30), cluster.logs()
+        assert "committed" in browser.find_element("id", "banner").text
     finally:
         cluster.stop_all()

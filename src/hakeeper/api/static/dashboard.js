@@ -121,6 +121,7 @@ async function signIn() {
     $("identity").textContent = who.actor + " (" + who.role + ")";
     $("forget-token").hidden = !token();
     document.body.classList.toggle("read-only", !canOperate());
+    if (state.cluster) render();  // another token, another role: its buttons at once
     $("login").hidden = true;
     $("main").hidden = false;
     return true;
