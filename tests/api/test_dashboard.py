@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hakeeper.api.app import build_app, start_http
+from hakeeper.api.app import build_app, start_http, start_unix
 from hakeeper.api.auth import Identity, Role
 from hakeeper.api.dashboard import ASSETS, asset
 from hakeeper.api.routing import Services
@@ -184,6 +184,21 @@ async def test_the_loopback_listener_serves_the_page_and_wants_a_token(env: Env)
             assert cluster.status_code == 200 and cluster.json()["cluster_name"] == "test"
         with pytest.raises(OSError):  # a port in use is an error the daemon can log, not an exit
             await start_http(app, *server.addresses[0])
+    finally:
+        await server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root is admin on the Unix socket only when we are root")
+async def test_on_the_unix_socket_the_page_needs_no_token_for_root(env: Env, tmp_path: Path) -> None:
+    """What the page does first (whoami without a token) succeeds for root on the local socket."""
+    app = build_app(Services(handle=env.fake, tokens=env.store))
+    server = await start_unix(app, tmp_path / "api.sock")
+    try:
+        transport = httpx.AsyncHTTPTransport(uds=str(tmp_path / "api.sock"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
+            assert (await client.get("/")).status_code == 200
+            who = await client.get("/v1/whoami")
+            assert who.json() == {"actor": "root (local socket)", "role": "admin"}
     finally:
         await server.stop()
 
