@@ -88,9 +88,7 @@ def quorum_blocks(ws: WorkingSet, rsc: Rsc, act: Action) -> str | None:
     cfg = ws.config
     if cfg.have_quorum or act.task in ("stop", "demote") or act.pseudo:
         return None
-    if not rsc.requires_fencing and rsc.meta.get("requires", "").lower() == "nothing":
-        return None
-    if rsc.klass == "stonith":
+    if rsc.meta.get("requires", "").lower() == "nothing":
         return None
     policy = cfg.no_quorum_policy
     if policy == "ignore":
@@ -291,9 +289,11 @@ def create_resource_actions(graph: Graph, top: Rsc) -> None:
         PrimitiveActions(graph, prim).create()
         for act in prim.actions:
             if act.task in ("stop", "demote"):
-                if act.node is not None and not act.node.online and act.node.unclean:
+                # with fencing, a lost node's resources stop only when it is fenced (the fencing stage)
+                lost = act.node is not None and not act.node.online
+                if lost and act.node is not None and act.node.unclean and not graph.ws.config.stonith_enabled:
                     act.pseudo = True
-                elif act.node is not None and not act.node.online:
+                elif lost:
                     act.runnable = False
             if not prim.managed and act.task not in ("monitor",):
                 act.optional = True
