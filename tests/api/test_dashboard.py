@@ -3,24 +3,28 @@ chromium is installed and we are root) a real headless browser watching a live t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from hakeeper.api.app import build_app, start_http, start_unix
-from hakeeper.api.auth import Identity, Role
+from hakeeper.api.auth import Identity, Role, TokenStore
 from hakeeper.api.dashboard import ASSETS, asset
+from hakeeper.api.fake import FakeCluster
 from hakeeper.api.routing import Services
 from hakeeper.cli.localcluster import LocalCluster, free_tcp_port, wait_until
 from hakeeper.daemon.config import ConfigError, load_daemon_config
-from tests.api.helpers import Env
+from tests.api.helpers import NOW, Env, sample_cib
 
 pytestmark = pytest.mark.timeout(60)
+T = TypeVar("T")
 
 
 async def test_the_page_is_served_at_the_root_without_a_token(env: Env) -> None:
@@ -275,8 +279,6 @@ def _browser_missing() -> str | None:
     for path in (CHROMIUM, CHROMEDRIVER):
         if not path.exists():
             return f"{path} is missing: scripts/setup.sh installs Debian's chromium and chromium-driver"
-    if not DUMMY.exists():
-        return "Debian's resource-agents is not installed (ocf:heartbeat:Dummy)"
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -340,6 +342,8 @@ def _operate_move(driver: Any, rsc: str, node: str) -> None:
 @pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, browser: Any) -> None:
+    if not DUMMY.exists():
+        pytest.skip("Debian's resource-agents is not installed (ocf:heartbeat:Dummy)")
     cluster = LocalCluster(tmp_path, ["n1", "n2", "n3"], BOOTSTRAP, http_port=free_tcp_port())
     operator = cluster.create_token("dashboard-operator", Role.OPERATE)
     reader = cluster.create_token("dashboard-reader", Role.READ)
@@ -402,3 +406,69 @@ def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, brows
         assert "committed" in browser.find_element("id", "banner").text
     finally:
         cluster.stop_all()
+
+
+class ServedFake:
+    """The API app over a ``FakeCluster``, served on loopback HTTP from an event loop in its own thread,
+    so a synchronous browser can watch it while the test changes the cluster (on that loop)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.fake = FakeCluster(sample_cib(), cluster_name="fake", now=NOW)
+        self.store = TokenStore(tmp_path / "tokens.json")
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        app = build_app(Services(handle=self.fake, tokens=self.store))
+        self.server = self.call(start_http(app, "127.0.0.1", 0))
+        self.url = "http://{}:{}/".format(*self.server.addresses[0])
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def do(self, fn: Callable[[], object]) -> None:
+        async def on_loop() -> None:
+            fn()
+
+        self.call(on_loop())
+
+    def close(self) -> None:
+        self.call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_page_shows_failures_countdowns_node_states_and_follows_events(
+    tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    served = ServedFake(tmp_path)
+    try:
+        token = served.store.create("viewer", Role.READ, NOW)
+        served.do(lambda: served.fake.set_member("n2", online=False, unclean=True))
+        served.do(lambda: served.fake.set_member("n3", online=True, fenced_at=NOW - 5000))
+        browser.get(served.url + "#token=" + token)
+        _wait(browser, lambda p: p["nodes"].get("n2") == "unclean", "n2 unclean")
+        text = browser.find_element("id", "main").text
+        # the failed monitor with its exit reason, the fail count with the time left before it expires
+        failed = browser.find_element("css selector", '#failed tr[data-rsc="vip"]').text
+        assert "monitor" in failed and "not running" in failed and "n1" in failed
+        vip = browser.find_element("css selector", '#resources tr[data-rsc="vip"]')
+        assert vip.get_attribute("data-failed") is not None and "Started" in vip.text and "failed" in vip.text
+        assert "1 on n1 (threshold 3) expires in 8 min" in text
+        assert "fenced" in browser.find_element("css selector", '#nodes tr[data-node="n3"]').text
+        countdown = browser.find_element("css selector", "[data-expires]")
+        first = countdown.text
+        WebDriverWait(browser, 10).until(lambda d: countdown.text != first)  # it counts down by itself
+
+        # a change the cluster announces: the page re-reads at once (its own safety re-read is 30 s away)
+        served.do(lambda: served.fake.set_member("n3", online=False))
+        served.do(lambda: served.fake.publish("node", "lost", node="n3"))
+        _wait(browser, lambda p: p["nodes"].get("n3") == "offline", "n3 offline after the event", timeout=10)
+        assert any("n3: lost" in line for line in _page(browser)["events"])
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-failures.png"))
+    finally:
+        served.close()

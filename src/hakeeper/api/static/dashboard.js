@@ -289,16 +289,17 @@ function renderResources(c, list) {
   $("resource-counts").textContent = c.resources_active + " of " + c.resources_configured + " active";
   const online = c.nodes.filter((n) => n.online && !n.standby).map((n) => n.name);
   $("resources").tBodies[0].replaceChildren(...all.map((r) => {
-    const role = r.failed ? "failed" : r.role;
+    const role = [el("span", { class: "badge state-" + r.role }, r.role)];
+    if (r.failed) role.push(" ", el("span", { class: "badge state-failed" }, "failed"));
     const nodes = r.nodes || [];
     const where = nodes.length ? nodes.map((n) => (r.promoted_on || []).includes(n) ? n + " (promoted)" : n).join(", ") : "—";
     const name = [r.parent ? el("span", { class: "muted" }, r.parent + " / ") : null, r.id];
     if (r.target_role) name.push(" ", el("span", { class: "muted" }, "target " + r.target_role));
     if (!r.managed) name.push(" ", el("span", { class: "badge state-maintenance" }, "unmanaged"));
-    return el("tr", { "data-rsc": r.id, "data-nodes": nodes.join(" "), "data-role": role },
+    return el("tr", { "data-rsc": r.id, "data-nodes": nodes.join(" "), "data-role": r.role, "data-failed": r.failed },
       el("td", {}, name),
       el("td", { class: "muted" }, r.agent || r.kind),
-      el("td", {}, el("span", { class: "badge state-" + role }, role)),
+      el("td", {}, role),
       el("td", { "data-role": "where" }, where),
       el("td", {}, failCounts(r.fail_counts || [])),
       resourceOps(r, online));
