@@ -11,7 +11,8 @@ computes the same patch the write route would commit and runs the policy engine 
 committing anything.
 
 A browser reaches the page through the daemon's plain-HTTP listener (``[api] http_listen``, loopback
-addresses only, served by ``app.start_http``); tokens are always required there.
+addresses only, served by ``app.start_http``); tokens are always required there. Do not bridge the Unix socket
+to TCP (socat and the like): the bridge connects as root, so every local user would be admin.
 """
 
 from __future__ import annotations
