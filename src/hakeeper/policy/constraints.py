@@ -51,8 +51,8 @@ def apply_locations(ws: WorkingSet, node_rule: NodeRule) -> list[tuple[Rsc, str,
         if not isinstance(con, m.Location):
             continue
         for rsc in _location_targets(ws, con):
-            role = parse_role(con.role)
-            for node_name, score in _location_scores(ws, con, node_rule):
+            for role_text, node_name, score in _location_scores(ws, con, node_rule):
+                role = parse_role(role_text)
                 if role == Role.PROMOTED and rsc_promotable(rsc):
                     promoted.append((rsc, node_name, score))
                     continue
@@ -84,17 +84,19 @@ def _location_targets(ws: WorkingSet, con: m.Location) -> list[Rsc]:
     return out
 
 
-def _location_scores(ws: WorkingSet, con: m.Location, node_rule: NodeRule) -> list[tuple[str, int]]:
+def _location_scores(ws: WorkingSet, con: m.Location,
+                     node_rule: NodeRule) -> list[tuple[str | None, str, int]]:
+    """(role the preference is for, node, score) for a fixed node or each node a rule matches."""
     if con.node is not None:
         if con.node not in ws.nodes:
             return []
-        return [(con.node, con.score if con.score is not None else 0)]
-    out: list[tuple[str, int]] = []
+        return [(con.role, con.node, con.score if con.score is not None else 0)]
+    out: list[tuple[str | None, str, int]] = []
     for rule in con.rules:
         for node in ws.nodes.values():
             if not node_rule(rule, node):
                 continue
-            out.append((node.name, _rule_score(rule, node)))
+            out.append((rule.role or con.role, node.name, _rule_score(rule, node)))
     return out
 
 
