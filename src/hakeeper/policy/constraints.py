@@ -451,3 +451,48 @@ def _ancestors(rsc: Rsc) -> list[Rsc]:
         rsc = rsc.parent
         out.append(rsc)
     return out
+
+
+# --- node health ---------------------------------------------------------------------------------------
+
+
+def _health_colours(ws: WorkingSet) -> dict[str, int] | None:
+    from hakeeper.policy.attrs import parse_int_score
+
+    strategy = ws.config.node_health_strategy
+    if strategy in ("none", ""):
+        return None
+    if strategy == "migrate-on-red":
+        return {"red": -INFINITY, "yellow": 0, "green": 0}
+    if strategy == "only-green":
+        return {"red": -INFINITY, "yellow": -INFINITY, "green": 0}
+    props = ws.config.properties
+    return {
+        "red": parse_int_score(props.get("node-health-red"), -INFINITY),
+        "yellow": parse_int_score(props.get("node-health-yellow"), 0),
+        "green": parse_int_score(props.get("node-health-green"), 0),
+    }
+
+
+def apply_node_health(ws: WorkingSet) -> None:
+    """Node health attributes (``#health-*``: red/yellow/green or scores) become location scores."""
+    from hakeeper.policy.attrs import is_true, parse_int_score
+
+    colours = _health_colours(ws)
+    if colours is None:
+        return
+    base = 0
+    if ws.config.node_health_strategy == "progressive":
+        base = parse_int_score(ws.config.properties.get("node-health-base"), 0)
+    for node in ws.nodes.values():
+        health = base
+        for name, value in node.attrs.items():
+            if name.startswith("#health"):
+                score = colours.get(value.strip().lower())
+                health = add_scores(score if score is not None else parse_int_score(value, 0), health)
+        if health == 0:
+            continue
+        for top in ws.resources:
+            if health < 0 and is_true(top.meta.get("allow-unhealthy-nodes")):
+                continue
+            add_location(top, node.name, health)

@@ -16,6 +16,7 @@ from hakeeper.policy.allocate import (
 )
 from hakeeper.policy.constraints import (
     apply_locations,
+    apply_node_health,
     apply_tickets,
     build_colocations,
     build_orders,
@@ -117,6 +118,7 @@ def schedule(cib: m.Cib, now: int) -> Transition:
         node.attrs.setdefault("#kind", "cluster" if node.kind == "member" else node.kind)
         node.attrs.setdefault("#is_dc", "true" if cib.dc_uuid == node.id else "false")
     init_allowed(ws)
+    apply_node_health(ws)
     promoted_locations = apply_locations(ws, node_rule(ws))
     tickets = build_tickets(ws)
     apply_tickets(ws, tickets)
