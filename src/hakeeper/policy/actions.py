@@ -584,6 +584,11 @@ def _apply_edge(first: Action, then: Action, flags: int) -> bool:
         changed |= _clear_optional_because(then, first)
     if flags & RESTART:
         changed |= _restart(first, then)
+    blocked_stop = (first.rsc is not None and not first.rsc.managed and first.rsc.blocked
+                    and not first.runnable and first.task == "stop")
+    if flags & (IMPLIES_THEN | IMPLIES_FIRST | RESTART) and blocked_stop and then.runnable:
+        then.runnable = False  # a blocked, unmanaged stop holds up everything ordered after it
+        changed = True
     return changed
 
 

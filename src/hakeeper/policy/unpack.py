@@ -257,9 +257,10 @@ def _expand_template(prim: m.Primitive, templates: dict[str, m.Template]) -> m.P
         klass=prim.klass or tpl.klass,
         provider=prim.provider or tpl.provider,
         type=prim.type or tpl.type,
-        instance_attributes=list(prim.instance_attributes) + list(tpl.instance_attributes),
-        meta_attributes=list(prim.meta_attributes) + list(tpl.meta_attributes),
-        utilization=list(prim.utilization) + list(tpl.utilization),
+        # among sets of equal score the one listed last wins, so the primitive's own sets go last
+        instance_attributes=list(tpl.instance_attributes) + list(prim.instance_attributes),
+        meta_attributes=list(tpl.meta_attributes) + list(prim.meta_attributes),
+        utilization=list(tpl.utilization) + list(prim.utilization),
         operations=ops,
     )
 
