@@ -493,7 +493,10 @@ class SimCluster:
     def _begin_healing(self) -> None:
         self._healing = True
         self._heal_started = self.now
-        self._deadline = self.now + self.profile.liveness_ms
+        # Without pre-vote a candidate with a stale configuration keeps bumping terms and can delay an
+        # election by a few dozen timeouts (seen in simulation): allow it twice the time.
+        slack = 1 if self.profile.pre_vote else 2
+        self._deadline = self.now + self.profile.liveness_ms * slack
         self._replication_deadline = self.now + self.profile.replication_ms
         self._net.heal()
         self._net.profile = NetworkProfile(delay_min=1, delay_mean=2.0)
