@@ -22,6 +22,7 @@ from hakeeper.api.routing import Services
 from hakeeper.cli.localcluster import LocalCluster, free_tcp_port, wait_until
 from hakeeper.daemon.config import ConfigError, load_daemon_config
 from tests.api.helpers import NOW, Env, sample_cib
+from tests.clusters import DUMMY, dummy_bootstrap, running
 
 pytestmark = pytest.mark.timeout(60)
 T = TypeVar("T")
@@ -228,7 +229,6 @@ def test_the_demo_prints_each_nodes_dashboard_with_a_working_token(
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -241,23 +241,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--window-size=1280,900",
 ]
-BOOTSTRAP = """
-[cluster]
-name = "browser"
-
-[properties]
-stonith-enabled = false
-
-[rsc_defaults]
-resource-stickiness = 100
-
-[nodes.n1]
-[nodes.n2]
-[nodes.n3]
-
-[resources.web]
-agent = "ocf:heartbeat:Dummy"
-"""
+BOOTSTRAP = dummy_bootstrap("browser")
 # What the page shows, read from the DOM: each node's state and the nodes each resource is on.
 PAGE_STATE = """
 const rows = (sel) => Array.from(document.querySelectorAll(sel));
@@ -284,11 +268,6 @@ def _browser_missing() -> str | None:
     except ImportError:
         return "selenium is not installed (the dev extra: pip install -e '.[dev]')"
     return None
-
-
-def _running(cluster: LocalCluster, rsc: str) -> set[str]:
-    """Live nodes where the Dummy agent's state file says ``rsc`` runs (the world, not the cluster's view)."""
-    return {n for n in cluster.procs if (cluster.node_dir(n) / "lrm" / f"Dummy-{rsc}.state").exists()}
 
 
 @pytest.fixture
@@ -350,8 +329,8 @@ def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, brows
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         cluster.start_all()
-        assert wait_until(lambda: len(_running(cluster, "web")) == 1, 60), cluster.logs()
-        (active,) = _running(cluster, "web")
+        assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
+        (active,) = running(cluster, "web")
         viewer = next(n for n in cluster.nodes if n != active)
         url = cluster.dashboard_url(viewer)
 
@@ -393,7 +372,7 @@ def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, brows
         shown = _page(browser)
         assert shown["loaded"] == "before the kill", "the page was reloaded instead of updated live"
         assert shown["resources"]["web"] in set(cluster.nodes) - {active}
-        assert wait_until(lambda: _running(cluster, "web") == {shown["resources"]["web"]}, 30)
+        assert wait_until(lambda: running(cluster, "web") == {shown["resources"]["web"]}, 30)
         assert any(active in line and "lost" in line for line in shown["events"]), shown["events"]
         browser.save_screenshot(str(ARTIFACTS / "dashboard-after-failover.png"))
 
@@ -402,7 +381,7 @@ def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, brows
         (spare,) = set(cluster.nodes) - {active, new}
         _operate_move(browser, "web", spare)
         _wait(browser, lambda p: p["resources"].get("web") == spare, f"web moved to {spare}")
-        assert wait_until(lambda: _running(cluster, "web") == {spare}, 30), cluster.logs()
+        assert wait_until(lambda: running(cluster, "web") == {spare}, 30), cluster.logs()
         assert "committed" in browser.find_element("id", "banner").text
     finally:
         cluster.stop_all()

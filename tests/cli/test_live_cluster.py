@@ -18,32 +18,15 @@ from click.testing import CliRunner, Result
 from hakeeper.api.auth import TOKENS_FILE, Role, TokenStore
 from hakeeper.cli.localcluster import LocalCluster, wait_until
 from hakeeper.cli.main import _register, cli
+from tests.clusters import DUMMY, NODES, dummy_bootstrap
 
-DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(180),
     pytest.mark.skipif(not DUMMY.exists(), reason="Debian's resource-agents is not installed"),
 ]
 
-NODES = ["n1", "n2", "n3"]
-BOOTSTRAP = """
-[cluster]
-name = "clitest"
-
-[properties]
-stonith-enabled = false
-
-[rsc_defaults]
-resource-stickiness = 100
-
-[nodes.n1]
-[nodes.n2]
-[nodes.n3]
-
-[resources.web]
-agent = "ocf:heartbeat:Dummy"
-"""
+BOOTSTRAP = dummy_bootstrap("clitest")
 
 
 class Live(LocalCluster):

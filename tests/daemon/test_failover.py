@@ -19,37 +19,14 @@ import pytest
 
 from hakeeper.api.schemas import FencingList
 from hakeeper.cli.localcluster import LocalCluster, wait_until
+from tests.clusters import DUMMY, NODES, dummy_bootstrap, running
 
-DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not DUMMY.exists(), reason="Debian's resource-agents is not installed"),
 ]
 
-NODES = ["n1", "n2", "n3"]
-
-BOOTSTRAP = """
-[cluster]
-name = "e2e"
-
-[properties]
-stonith-enabled = false
-
-[rsc_defaults]
-resource-stickiness = 100
-
-[nodes.n1]
-[nodes.n2]
-[nodes.n3]
-
-[resources.web]
-agent = "ocf:heartbeat:Dummy"
-"""
-
-
-def running(cluster: LocalCluster, rsc: str) -> set[str]:
-    """Live nodes where the Dummy agent's state file says ``rsc`` runs."""
-    return {n for n in cluster.procs if (cluster.node_dir(n) / "lrm" / f"Dummy-{rsc}.state").exists()}
+BOOTSTRAP = dummy_bootstrap("e2e")
 
 
 @pytest.fixture
@@ -117,26 +94,10 @@ def test_operators_use_any_node_api_and_changes_reach_the_dc(cluster: LocalClust
     )
 
 
-FENCED_BOOTSTRAP = """
-[cluster]
-name = "e2e-fenced"
-
-[properties]
-stonith-enabled = true
-
-[rsc_defaults]
-resource-stickiness = 100
-
-[nodes.n1]
-[nodes.n2]
-[nodes.n3]
-
+FENCE_DEVICE = """
 [resources.fencer]
 agent = "stonith:fence_dummy"
 params = {{ type = "file", status_file = "{status}", pcmk_host_list = "n1 n2 n3" }}
-
-[resources.web]
-agent = "ocf:heartbeat:Dummy"
 """
 
 
@@ -146,7 +107,9 @@ def test_a_lost_node_is_fenced_before_its_resource_is_recovered(tmp_path: Path) 
 
     status = tmp_path / "power"
     status.write_text("on")
-    cluster = LocalCluster(tmp_path / "c", NODES, FENCED_BOOTSTRAP.format(status=status))
+    cluster = LocalCluster(
+        tmp_path / "c", NODES, dummy_bootstrap("e2e-fenced", fencing=FENCE_DEVICE.format(status=status))
+    )
     try:
         cluster.start_all()
         assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
