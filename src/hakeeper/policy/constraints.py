@@ -128,9 +128,21 @@ def init_allowed(ws: WorkingSet) -> None:
                     rsc.allowed[node.name] = node.base_score
             for name, score in seeded.items():
                 rsc.allowed[name] = add_scores(rsc.allowed[name], score) if name in rsc.allowed else score
+            if len(rsc.running_on) > 1 and rsc.partial_migration_source is None:
+                _multiply_active(ws, rsc)
             if rsc.orphan:  # no longer configured: never started again
                 for node in ws.nodes.values():
                     rsc.allowed[node.name] = -INFINITY
+
+
+def _multiply_active(ws: WorkingSet, rsc: Rsc) -> None:
+    """multiple-active: stop_only stops it everywhere, block leaves it alone; stop_start is handled later."""
+    if rsc.multiple_active == "stop_only":
+        for node in ws.nodes.values():
+            rsc.allowed[node.name] = -INFINITY
+    elif rsc.multiple_active == "block":
+        rsc.managed = False
+        rsc.blocked = True
 
 
 def _walk(rsc: Rsc) -> list[Rsc]:
