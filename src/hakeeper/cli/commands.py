@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hakeeper.cli.agent_cmd import agent
+from hakeeper.cli.bench_cmd import bench
 from hakeeper.cli.cluster_cmd import cluster, simulate_with_live  # also adds config apply|haresources
 from hakeeper.cli.config_cmd import config
 from hakeeper.cli.constraint_cmd import constraint
@@ -18,5 +19,5 @@ from hakeeper.cli.simulate_cmd import simulate
 from hakeeper.cli.status_cmd import status
 from hakeeper.cli.token_cmd import token
 
-ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness, token, daemon, demo]
+ALL: list[click.Command] = [simulate, agent, fence, config, keygen, witness, token, daemon, demo, bench]
 ALL += [status, resource, constraint, node, cluster, simulate_with_live]  # replaces simulate: FILE or --live
