@@ -19,16 +19,55 @@ def node_score(ws: WorkingSet, rsc: Rsc, node: NodeInfo) -> int:
     return rsc.allowed.get(node.name, -INFINITY)
 
 
+def _capacity_votes(a: NodeInfo, b: NodeInfo) -> int:
+    """Negative when ``a`` has more free capacity than ``b`` on more utilization attributes."""
+    result = 0
+    for name, free in a.utilization.items():
+        other = b.utilization.get(name, 0)
+        if free > other:
+            result -= 1
+        elif free < other:
+            result += 1
+    for name, other in b.utilization.items():
+        if name not in a.utilization and other > 0:
+            result += 1
+    return result
+
+
 def sort_nodes(ws: WorkingSet, scores: dict[str, int], current: NodeInfo | None) -> list[NodeInfo]:
-    """Best node first: score (unavailable nodes count as -INFINITY), fewer resources, current, name."""
+    """Best node first: score (unavailable nodes count as -INFINITY), [free capacity], fewer resources,
+    current node, name (``minimal`` placement goes straight from score to name)."""
+    strategy = ws.config.placement_strategy
 
-    def key(node: NodeInfo) -> tuple[int, int, int, str]:
-        score = scores.get(node.name, -INFINITY) if node.available() else -INFINITY
-        count = 0 if ws.config.placement_strategy == "minimal" else node.num_resources
-        is_current = 0 if current is not None and node is current else 1
-        return (-score, count, is_current, node.name)
+    def compare(a: NodeInfo, b: NodeInfo) -> int:
+        sa = scores.get(a.name, -INFINITY) if a.available() else -INFINITY
+        sb = scores.get(b.name, -INFINITY) if b.available() else -INFINITY
+        if sa != sb:
+            return -1 if sa > sb else 1
+        if strategy != "minimal":
+            if strategy == "balanced":
+                votes = _capacity_votes(a, b)
+                if votes:
+                    return -1 if votes < 0 else 1
+            if a.num_resources != b.num_resources:
+                return -1 if a.num_resources < b.num_resources else 1
+            if current is not None and (a is current) != (b is current):
+                return -1 if a is current else 1
+        return -1 if a.name < b.name else (1 if a.name > b.name else 0)
 
-    return sorted((ws.nodes[name] for name in scores if name in ws.nodes), key=key)
+    return sorted((ws.nodes[name] for name in scores if name in ws.nodes), key=functools.cmp_to_key(compare))
+
+
+def ban_insufficient_capacity(ws: WorkingSet, rsc: Rsc) -> None:
+    """With a placement strategy, a node without enough free capacity cannot take the resource."""
+    if ws.config.placement_strategy == "default" or not rsc.utilization:
+        return
+    for name in list(rsc.allowed):
+        node = ws.nodes.get(name)
+        if node is None:
+            continue
+        if any(node.utilization.get(attr, 0) < need for attr, need in rsc.utilization.items()):
+            rsc.allowed[name] = -INFINITY
 
 
 # --- node-criteria stage -------------------------------------------------------------------------------
@@ -138,6 +177,7 @@ class Assigner:
         return rsc.assigned
 
     def assign_best(self, rsc: Rsc, prefer: NodeInfo | None) -> None:
+        ban_insufficient_capacity(self.ws, rsc)
         nodes = sort_nodes(self.ws, rsc.allowed, rsc.current_node())
         best = nodes[0] if nodes else None
         chosen: NodeInfo | None = None
