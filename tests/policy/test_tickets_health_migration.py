@@ -50,3 +50,15 @@ def test_allow_migrate_turns_a_move_into_a_live_migration() -> None:
                  [node_state("n1", started("vm")), node_state("n2")],
                  constraints=[m.Location(id="away", rsc="vm", node="n1", score=-1_000_000)])
     assert lines(schedule(config, NOW).summary) == {"* Migrate vm (n1 -> n2)"}
+
+
+def test_utilization_strategy_keeps_resources_off_full_nodes() -> None:
+    big = m.Primitive(id="big", klass="ocf", provider="heartbeat", type="Dummy",
+                      utilization=[m.NvSet(id="big-u", values={"cpu": "4"})])
+    config = cib([big], [node_state("n1"), node_state("n2")], props={"placement-strategy": "utilization"})
+    nodes = [m.Node(id="n1", uname="n1", utilization=[m.NvSet(id="n1-u", values={"cpu": "2"})]),
+             m.Node(id="n2", uname="n2", utilization=[m.NvSet(id="n2-u", values={"cpu": "8"})])]
+    sized = m.Cib(configuration=m.Configuration(properties=config.configuration.properties, nodes=nodes,
+                                                resources=config.configuration.resources),
+                  status=config.status)
+    assert lines(schedule(sized, NOW).summary) == {"* Start big (n2)"}
