@@ -33,7 +33,7 @@ Scenario = Literal["initial", "steady", "node-failed"]
 SCENARIOS: tuple[Scenario, ...] = ("initial", "steady", "node-failed")
 
 EXECUTION_DATE = 1_767_225_600  # 2026-01-01T00:00:00Z: every scenario is "now" at the same instant
-FEATURE_SET = "3.16.2"
+FEATURE_SET = "3.16.1"  # Pacemaker 2.1.5 refuses updates from a newer feature set (crm_simulate -S aborts)
 MONITOR_MS = 10_000
 FENCE_MONITOR_MS = 60_000
 STICKINESS = "100"
