@@ -84,12 +84,14 @@ class CrmFailed(Exception):
 
 
 def run_crm_simulate(binary: str, xml: Path, shadow_dir: Path, timeout: float = CRM_TIMEOUT_S) -> None:
-    env = dict(os.environ, CIB_shadow_dir=str(shadow_dir), LC_ALL="C")
-    try:
-        done = subprocess.run([binary, "-R", "-x", str(xml)], env=env, capture_output=True,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as err:
-        raise CrmFailed("timeout") from err
+    # A folder per run: crm_simulate leaves its shadow copy (as big as the input) behind.
+    with tempfile.TemporaryDirectory(dir=shadow_dir) as shadow:
+        env = dict(os.environ, CIB_shadow_dir=shadow, LC_ALL="C")
+        try:
+            done = subprocess.run([binary, "-R", "-x", str(xml)], env=env, capture_output=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as err:
+            raise CrmFailed("timeout") from err
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         raise CrmFailed(f"error: exit {done.returncode}: {tail[0][:200]}")
@@ -107,16 +109,26 @@ def measure_crm(binary: str | None, xml: Path, shadow_dir: Path,
     return best, runs, "ok"
 
 
+def write_xml(path: Path, xml: str) -> None:
+    try:
+        path.write_text(xml, encoding="utf-8")
+    except OSError as err:
+        raise click.ClickException(f"cannot write the synthetic CIB {path}: {err.strerror or err}") from err
+
+
 def measure_cell(nodes: int, resources: int, scenario: Scenario, out: Path, crm: str | None,
-                 shadow_dir: Path) -> Cell:
+                 shadow_dir: Path, keep: bool = True) -> Cell:
+    """Generate, export and time one cell; without ``keep`` the XML file is removed afterwards."""
     cib = synthetic_cib(nodes, resources, scenario, SEED)
     xml = cib_to_xml(cib)
     path = out / f"synthetic-{nodes}x{resources}-{scenario}.xml"
-    path.write_text(xml, encoding="utf-8")
+    write_xml(path, xml)
     now = cib.execution_date or 0
     actions = len(schedule(cib, now).actions)  # also warms the engine up for this cell's shape
     ours, ours_runs = best_of(lambda: schedule(cib, now))
     crm_s, crm_runs, status = measure_crm(crm, path, shadow_dir)
+    if not keep:
+        path.unlink(missing_ok=True)  # the big cells are ~100 MB each
     return Cell(nodes=nodes, resources=resources, scenario=scenario, xml_bytes=len(xml.encode()),
                 ours_s=ours, ours_runs=ours_runs, ours_actions=actions, crm_s=crm_s,
                 crm_runs=crm_runs, crm_status=status)
@@ -196,7 +208,7 @@ def policy(quick: bool, out: Path | None) -> None:
     with _folder(out) as folder, tempfile.TemporaryDirectory(prefix="hakeeper-shadow-") as shadow:
         click.echo(HEADER)
         for nodes, resources, scenario in cells(quick):
-            cell = measure_cell(nodes, resources, scenario, folder, crm, Path(shadow))
+            cell = measure_cell(nodes, resources, scenario, folder, crm, Path(shadow), keep=out is not None)
             results.append(cell)
             click.echo(table_row(cell))
     click.echo("ratio = crm_simulate time / our time (above 1: we are faster).")
