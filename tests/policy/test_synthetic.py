@@ -141,3 +141,16 @@ def test_pacemaker_fences_the_lost_node_and_moves_its_resources(tmp_path: Path) 
     assert any(line.startswith("* Fence") and lost in line for line in summary)
     moves = [line for line in summary if line.startswith("* Move")]
     assert moves and all(f"{lost} ->" in line for line in moves)
+
+
+def normalised(line: str) -> str:
+    return " ".join(line.replace("( ", "(").replace(" )", ")").split())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_our_engine_and_pacemaker_plan_the_same_transition(tmp_path: Path, scenario: Scenario) -> None:
+    cib = synthetic_cib(4, 60, scenario, 1)
+    assert cib.execution_date is not None
+    theirs = sorted(normalised(line) for line in crm_summary(tmp_path, cib))
+    ours = sorted(normalised(line) for line in schedule(cib, cib.execution_date).summary)
+    assert ours == theirs
