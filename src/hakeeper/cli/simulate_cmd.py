@@ -21,8 +21,13 @@ def _load(path: Path) -> bytes:
 @click.command("simulate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--show-scores", "-s", is_flag=True, help="Also print every resource's allocation scores.")
-@click.option("--at", "at", type=int, default=None,
-              help="Evaluate rules and failure timeouts at this time (epoch seconds).")
+@click.option(
+    "--at",
+    "at",
+    type=int,
+    default=None,
+    help="Evaluate rules and failure timeouts at this time (epoch seconds).",
+)
 def simulate(file: Path, show_scores: bool, at: int | None) -> None:
     """Show the transition the policy engine computes for the cluster state in FILE (Pacemaker CIB XML)."""
     data = _load(file)
