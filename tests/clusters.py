@@ -14,7 +14,8 @@ NODES = ["n1", "n2", "n3"]
 
 
 def dummy_bootstrap(name: str, *, fencing: str = "") -> str:
-    """Three nodes, stickiness 100, one ``web`` Dummy; ``fencing`` is a fence device's TOML (or none)."""
+    """Three nodes, stickiness 100, one ``web`` Dummy monitored every second; ``fencing`` is a fence
+    device's TOML (or none)."""
     stonith = "true" if fencing else "false"
     return f"""
 [cluster]
@@ -32,6 +33,7 @@ resource-stickiness = 100
 {fencing}
 [resources.web]
 agent = "ocf:heartbeat:Dummy"
+ops = [{{ name = "monitor", interval = "1s", timeout = "10s" }}]
 """
 
 

@@ -158,3 +158,19 @@ def test_a_daemon_stops_promptly_while_an_event_stream_is_open(cluster: LocalClu
     proc = cluster.procs.pop("n1")
     proc.terminate()
     proc.wait(timeout=20)  # before the fix, an open stream kept the daemon alive indefinitely
+
+
+def test_a_monitor_failure_is_recovered_in_place_and_counted(cluster: LocalCluster) -> None:
+    from hakeeper.api.client import ApiClient
+
+    cluster.start_all()
+    assert wait_until(lambda: len(running(cluster, "web")) == 1, 60), cluster.logs()
+    (active,) = running(cluster, "web")
+    state = cluster.node_dir(active) / "lrm" / "Dummy-web.state"
+    state.unlink()  # the service dies behind the cluster's back; the node stays up
+    assert wait_until(state.exists, 60), cluster.logs()  # the monitor notices, the DC restarts it
+    assert running(cluster, "web") == {active}, "recovered in place: one failure is below migration-threshold"
+    with ApiClient(socket_path=cluster.node_dir(active) / "api.sock") as c:
+        view = c.resource("web")
+    counts = {(f.node, f.count) for f in view.fail_counts}
+    assert (active, 1) in counts, view

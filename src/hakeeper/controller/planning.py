@@ -102,9 +102,18 @@ def _lrm_id(rsc: str, placed: _Placed, meta: dict[str, str]) -> str:
     return rsc
 
 
-def _expected_rc(task: str, interval_ms: int) -> int:
+def _op_role(p: m.Primitive, task: str, interval_ms: int) -> str | None:
+    for op in p.operations:
+        if op.name == task and op.interval == interval_ms:
+            return op.role
+    return None
+
+
+def _expected_rc(task: str, interval_ms: int, role: str | None) -> int:
     if task == "monitor" and interval_ms == 0:
         return 7
+    if task == "monitor" and role in ("Promoted", "Master"):
+        return 8
     return 0
 
 
@@ -130,7 +139,10 @@ def _convert(
     ctx = RuleContext(node_attrs=_node_attrs(cib, action.node))
     meta = _meta(cib, placed, ctx)
     params = resolve_nvsets(placed.primitive.instance_attributes, ctx)
-    interval = 0
+    interval = action.interval_ms
+    role = _op_role(placed.primitive, action.task, interval)
+    if role:
+        meta = {**meta, "role": role}
     return GraphAction(
         id=action.id,
         kind="resource",
@@ -142,7 +154,7 @@ def _convert(
         timeout_ms=_timeout_ms(cib, placed.primitive, action.task, interval, ctx),
         params=params,
         meta=meta,
-        expected_rc=_expected_rc(action.task, interval),
+        expected_rc=_expected_rc(action.task, interval, role),
     )
 
 

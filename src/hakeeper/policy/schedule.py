@@ -24,6 +24,7 @@ from hakeeper.policy.constraints import (
     init_allowed,
     walk,
 )
+from hakeeper.policy.recurring import add_recurring_monitors
 from hakeeper.policy.summary import SummaryLine, render_lines, resource_lines
 from hakeeper.policy.unpack import WorkingSet, unpack
 from hakeeper.policy.working import INFINITY, NodeInfo, Rsc
@@ -39,6 +40,7 @@ class GraphAction(msgspec.Struct, frozen=True, kw_only=True):
     pseudo: bool = False
     runnable: bool = True
     reason: str | None = None
+    interval_ms: int = 0
 
 
 class GraphEdge(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,6 +140,7 @@ def schedule(cib: m.Cib, now: int) -> Transition:
             act.collective_actions(graph, top)
     act.user_orderings(graph, orders)
     act.propagate(graph)
+    add_recurring_monitors(graph, _resources_in_order(ws))
     lines = list(fence_lines)
     for prim in _resources_in_order(ws):
         lines.extend(resource_lines(prim))
@@ -151,6 +154,7 @@ def schedule(cib: m.Cib, now: int) -> Transition:
                 pseudo=a.pseudo,
                 runnable=a.runnable,
                 reason=a.reason,
+                interval_ms=a.interval_ms,
             )
             for a in graph.actions
             if not a.optional
