@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hakeeper.cib.xml_io import cib_to_xml
 from hakeeper.cli import bench_cmd
-from hakeeper.policy.synthetic import synthetic_cib
+from hakeeper.sim.synthetic import synthetic_cib
 
 CELL_KEYS = {"nodes", "resources", "scenario", "xml_bytes", "ours_s", "ours_runs", "ours_actions", "crm_s",
              "crm_runs", "crm_status", "ratio"}

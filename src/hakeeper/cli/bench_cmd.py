@@ -1,6 +1,6 @@
 """``hakeeper bench policy``: time our policy engine against Pacemaker's ``crm_simulate`` on synthetic CIBs.
 
-For every cell (nodes x resources x scenario) the generator in ``hakeeper.policy.synthetic`` makes one CIB;
+For every cell (nodes x resources x scenario) the generator in ``hakeeper.sim.synthetic`` makes one CIB;
 it is exported to Pacemaker XML, and in the same run we time:
 
 * ours: ``schedule(cib, execution_date)`` in this process, on the in-memory CIB, after the engine's modules
@@ -34,7 +34,7 @@ import click
 
 from hakeeper.cib.xml_io import cib_to_xml
 from hakeeper.policy.schedule import schedule
-from hakeeper.policy.synthetic import SCENARIOS, Scenario, synthetic_cib
+from hakeeper.sim.synthetic import SCENARIOS, Scenario, synthetic_cib
 
 NODES = (3, 16, 32)
 RESOURCES = (100, 1000, 5000)

@@ -13,7 +13,7 @@ from hakeeper.cib import model as m
 from hakeeper.cib.validate import errors, validate
 from hakeeper.cib.xml_io import cib_to_xml, parse_cib_xml
 from hakeeper.policy.schedule import schedule
-from hakeeper.policy.synthetic import SCENARIOS, Scenario, synthetic_cib
+from hakeeper.sim.synthetic import SCENARIOS, Scenario, synthetic_cib
 
 
 def primitives(cib: m.Cib) -> list[m.Primitive]:
