@@ -74,3 +74,11 @@ def next_nvsets_change(sets: Sequence[NvSet], ctx: RuleContext) -> int | None:
     """The next epoch second at which the rules of ``sets`` may change the result (``next_rule_change``)."""
     times = [t for s in sets if s.rule is not None and (t := next_rule_change(s.rule, ctx)) is not None]
     return min(times, default=None)
+
+
+BOOTSTRAP_SET = "cib-bootstrap-options"
+
+
+def cluster_properties(properties: Sequence[NvSet], now: int | None) -> dict[str, str]:
+    """Cluster options as Pacemaker reads them: ``cib-bootstrap-options`` first, rules at ``now``."""
+    return resolve_nvsets(properties, RuleContext(node_attrs={}, now=now), always_first=BOOTSTRAP_SET)

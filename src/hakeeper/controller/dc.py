@@ -25,9 +25,8 @@ from typing import Any
 import msgspec
 
 from hakeeper.cib import model as m
-from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Create, Delete, Modify, Patch, PatchOp, Put
-from hakeeper.cib.rules import RuleContext
 from hakeeper.controller.engine import ActionState, Execute, TransitionEngine, TransitionFinished
 from hakeeper.controller.graph import GraphAction, TransitionGraph
 from hakeeper.controller.history import (
@@ -109,8 +108,7 @@ class _Running:
 
 def _props(cib: m.Cib, now_s: int) -> dict[str, str]:
     """Cluster properties as Pacemaker reads them: ``cib-bootstrap-options`` first, rules at ``now``."""
-    ctx = RuleContext(node_attrs={}, now=now_s)
-    return resolve_nvsets(cib.configuration.properties, ctx, always_first="cib-bootstrap-options")
+    return cluster_properties(cib.configuration.properties, now_s)
 
 
 def _truthy(text: str | None, default: bool) -> bool:

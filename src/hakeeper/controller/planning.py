@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from hakeeper.cib import model as m
-from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.nvsets import cluster_properties, resolve_nvsets
 from hakeeper.cib.rules import RuleContext
 from hakeeper.cib.values import parse_duration_ms
 from hakeeper.controller.graph import GraphAction, TransitionGraph
@@ -161,11 +161,7 @@ def _convert(
 def plan_transition(cib: m.Cib, now_s: int, transition_id: int) -> TransitionGraph:
     """Run the policy engine and return the executable graph (unrunnable actions left out)."""
     transition = schedule(cib, now_s)
-    props = resolve_nvsets(
-        cib.configuration.properties,
-        RuleContext(node_attrs={}, now=now_s),
-        always_first="cib-bootstrap-options",
-    )
+    props = cluster_properties(cib.configuration.properties, now_s)
     index = _index(cib.configuration)
     runnable = {a.id for a in transition.actions if a.runnable}
     inputs: dict[int, list[int]] = {i: [] for i in runnable}

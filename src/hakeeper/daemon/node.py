@@ -35,9 +35,8 @@ from hakeeper.api.auth import TOKENS_FILE, TokenStore
 from hakeeper.api.events import EventHub, changes
 from hakeeper.api.routing import Services
 from hakeeper.cib import model as m
-from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Patch, diff
-from hakeeper.cib.rules import RuleContext
 from hakeeper.controller import messages as cmsg
 from hakeeper.controller.dc import Command, DcCore, Event, Plan, Propose, RequestFence, SendCancel, SendOp
 from hakeeper.controller.member import Cancel, MemberCore, MemberOutput, Note, SelfFence, SendToDc, Submit
@@ -557,11 +556,7 @@ class NodeDaemon:
                 self._run_member(self.member.dc_changed(self.leader))
 
     def _property(self, name: str, default: str) -> str:
-        props = resolve_nvsets(
-            self.cib.configuration.properties,
-            RuleContext(node_attrs={}, now=int(time.time())),
-            always_first="cib-bootstrap-options",
-        )
+        props = cluster_properties(self.cib.configuration.properties, int(time.time()))
         return props.get(name, default)
 
 

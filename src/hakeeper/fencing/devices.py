@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import msgspec
 
 from hakeeper.cib.model import Clone, Configuration, Group, NvSet, Primitive, Resource, Template
-from hakeeper.cib.nvsets import resolve_nvsets
+from hakeeper.cib.nvsets import cluster_properties, resolve_nvsets
 from hakeeper.cib.rules import RuleContext
 from hakeeper.cib.values import parse_duration_ms
 
@@ -317,10 +317,7 @@ def _build(
 
 def fencing_options(config: Configuration, *, now: int | None = None) -> FencingOptions:
     """The fencing cluster properties, with Pacemaker's defaults."""
-    ctx = RuleContext(now=now)
-    props = {}
-    if config.properties:
-        props = resolve_nvsets(config.properties, ctx, always_first="cib-bootstrap-options")
+    props = cluster_properties(config.properties, now) if config.properties else {}
     action = props.get("stonith-action", "reboot").strip().lower()
     action = "off" if action == "poweroff" else action
     if action not in ("reboot", "off"):
