@@ -26,6 +26,10 @@ addresses = ["10.0.0.1:5405", "192.168.1.1:5405"]   # link 0, link 1
 
 [api]
 http_listen = "127.0.0.1:8080"   # optional: the web dashboard (and API) for a browser on this machine
+
+[fencing]
+watchdog = "/dev/watchdog"       # optional: watchdog self-fencing (the sbd role)
+watchdog_timeout = "5s"
 ```
 """
 
@@ -86,6 +90,16 @@ class ApiSection(_Section, frozen=True):
     in clear text (reach it from elsewhere through an SSH tunnel)."""
 
 
+class FencingSection(_Section, frozen=True):
+    watchdog: str = ""
+    """The watchdog device (``/dev/watchdog``) for self-fencing: a node that loses quorum and cannot stop
+    its resources within ``watchdog_timeout``, or whose daemon hangs, is reset by it. Off when empty."""
+    simulated_watchdog: str = ""
+    """For tests and labs instead of ``watchdog``: the pet file of a ``hakeeper.fencing.simwatchdog``
+    process, which kills the node's processes when not petted in time."""
+    watchdog_timeout: str = "5s"
+
+
 class NodeSection(_Section, frozen=True):
     name: str
     id: int
@@ -98,6 +112,7 @@ class _File(_Section, frozen=True):
     quorum: QuorumSection = QuorumSection()
     timers: TimersSection = TimersSection()
     api: ApiSection = ApiSection()
+    fencing: FencingSection = FencingSection()
 
 
 class Address(msgspec.Struct, frozen=True):
@@ -128,6 +143,13 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
     election_timeout_ms: int
     shutdown_timeout_ms: int
     http_listen: Address | None = None
+    watchdog_device: Path | None = None
+    simulated_watchdog: Path | None = None
+    watchdog_timeout_ms: int = 5000
+
+    @property
+    def watchdog_enabled(self) -> bool:
+        return self.watchdog_device is not None or self.simulated_watchdog is not None
 
     def node(self, name: str) -> NodeConfig:
         for n in self.nodes:
@@ -176,6 +198,27 @@ def _http_listen(text: str, problems: list[str]) -> Address | None:
         )
         return None
     return address
+
+
+def _fencing(section: FencingSection, problems: list[str]) -> tuple[Path | None, Path | None, int]:
+    """The watchdog (device, simulated pet file) and its timeout in ms."""
+    known = len(problems)
+    timeout = _duration(section.watchdog_timeout, "fencing.watchdog_timeout", problems)
+    parsed = len(problems) == known
+    if section.watchdog and section.simulated_watchdog:
+        problems.append(
+            "fencing: give either watchdog (a real device) or simulated_watchdog (tests and labs), not both"
+        )
+    if parsed and timeout <= 0:
+        problems.append("fencing.watchdog_timeout: must be longer than 0")
+    elif parsed and section.watchdog and timeout % 1000:
+        problems.append(
+            f"fencing.watchdog_timeout: a watchdog device counts in whole seconds "
+            f"({section.watchdog_timeout} is not)"
+        )
+    device = Path(section.watchdog) if section.watchdog else None
+    simulated = Path(section.simulated_watchdog) if section.simulated_watchdog else None
+    return device, simulated, timeout
 
 
 def _check_nodes(nodes: list[NodeSection], problems: list[str]) -> list[NodeConfig]:
@@ -243,6 +286,7 @@ def load_daemon_config(text: str, source: str = "cluster.toml") -> DaemonConfig:
     if hb and fail and fail <= hb:
         problems.append("timers.failure_timeout: must be longer than timers.heartbeat_interval")
     http_listen = _http_listen(doc.api.http_listen, problems)
+    watchdog, simulated, watchdog_ms = _fencing(doc.fencing, problems)
     if problems:
         raise ConfigError(source, problems)
     data_dir = Path(doc.cluster.data_dir)
@@ -260,4 +304,7 @@ def load_daemon_config(text: str, source: str = "cluster.toml") -> DaemonConfig:
         election_timeout_ms=election,
         shutdown_timeout_ms=shutdown,
         http_listen=http_listen,
+        watchdog_device=watchdog,
+        simulated_watchdog=simulated,
+        watchdog_timeout_ms=watchdog_ms,
     )

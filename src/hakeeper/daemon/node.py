@@ -44,6 +44,7 @@ from hakeeper.controller.planning import plan_transition
 from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode_entry
 from hakeeper.daemon.config import DaemonConfig
 from hakeeper.daemon.handle import DaemonHandle
+from hakeeper.daemon.selffence import SelfFenceError, SelfFencing
 from hakeeper.fencing.agent import AgentRunner
 from hakeeper.fencing.devices import devices_from_config
 from hakeeper.fencing.fencer import Fencer, FencingFinished, FencingPlanned, RunDevice
@@ -115,6 +116,7 @@ class NodeDaemon:
         self.fencer: Fencer | None = None
         self._fence_runner = AgentRunner()
         self._fencer_epoch: tuple[int, int] | None = None
+        self.selffence = SelfFencing(config, node_name, lambda: len(self.member.active))
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -144,6 +146,10 @@ class NodeDaemon:
         """Run until ``stop`` is set."""
         self.loop = asyncio.get_running_loop()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.selffence.open()  # before anything runs: from now on a hang or a crash resets the node
+        except SelfFenceError as err:
+            raise SystemExit(f"{self.name}: {err}") from err
         ctx = multiprocessing.get_context("spawn")
         self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
         lrm_dir = self.config.data_dir / "lrm"
@@ -167,8 +173,11 @@ class NodeDaemon:
                 log.info("%s started (node id %d)", self.name, self.me.id)
                 self._spawn(self._lrm_events())
                 self._spawn(self._ticker())
+                self._spawn(self.selffence.run())
                 await stop.wait()
         finally:
+            if stop.is_set():
+                self.selffence.close()  # a clean stop; a crash leaves the watchdog armed, and it resets us
             for server in api:
                 await server.stop()
             for task in self._tasks:
@@ -346,9 +355,12 @@ class NodeDaemon:
             log.info(
                 "%s: quorum: %s (%s)", self.name, "quorate" if state.quorate else "NOT quorate", state.reason
             )
-            self._run_member(
-                self.member.quorum_changed(state.quorate, self._property("no-quorum-policy", "stop"))
-            )
+            policy = self._property("no-quorum-policy", "stop")
+            policy = policy if state.quorate else self.selffence.no_quorum_policy(policy)
+            self._run_member(self.member.quorum_changed(state.quorate, policy))
+            self.selffence.quorum_changed(state.quorate, self._property("stonith-watchdog-timeout", ""))
+            if self.fencer is not None:  # watchdog fencing counts only time spent with quorum
+                self._run_fencer(self.fencer.set_quorate(state.quorate, time.monotonic(), time.time()))
         elif isinstance(event, mapi.PeerMessage):
             self._peer_message(event)
 
@@ -468,6 +480,8 @@ class NodeDaemon:
         version = (self.cib.admin_epoch, self.cib.epoch)
         if self.fencer is None:
             self.fencer, errors = Fencer.from_config(self.cib.configuration, rng=random.Random())
+            if self.service is not None:
+                self.fencer.set_quorate(self.service.quorum.quorate, time.monotonic(), time.time())
         elif version != self._fencer_epoch:
             errors = self.fencer.reconfigure_from(self.cib.configuration)
         else:
