@@ -635,3 +635,37 @@ def test_a_candidate_in_an_old_term_is_told_the_current_term() -> None:
     node.step(RequestVote(term=1, frm=3, to=2, last_index=9, last_term=1))
     [reply] = node.ready().messages
     assert isinstance(reply, VoteResponse) and not reply.granted and reply.term == 2
+
+
+def test_a_leader_that_removed_itself_appends_nothing_a_witness_alone_could_hold() -> None:
+    """Simulator seed 1070251: the leader removed itself, then appended one more entry that only the witness
+    got, and stepped down when the removal committed. The witness then held the longest log but may not
+    lead, so it refused every remaining voter forever: no leader again. A leader that removed itself must
+    refuse proposals, so the removal is its last entry and the remaining voters can elect a leader."""
+    net = RaftNet([1, 2, 4], witnesses=[3], max_entries_per_append=1, max_inflight=1)
+    net.elect(1)
+    net.crash(4)  # the remaining quorum is node 2 plus the witness
+    net.cut.add((1, 2))
+    removal = accepted(net.raft(1).propose_conf_change(ConfChange(ConfChangeKind.REMOVE_NODE, 1))).index
+    late = net.propose(1, b"after-removal")
+    assert isinstance(late, Rejected) and late.reason is RejectReason.NOT_LEADER
+    assert "removed" in late.detail
+    assert net.nodes[3].storage.last_index() == removal and net.raft(2).log.last_index() < removal
+    net.heal()
+    for _ in range(20):
+        net.tick(1)
+        net.settle()
+    assert net.raft(1).role is Role.FOLLOWER
+    assert new_leader(net, 1) == 2
+    index = accepted(net.propose(2, b"next")).index
+    net.tick_all(2)
+    assert net.raft(2).commit_index >= index
+    assert net.nodes[2].applied[-1:] == [b"next"]
+
+
+def test_a_leader_that_removed_itself_hands_over_at_once() -> None:
+    net = three()
+    accepted(net.raft(1).propose_conf_change(ConfChange(ConfChangeKind.REMOVE_NODE, 1)))
+    net.settle()  # no ticks: the removed leader tells an up-to-date voter to campaign now (TimeoutNow)
+    assert net.raft(1).role is Role.FOLLOWER
+    assert net.leaders() in ([2], [3])

@@ -663,10 +663,26 @@ class RaftNode:
 
     def _after_commit(self) -> None:
         self._release_reads()
-        latest_conf_index = self._conf_history[-1][0]
-        if self.id not in self.voters and latest_conf_index <= self.log.committed:
-            # We removed ourselves and the removal is committed: hand over by stepping down (thesis §4.2.2).
-            self._become_follower(self._term, NO_NODE)
+        self._maybe_hand_over()
+
+    def _leaving(self) -> bool:
+        """We lead a membership that no longer includes us (Raft thesis §4.2.2)."""
+        return self.role is Role.LEADER and self.id not in self.voters
+
+    def _maybe_hand_over(self) -> None:
+        """Once our removal is committed, step down and tell a remaining voter that holds our whole log to
+        campaign at once (TimeoutNow), so the cluster does not wait an election timeout for a new leader.
+        Proposals are refused from the moment the removal is appended, so the committed removal is our last
+        entry and a quorum of the new membership, which always includes a data voter, already holds it."""
+        if not self._leaving() or self._conf_history[-1][0] > self.log.committed:
+            return
+        last, witnesses = self.log.last_index(), self.conf_state.witnesses
+        for voter in self.voters:
+            pr = self._progress.get(voter)
+            if voter not in witnesses and pr is not None and pr.match == last:
+                self._send(TimeoutNow(self._term, self.id, voter))
+                break
+        self._become_follower(self._term, NO_NODE)
 
     def _sync_progress_with_conf(self) -> None:
         members = set(self.conf_state.members()) - {self.id}
@@ -716,6 +732,15 @@ class RaftNode:
             where = f"node {self.leader_id} is" if self.leader_id != NO_NODE else "no leader is known"
             return Rejected(
                 RejectReason.NOT_LEADER, f"node {self.id} is not the leader ({where})", self.leader_id
+            )
+        if self._leaving():
+            # An entry appended after our own removal can end up held only by a witness once we step down;
+            # the witness may not lead and refuses every shorter log, so no election could ever succeed
+            # again (simulator seed 1070251). Leave with the removal as our last entry.
+            return Rejected(
+                RejectReason.NOT_LEADER,
+                f"node {self.id} has been removed from the cluster and is handing leadership to a remaining "
+                "voter; retry there shortly",
             )
         if self._transferee != NO_NODE:
             return Rejected(
