@@ -1,14 +1,26 @@
-"""``hakeeper simulate FILE``: run the policy engine on a saved CIB and print what it would do."""
+"""``hakeeper simulate FILE``: run the policy engine on a saved CIB and print what it would do.
+
+As crm_simulate: what-if changes (nodes up/down/failed, operation results, tickets, a time) are applied to
+the CIB before scheduling (``simulate_inject``).
+"""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
+from hakeeper.cib import model as m
+from hakeeper.cib.declarative import ConfigError, load_config
 from hakeeper.cib.xml_io import CibXmlError, parse_cib_xml
+from hakeeper.cli.simulate_inject import InjectionError, Injections, OpSpec, apply_injections, parse_op_spec
+from hakeeper.cli.simulate_inject import parse_time as parse_at
 from hakeeper.policy.schedule import schedule
+
+T = TypeVar("T")
 
 
 def _load(path: Path) -> bytes:
@@ -18,37 +30,127 @@ def _load(path: Path) -> bytes:
         raise click.ClickException(f"cannot read {path}: {err.strerror or err}") from err
 
 
+def _looks_like_xml(path: Path, data: bytes) -> bool:
+    if path.suffix.lower() == ".toml":
+        return False
+    return path.suffix.lower() in (".xml", ".cib") or data.lstrip()[:1] == b"<"
+
+
+def load_cib(file: Path) -> m.Cib:
+    """A Pacemaker CIB (XML, with its status) or our TOML configuration (no status: nothing has run)."""
+    data = _load(file)
+    if _looks_like_xml(file, data):
+        try:
+            return parse_cib_xml(data).cib
+        except CibXmlError as err:
+            raise click.ClickException(f"{file} is not a usable CIB: {err}") from err
+    try:
+        return m.Cib(configuration=load_config(data.decode("utf-8")))
+    except UnicodeDecodeError as err:
+        raise click.ClickException(f"{file} is neither CIB XML nor UTF-8 TOML") from err
+    except ConfigError as err:
+        problems = "; ".join(f"{p.path}: {p.message}" for p in err.problems if p.severity == "error")
+        raise click.ClickException(f"{file} is not a usable configuration: {problems or err}") from err
+
+
+def _checked(parse: Callable[[str], T], values: tuple[str, ...], option: str) -> tuple[T, ...]:
+    try:
+        return tuple(parse(v) for v in values)
+    except InjectionError as err:
+        raise click.BadParameter(str(err), param_hint=option) from err
+
+
+def _now(cib: m.Cib, at: str | None) -> int:
+    if at is not None:
+        try:
+            return parse_at(at)
+        except InjectionError as err:
+            raise click.BadParameter(str(err), param_hint="--at") from err
+    if cib.execution_date is not None:
+        now = cib.execution_date
+        stamp = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        click.echo(f"Using the original execution date of: {stamp}")
+        return now
+    return int(datetime.datetime.now(tz=datetime.UTC).timestamp())
+
+
+def _injected(cib: m.Cib, injections: Injections, now: int) -> m.Cib:
+    try:
+        return apply_injections(cib, injections, now)
+    except InjectionError as err:
+        raise click.ClickException(f"cannot simulate that: {err}") from err
+
+
+def _print_injections(injections: Injections) -> None:
+    if not injections:
+        return
+    click.echo("Performing Requested Modifications:")
+    for line in injections.describe():
+        click.echo(f"  * {line}")
+    click.echo("")
+
+
+def _print_current(cib: m.Cib) -> None:
+    click.echo("Current cluster status:")
+    nodes = ", ".join(n.uname for n in cib.configuration.nodes) or "(none)"
+    click.echo(f"  * Nodes: {nodes}")
+    click.echo("")
+
+
 @click.command("simulate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--show-scores", "-s", is_flag=True, help="Also print every resource's allocation scores.")
 @click.option(
     "--at",
     "at",
-    type=int,
     default=None,
-    help="Evaluate rules and failure timeouts at this time (epoch seconds).",
+    metavar="TIME",
+    help="Evaluate rules and failure timeouts at TIME (epoch seconds or ISO 8601: 2024-05-01T10:00Z).",
 )
-def simulate(file: Path, show_scores: bool, at: int | None) -> None:
-    """Show the transition the policy engine computes for the cluster state in FILE (Pacemaker CIB XML)."""
-    data = _load(file)
-    try:
-        imported = parse_cib_xml(data)
-    except CibXmlError as err:
-        raise click.ClickException(f"{file} is not a usable CIB: {err}") from err
-    cib = imported.cib
-    if at is not None:
-        now = at
-    elif cib.execution_date is not None:
-        now = cib.execution_date
-        stamp = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        click.echo(f"Using the original execution date of: {stamp}")
-    else:
-        now = int(datetime.datetime.now(tz=datetime.UTC).timestamp())
-    transition = schedule(cib, now)
-    click.echo("Current cluster status:")
-    nodes = ", ".join(n.uname for n in cib.configuration.nodes) or "(none)"
-    click.echo(f"  * Nodes: {nodes}")
-    click.echo("")
+@click.option(
+    "--node-up", multiple=True, metavar="NODE", help="What if NODE joined the cluster (repeatable)."
+)
+@click.option(
+    "--node-down", multiple=True, metavar="NODE", help="What if NODE shut down cleanly (repeatable)."
+)
+@click.option(
+    "--node-fail",
+    multiple=True,
+    metavar="NODE",
+    help="What if NODE vanished uncleanly: it gets fenced (repeatable).",
+)
+@click.option(
+    "--op-fail",
+    multiple=True,
+    metavar="RSC_OP_INTERVAL@NODE=RC",
+    help="Record this operation result in the history first, e.g. web_monitor_10000@node1=7 (repeatable).",
+)
+@click.option(
+    "--ticket-grant", multiple=True, metavar="TICKET", help="What if TICKET were granted (repeatable)."
+)
+@click.option(
+    "--ticket-revoke", multiple=True, metavar="TICKET", help="What if TICKET were revoked (repeatable)."
+)
+def simulate(
+    file: Path,
+    show_scores: bool,
+    at: str | None,
+    node_up: tuple[str, ...],
+    node_down: tuple[str, ...],
+    node_fail: tuple[str, ...],
+    op_fail: tuple[str, ...],
+    ticket_grant: tuple[str, ...],
+    ticket_revoke: tuple[str, ...],
+) -> None:
+    """Show the transition the policy engine computes for the cluster state in FILE (CIB XML or TOML)."""
+    cib = load_cib(file)
+    failures: tuple[OpSpec, ...] = _checked(parse_op_spec, op_fail, "--op-fail")
+    injections = Injections(node_up, node_down, node_fail, ticket_grant, ticket_revoke, failures)
+    now = _now(cib, at)
+    changed = _injected(cib, injections, now)
+    _print_current(cib)
+    _print_injections(injections)
+    transition = schedule(changed, now)
     if show_scores:
         click.echo("Allocation scores:")
         for line in transition.scores:
