@@ -1,0 +1,520 @@
+"""A seeded, deterministic simulation of the whole CRM: DC, members, LRMs and fencing, on a virtual clock.
+
+Each seed builds a small cluster (:mod:`.crm_scenario`), runs every node's daemon glue
+(:class:`~hakeeper.sim.crm_node.SimCrmNode`, the same cores the daemon runs) on a heap of
+``(time, seq, event)``, and injects the seed's faults for a while: node crashes (what a crashed node runs
+keeps running until it is fenced), the DC crashing mid-transition, the DC deposed without knowing it, lost
+and delayed controller messages, fencing devices that fail or hang, start failures, nodes coming back.
+Consensus is abstracted (:mod:`.crm_log`). The physical truth and the safety invariants live in
+:mod:`.crm_invariants` and are checked after every step. Then the faults stop, every node returns, and the
+cluster must converge — every resource running exactly once — within a bound (liveness).
+
+A run is a pure function of its seed and :class:`~hakeeper.sim.crm_node.Glue`: ``replay`` reproduces it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hakeeper.controller import messages as cmsg
+from hakeeper.controller.dc import Plan
+from hakeeper.controller.planning import plan_transition
+from hakeeper.daemon.cib_state import Applied, LogEntry
+from hakeeper.lrm.core import Completion, Execute
+from hakeeper.lrm.messages import OcfRc, OpStatus
+from hakeeper.sim.crm_invariants import CrmViolation, Phys, World
+from hakeeper.sim.crm_log import SimLog
+from hakeeper.sim.crm_node import Glue, SimCrmNode
+from hakeeper.sim.crm_scenario import START_MS, CrmProfile, primitive_ids, scenario_cib
+
+
+class CrmLivenessViolation(AssertionError):
+    """After the faults stopped and every node returned, the cluster did not converge within the bound."""
+
+
+@dataclass
+class CrmStats:
+    events: int = 0
+    plans: int = 0
+    commits: int = 0
+    fenced: int = 0
+    crashes: int = 0
+    elections: int = 0
+    converged_ms: int = 0  # from the end of the faults until everything ran exactly once
+
+
+class CrmSim:
+    def __init__(self, seed: int, glue: Glue | None = None, trace_limit: int | None = 0) -> None:
+        self.seed = seed
+        rng = random.Random(seed)
+        self.profile = CrmProfile.random(rng)
+        self.glue = glue or Glue()
+        self._rng = {k: random.Random(rng.getrandbits(64)) for k in ("net", "fault", "op", "node", "log")}
+        self.names = [f"n{i}" for i in range(1, self.profile.nodes + 1)]
+        cib = scenario_cib(self.names, self.profile.device_delay_max_ms)
+        self.log = SimLog(cib)
+        self.world = World(primitive_ids(cib), tuple(self.names))
+        self.nodes: dict[str, SimCrmNode | None] = {n: None for n in self.names}
+        self.boots = {n: 0 for n in self.names}
+        self.stats = CrmStats()
+        self.trace: deque[str] = deque(maxlen=trace_limit)
+        self._tracing = trace_limit != 0
+        self.now_ms = START_MS
+        self._queue: list[tuple[int, int, Callable[..., None], tuple[object, ...]]] = []
+        self._seq = 0
+        self._channel: dict[str, int] = {n: 0 for n in self.names}  # per-node ordered message-layer events
+        self._commit_at = 0
+        self._faulty = True
+        self._healed_at = 0
+        self._dc_crash_armed = 0
+        self._failed_once: set[str] = set()
+        self._start_failures = self.profile.start_failures
+        self._returning: set[str] = set()
+
+    # --- the event queue -----------------------------------------------------------------------------
+
+    def _at(self, when: int, fn: Callable[..., None], *args: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (when, self._seq, fn, args))
+
+    def _later(self, lo: int, hi: int, fn: Callable[..., None], *args: object) -> None:
+        self._at(self.now_ms + self._rng["net"].randint(lo, hi), fn, *args)
+
+    def _layer(self, node: str, delay: int, fn: Callable[..., None], *args: object) -> None:
+        """A message-layer event for ``node`` (commit, leader, membership): these arrive in order."""
+        when = max(self.now_ms + delay, self._channel[node])
+        self._channel[node] = when
+        self._at(when, self._on_node, node, self.boots[node], fn, *args)
+
+    def _on_node(self, node: str, boot: int, fn: Callable[..., None], *args: object) -> None:
+        sim_node = self.nodes[node]
+        if sim_node is not None and self.boots[node] == boot:
+            fn(sim_node, *args)
+
+    def note(self, node: str, text: str) -> None:
+        if self._tracing:
+            self.trace.append(f"{self.now_ms - START_MS:>8} {node}: {text}")
+
+    # --- running -------------------------------------------------------------------------------------
+
+    def run(self) -> CrmStats:
+        p = self.profile
+        for name in self.names:
+            self._start(name)
+        self._at(self.now_ms + self._rng["fault"].randint(100, 600), self._elect)
+        self._plan_faults()
+        self._at(START_MS + p.fault_ms, self._heal)
+        deadline = START_MS + p.fault_ms + p.liveness_ms
+        while self._queue:
+            when, _seq, fn, args = heapq.heappop(self._queue)
+            if when > deadline:
+                break
+            self.now_ms = when
+            self.stats.events += 1
+            fn(*args)
+            self.world.check()
+            self._crash_dc_mid_transition()
+            self._reschedule_timers()
+            if not self._faulty and self._converged():
+                self.stats.converged_ms = self.now_ms - self._healed_at
+                return self.stats
+        problems = "; ".join(self.world.unconverged()) or self._idle_problem() or "the run ran out of events"
+        raise CrmLivenessViolation(
+            f"not converged {p.liveness_ms // 1000} s after the faults stopped: {problems}"
+        )
+
+    def _plan_faults(self) -> None:
+        p, rng = self.profile, self._rng["fault"]
+
+        def some_time() -> int:
+            return START_MS + rng.randint(500, p.fault_ms)
+
+        for _ in range(p.crashes):
+            self._at(some_time(), self._crash_some_node)
+        for _ in range(p.dc_crashes):
+            self._at(some_time(), self._arm_dc_crash)
+        for _ in range(p.deposals):
+            self._at(some_time(), self._depose)
+
+    def _heal(self) -> None:
+        self._faulty = False
+        self._healed_at = self.now_ms
+        self.note("sim", "faults stop; every node returns")
+        for name in self.names:
+            if self.nodes[name] is None:
+                self._later(0, 500, self._return, name)
+
+    def _converged(self) -> bool:
+        return not self.world.unconverged() and not self._idle_problem()
+
+    def _idle_problem(self) -> str:
+        """Why the cluster is not settled yet (empty when it is)."""
+        if any(n is None for n in self.nodes.values()):
+            return "a node is still down"
+        dc = self.nodes[self.log.leader] if self.log.leader else None
+        if dc is None or not dc.dc.is_dc:
+            return "no DC"
+        core = dc.dc
+        if core.planning is not None or core.replan_needed:
+            return "the DC is planning"
+        if core.running is not None and not core.running.engine.finished:
+            return "a transition is running"
+        if dc.fencer is not None and dc.fencer.next_deadline() is not None:
+            return "fencing is in progress"
+        if self.log.pending or any(n.applied < self.log.last_index for n in self.nodes.values() if n):
+            return "changes are not applied everywhere"
+        return ""
+
+    def _reschedule_timers(self) -> None:
+        for node in self.nodes.values():
+            if node is None:
+                continue
+            tick = node.next_tick()
+            if tick is not None and tick != node.tick_at:
+                node.tick_at = tick
+                self._at(tick, self._tick, node.name, node.boot, tick)
+            wake = node.lrm_wake()
+            if wake is not None and wake != node.lrm_at:
+                node.lrm_at = wake
+                self._at(wake, self._lrm_timer, node.name, node.boot, wake)
+
+    def _tick(self, name: str, boot: int, when: int) -> None:
+        node = self.nodes[name]
+        if node is not None and node.boot == boot and node.tick_at == when:
+            node.tick_at = None
+            node.tick()
+
+    def _lrm_timer(self, name: str, boot: int, when: int) -> None:
+        node = self.nodes[name]
+        if node is not None and node.boot == boot and node.lrm_at == when:
+            node.lrm_at = None
+            node.lrm_timer()
+
+    # --- nodes ---------------------------------------------------------------------------------------
+
+    def _alive(self) -> list[str]:
+        return [n for n in self.names if self.nodes[n] is not None]
+
+    def _start(self, name: str) -> None:
+        self.boots[name] += 1
+        node = SimCrmNode(
+            name,
+            self.boots[name],
+            self,
+            up={name},
+            cib=self.log.cib,
+            rng=self._rng["node"],
+            glue=self.glue,
+        )
+        # The daemon replays the committed log at start; every entry reaches a fresh, non-DC core that only
+        # keeps the CIB and has no results waiting, so the last CIB is all that remains of the replay.
+        node.applied = self.log.last_index
+        self.nodes[name] = node
+        self.note(name, f"starts (boot {node.boot})")
+        for other in self._alive():
+            if other != name:
+                self._layer(name, self._rng["net"].randint(50, 400), SimCrmNode.membership, other, True)
+                self._layer(other, self._rng["net"].randint(50, 400), SimCrmNode.membership, name, True)
+        if self.log.leader is not None:
+            self._layer(
+                name,
+                self._rng["net"].randint(20, 300),
+                SimCrmNode.leader_changed,
+                self.log.leader,
+                self.log.term,
+            )
+
+    def _return(self, name: str) -> None:
+        self._returning.discard(name)
+        if self.nodes[name] is None:
+            self._start(name)
+
+    def _schedule_return(self, name: str) -> None:
+        lo, hi = self.profile.away_ms
+        if name in self._returning:
+            return
+        if not self._faulty:
+            self._later(0, 500, self._return, name)
+        elif lo < 10**9:
+            self._returning.add(name)
+            self._at(self.now_ms + self._rng["fault"].randint(lo, hi), self._return, name)
+
+    def _crash(self, name: str) -> None:
+        """``name``'s daemon dies; what it runs keeps running (operations in flight finish unseen)."""
+        if self.nodes[name] is None:
+            return
+        self.stats.crashes += 1
+        self.nodes[name] = None
+        self.note(name, "crashes")
+        for rsc, phys in list(self.world.state[name].items()):
+            if phys in (Phys.STARTING, Phys.STOPPING):
+                self.world.set(name, rsc, Phys.RUNNING)  # it got that far; nobody saw the end
+        self.world.node_lost(name, self.now_ms)
+        for other in self._alive():
+            self._layer(other, self._rng["net"].randint(100, 600), SimCrmNode.membership, name, False)
+        if self.log.leader == name:
+            self._leader_lost()
+        self._schedule_return(name)
+
+    def _crash_some_node(self) -> None:
+        alive = self._alive()
+        if (len(alive) - 1) * 2 <= len(self.names):
+            return  # keep a majority: consensus is abstracted, not the loss of quorum
+        self._crash(self._rng["fault"].choice(alive))
+
+    def _arm_dc_crash(self) -> None:
+        self._dc_crash_armed += 1
+
+    def _crash_dc_mid_transition(self) -> None:
+        if not self._dc_crash_armed or not self._faulty or self.log.leader is None:
+            return
+        dc = self.nodes[self.log.leader]
+        running = dc.dc.running if dc is not None else None
+        if running is not None and running.engine.running:
+            alive = self._alive()
+            if (len(alive) - 1) * 2 > len(self.names):
+                self._dc_crash_armed -= 1
+                self.note("sim", "the DC crashes in the middle of its transition")
+                self._crash(self.log.leader)
+
+    # --- consensus -----------------------------------------------------------------------------------
+
+    def _leader_lost(self) -> None:
+        self._deliver(self.log.change_leader(None, self._rng["log"]))
+        for other in self._alive():
+            self._layer(
+                other, self._rng["net"].randint(100, 500), SimCrmNode.leader_changed, None, self.log.term
+            )
+        self._later(600, 1_500, self._elect)
+
+    def _depose(self) -> None:
+        """The DC loses leadership (a stall, a partition that heals) and hears of it late."""
+        leader = self.log.leader
+        if leader is None:
+            return
+        self.note("sim", f"{leader} is deposed")
+        self._deliver(self.log.change_leader(None, self._rng["log"]))
+        for other in self._alive():
+            late = 300 if other == leader else 100
+            self._layer(
+                other, self._rng["net"].randint(late, 1_000), SimCrmNode.leader_changed, None, self.log.term
+            )
+        self._later(400, 1_200, self._elect)
+
+    def _elect(self) -> None:
+        alive = self._alive()
+        if self.log.leader is not None and self.log.term > 0:
+            return
+        if len(alive) * 2 <= len(self.names):
+            self._later(500, 1_000, self._elect)
+            return
+        leader = self._rng["log"].choice(alive)
+        self.stats.elections += 1
+        self._deliver(self.log.change_leader(leader, self._rng["log"]))
+        self._layer(leader, 0, SimCrmNode.leader_changed, leader, self.log.term)
+        for other in alive:
+            if other != leader:
+                self._layer(
+                    other, self._rng["net"].randint(1, 50), SimCrmNode.leader_changed, leader, self.log.term
+                )
+
+    def propose(self, node: SimCrmNode, entry: LogEntry) -> None:
+        if not self.log.propose(node.name, node.term, entry):
+            self.note(node.name, f"proposal lost: {entry.why or entry.request_id}")
+            return
+        self._commit_at = max(self._commit_at, self.now_ms + self._rng["log"].randint(2, 30))
+        self._at(self._commit_at, self._commit, self.log.term)
+
+    def _commit(self, term: int) -> None:
+        applied = self.log.commit_next(term)
+        if applied is not None:
+            self._deliver([applied])
+
+    def _deliver(self, entries: list[Applied]) -> None:
+        for applied in entries:
+            self.stats.commits += 1
+            if self._tracing:
+                why = self.log.whys[applied.index - 1]
+                refused = f" REFUSED: {applied.error}" if applied.error else ""
+                self.note("log", f"#{applied.index} committed: {why}{refused}")
+            if applied.error is None:
+                self._note_fencing(applied)
+            for name in self._alive():
+                self._layer(name, self._rng["net"].randint(1, 20), self._apply_up_to, applied.index)
+
+    def _apply_up_to(self, node: SimCrmNode, index: int) -> None:
+        while node.applied < index:
+            node.apply(self.log.entries[node.applied])
+
+    def _note_fencing(self, applied: Applied) -> None:
+        for op in applied.patch.ops:
+            value = getattr(op, "value", None)
+            if (
+                op.path == "/status/fencing_history"
+                and isinstance(value, dict)
+                and value.get("state") == "done"
+            ):
+                self.world.fence_committed(str(value.get("target")), self.now_ms)
+
+    # --- the node-to-node channel --------------------------------------------------------------------
+
+    def send(self, sender: str, to: str, message: cmsg.ControllerMessage) -> None:
+        if to == sender:
+            self._at(self.now_ms, self._receive, to, message)
+            return
+        net = self._rng["net"]
+        if self._faulty and net.random() < self.profile.loss:
+            return
+        top = self.profile.max_delay_ms if self._faulty else 5
+        self._at(self.now_ms + net.randint(1, top), self._receive, to, message)
+
+    def _receive(self, to: str, message: cmsg.ControllerMessage) -> None:
+        node = self.nodes[to]
+        if node is not None:
+            node.receive(message)
+
+    # --- the policy engine ---------------------------------------------------------------------------
+
+    def plan_later(self, node: SimCrmNode, cmd: Plan) -> None:
+        self._later(5, 80, self._plan_done, node.name, node.boot, cmd)
+
+    def _plan_done(self, name: str, boot: int, cmd: Plan) -> None:
+        node = self.nodes[name]
+        if node is None or node.boot != boot or not node.wants_plan(cmd):
+            return  # the daemon's answer would be ignored: no need to compute it
+        self.stats.plans += 1
+        node.plan_ready(cmd, plan_transition(cmd.cib, cmd.now_s, cmd.transition_id))
+
+    # --- the LRM's agents ----------------------------------------------------------------------------
+
+    def execute(self, node: SimCrmNode, execute: Execute) -> None:
+        req = execute.request
+        rsc, name = req.resource_id, node.name
+        self.note(name, f"runs {req.key} ({req.transition_key or 'local'})")
+        if req.operation == "start" and rsc in self.world.resources:
+            self.world.start_begins(name, rsc, self.now_ms)
+        elif req.operation == "stop" and self.world.phys(name, rsc) is not None:
+            self.world.set(name, rsc, Phys.STOPPING)
+        self._at(self.now_ms + self._rng["op"].randint(5, 400), self._op_done, name, node.boot, execute)
+
+    def _op_done(self, name: str, boot: int, execute: Execute) -> None:
+        node = self.nodes[name]
+        if node is None or node.boot != boot:
+            return
+        req = execute.request
+        rc = self._agent_effect(name, req.resource_id, req.operation)
+        self.note(name, f"{req.key} rc={rc}")
+        done = Completion(
+            exec_id=execute.exec_id, rc=rc, op_status=OpStatus.DONE, finished_wall=self.now_ms / 1000
+        )
+        node.lrm_done(done)
+
+    def _agent_effect(self, node: str, rsc: str, operation: str) -> int:
+        """What the simulated agent did and its exit code."""
+        phys = self.world.phys(node, rsc)
+        if operation == "start":
+            if self._should_fail_start(rsc):
+                self.world.set(node, rsc, Phys.FAILED)
+                return OcfRc.ERR_GENERIC
+            self.world.set(node, rsc, Phys.RUNNING)
+            return OcfRc.SUCCESS
+        if operation == "stop":
+            self.world.set(node, rsc, None)
+            return OcfRc.SUCCESS
+        if operation == "monitor":
+            if phys is None:
+                return OcfRc.NOT_RUNNING
+            return OcfRc.SUCCESS if phys is Phys.RUNNING else OcfRc.ERR_GENERIC
+        return OcfRc.ERR_UNIMPLEMENTED
+
+    def _should_fail_start(self, rsc: str) -> bool:
+        if not self._faulty or not self._start_failures or rsc in self._failed_once:
+            return False
+        if self._rng["op"].random() >= 0.2:
+            return False
+        self._start_failures -= 1
+        self._failed_once.add(rsc)
+        return True
+
+    # --- fencing devices -----------------------------------------------------------------------------
+
+    def run_device(self, node: SimCrmNode, message: cmsg.RunFence) -> None:
+        rng, p = self._rng["fault"], self.profile
+        target = message.target
+        power_off = message.action in ("off", "reboot")
+        roll = rng.random() if self._faulty else 1.0
+        if roll < p.device_fail:
+            self._later(
+                20, 500, self._device_done, node.name, node.boot, message.attempt_id, False, "device failed"
+            )
+        elif roll < p.device_fail + p.device_slow:
+            timeout = round(message.timeout_s * 1000)
+            self._at(
+                self.now_ms + timeout,
+                self._device_done,
+                node.name,
+                node.boot,
+                message.attempt_id,
+                False,
+                "timed out",
+            )
+            if power_off and rng.random() < 0.5:
+                self._at(self.now_ms + rng.randint(timeout // 2, timeout * 2), self._power_off, target)
+        else:
+            when = self.now_ms + self._rng["op"].randint(50, 1_500)
+            if power_off:
+                self._at(when, self._power_off, target)
+            self._at(when, self._device_done, node.name, node.boot, message.attempt_id, True, "")
+
+    def _device_done(self, name: str, boot: int, attempt_id: int, ok: bool, reason: str) -> None:
+        node = self.nodes[name]
+        if node is not None and node.boot == boot:
+            node.device_done(attempt_id, ok, reason)
+
+    def _power_off(self, target: str) -> None:
+        self.stats.fenced += 1
+        self.note("sim", f"{target} is powered off by its fencing device")
+        self.world.powered_off(target, self.now_ms)
+        self._crash(target)
+        self._schedule_return(target)
+
+
+@dataclass(frozen=True)
+class CrmSeedResult:
+    seed: int
+    error: str | None
+    events: int
+    converged_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run_crm_seed(seed: int, glue: Glue | None = None) -> CrmSeedResult:
+    sim = CrmSim(seed, glue)
+    try:
+        stats = sim.run()
+    except (CrmViolation, CrmLivenessViolation) as exc:
+        return CrmSeedResult(seed, f"{type(exc).__name__}: {exc}", sim.stats.events)
+    return CrmSeedResult(seed, None, stats.events, stats.converged_ms)
+
+
+def replay_crm(seed: int, glue: Glue | None = None, trace_limit: int | None = None) -> list[str]:
+    """Run ``seed`` again with its trace (time in ms from the start, node, what happened); the last line says
+    how it ended. Runs are deterministic, so this reproduces a failure from a sweep exactly."""
+    sim = CrmSim(seed, glue, trace_limit=trace_limit)
+    lines = [f"seed {seed}: {sim.profile}"]
+    try:
+        stats = sim.run()
+        outcome = (
+            f"seed {seed}: passed ({stats.events} events, {stats.plans} plans, {stats.fenced} fenced, "
+            f"converged {stats.converged_ms} ms after the faults)"
+        )
+    except (CrmViolation, CrmLivenessViolation) as exc:
+        outcome = f"seed {seed}: FAILED: {type(exc).__name__}: {exc}"
+    return [*lines, *sim.trace, outcome]
