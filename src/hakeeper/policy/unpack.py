@@ -408,9 +408,10 @@ def unpack_resources(ws: WorkingSet) -> None:
         rsc = builder.build(res)
         if rsc is not None:
             ws.resources.append(rsc)
+    # As Pacemaker: a cluster whose nodes self-fence through a watchdog (have-watchdog) can fence too.
     ws.config.have_stonith_resource = any(
         r.klass == "stonith" for top in ws.resources for r in top.primitives()
-    )
+    ) or is_true(ws.config.properties.get("have-watchdog"), False)
 
 
 # --- status: resource history --------------------------------------------------------------------------
