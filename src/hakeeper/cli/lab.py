@@ -172,9 +172,9 @@ class LabCluster:
         """The node's directory: configuration, daemon.log, api.sock, Raft log, agents' state."""
         return self.root / name
 
-    def api(self, name: str) -> ApiClient:
+    def api(self, name: str, timeout_s: float = 10.0) -> ApiClient:
         """An API client on node ``name``'s local socket (use as a context manager)."""
-        return ApiClient(socket_path=self.node_dir(name) / "api.sock")
+        return ApiClient(socket_path=self.node_dir(name) / "api.sock", timeout_s=timeout_s)
 
     def _members(self) -> list[str]:
         extra = ([CLIENT] if self.has_client else []) + ([WITNESS] if self.has_witness else [])
