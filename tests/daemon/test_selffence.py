@@ -103,6 +103,11 @@ async def pets_seen(pet: Path, seconds: float) -> set[str]:
     return seen
 
 
+def state(fencing: SelfFencing) -> SelfState:
+    assert fencing.driver is not None
+    return fencing.driver.core.state
+
+
 async def test_losing_quorum_with_resources_that_stop_keeps_petting(tmp_path: Path) -> None:
     active = [2]
     fencing, pet = shell(tmp_path, active)
@@ -111,12 +116,12 @@ async def test_losing_quorum_with_resources_that_stop_keeps_petting(tmp_path: Pa
     try:
         fencing.quorum_changed(True)
         fencing.quorum_changed(False)
-        assert fencing.driver is not None and fencing.driver.core.state is SelfState.STOPPING
+        assert state(fencing) is SelfState.STOPPING
         active[0] = 0  # the member core's stops completed
         assert len(await pets_seen(pet, 1.5)) > 2  # still petted, well past the timeout
-        assert fencing.driver.core.state is SelfState.STOPPED
+        assert state(fencing) is SelfState.STOPPED
         fencing.quorum_changed(True)
-        assert fencing.driver.core.state is SelfState.HEALTHY
+        assert state(fencing) is SelfState.HEALTHY
     finally:
         task.cancel()
         fencing.close()
