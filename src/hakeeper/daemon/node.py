@@ -49,6 +49,7 @@ from hakeeper.fencing.agent import AgentRunner
 from hakeeper.fencing.devices import devices_from_config
 from hakeeper.fencing.fencer import Fencer, FencingFinished, FencingPlanned, RunDevice
 from hakeeper.fencing.fencer import Output as FencerOutput
+from hakeeper.fencing.requests import new_operator_requests
 from hakeeper.fencing.resource import StonithResource
 from hakeeper.lrm.messages import AttributeUpdate, OpResult
 from hakeeper.lrm.service import LocalResourceManager, LrmConfig
@@ -325,6 +326,7 @@ class NodeDaemon:
             return
         if applied.error is None:
             self._run_dc(self.dc.cib_committed(applied.cib, applied.patch, self._now_ms()))
+            self._operator_fencing(old, applied.cib)
 
     def _bootstrap_if_empty(self) -> None:
         if self.bootstrap is None or self.cib.configuration.resources or self.cib.configuration.nodes:
@@ -497,6 +499,17 @@ class NodeDaemon:
         outputs = fencer.set_members(sorted(self.up), now, wall)
         outputs += fencer.request(cmd.target, cmd.action, self.name, now, wall=wall, client=cmd.key)
         self._run_fencer(outputs)
+
+    def _operator_fencing(self, old: m.Cib, new: m.Cib) -> None:
+        """The DC acts on operator requests committed to the fencing history (``hakeeper fence``)."""
+        if not self.dc.is_dc:
+            return
+        for req in new_operator_requests(old.status.fencing_history, new.status.fencing_history):
+            if req.confirm:
+                fencer, now, wall = self._the_fencer(), time.monotonic(), time.time()
+                self._run_fencer(fencer.confirm(req.target, req.origin, now, wall=wall, client=req.client))
+            else:
+                self._fence(RequestFence(req.target, req.action, "requested by an operator", req.client))
 
     def _run_fencer(self, outputs: list[FencerOutput]) -> None:
         for out in outputs:

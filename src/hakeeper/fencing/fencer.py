@@ -432,11 +432,15 @@ class Fencer:
             return [event, *self.tick(now, wall)]
         return self._finish(req, now, wall, ok=True, delegate=attempt.executor, devices=req.level.devices)
 
-    def confirm(self, target: str, origin: str, now: float, *, wall: float | None = None) -> list[Output]:
+    def confirm(
+        self, target: str, origin: str, now: float, *, wall: float | None = None, client: str = "operator"
+    ) -> list[Output]:
         """An operator says ``target`` is down (powered off by hand): record it as fenced, end requests.
 
-        Always ends with a :class:`FencingFinished` (``request_id`` 0 when nothing was in progress), so the
-        controller treats a confirmation like any completed fencing.
+        Always ends with a :class:`FencingFinished` with ``request_id`` 0 (the operator's answer, under
+        ``client``), so the controller treats a confirmation like any completed fencing. A request in
+        progress ends with the confirmation recorded under its own ``client``, so whoever waits for that
+        request (a transition's fence action) sees it done.
         """
         event = FenceEvent(
             target=target,
@@ -445,7 +449,7 @@ class Fencer:
             origin=origin,
             delegate=origin,
             device="manual",
-            client="operator",
+            client=client,
             requested=_epoch(wall, now),
             completed=_epoch(wall, now),
             reason="confirmed by an operator",
@@ -453,13 +457,14 @@ class Fencer:
         out: list[Output] = [RecordEvent(event=event)]
         requests = [r for r in self._requests.values() if r.target == target]
         for req in requests:
-            out += self._finish(req, now, wall, ok=True, reason=event.reason or "", recorded=event)
-        if not requests:
-            out.append(
-                FencingFinished(
-                    request_id=0, target=target, action="off", ok=True, reason=event.reason or "", event=event
-                )
+            mine = msgspec.structs.replace(event, client=req.client)
+            out += self._finish(req, now, wall, ok=True, reason=event.reason or "", recorded=mine)
+        # the operator's own answer, also when requests in progress ended with it
+        out.append(
+            FencingFinished(
+                request_id=0, target=target, action="off", ok=True, reason=event.reason or "", event=event
             )
+        )
         return out
 
     # --- internals --------------------------------------------------------------------------------
