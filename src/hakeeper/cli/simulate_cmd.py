@@ -18,7 +18,8 @@ from hakeeper.cib.declarative import ConfigError, load_config
 from hakeeper.cib.xml_io import CibXmlError, parse_cib_xml
 from hakeeper.cli.simulate_inject import InjectionError, Injections, OpSpec, apply_injections, parse_op_spec
 from hakeeper.cli.simulate_inject import parse_time as parse_at
-from hakeeper.policy.schedule import schedule
+from hakeeper.policy.explain import ExplainError, explain
+from hakeeper.policy.schedule import Transition, schedule
 
 T = TypeVar("T")
 
@@ -90,6 +91,17 @@ def _print_injections(injections: Injections) -> None:
     click.echo("")
 
 
+def _explanations(cib: m.Cib, now: int, names: tuple[str, ...], transition: Transition) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        try:
+            lines = explain(cib, now, name, transition)
+        except ExplainError as err:
+            raise click.BadParameter(str(err), param_hint="--explain") from err
+        out += ["", f"Why {name} goes where it goes:", *(f"  {line}" if line else "" for line in lines)]
+    return out
+
+
 def _print_current(cib: m.Cib) -> None:
     click.echo("Current cluster status:")
     nodes = ", ".join(n.uname for n in cib.configuration.nodes) or "(none)"
@@ -106,6 +118,13 @@ def _print_current(cib: m.Cib) -> None:
     default=None,
     metavar="TIME",
     help="Evaluate rules and failure timeouts at TIME (epoch seconds or ISO 8601: 2024-05-01T10:00Z).",
+)
+@click.option(
+    "--explain",
+    "explain_rsc",
+    multiple=True,
+    metavar="RSC",
+    help="Say in sentences why RSC goes where it goes: scores, constraints, relations (repeatable).",
 )
 @click.option(
     "--node-up", multiple=True, metavar="NODE", help="What if NODE joined the cluster (repeatable)."
@@ -135,6 +154,7 @@ def simulate(
     file: Path,
     show_scores: bool,
     at: str | None,
+    explain_rsc: tuple[str, ...],
     node_up: tuple[str, ...],
     node_down: tuple[str, ...],
     node_fail: tuple[str, ...],
@@ -151,6 +171,7 @@ def simulate(
     _print_current(cib)
     _print_injections(injections)
     transition = schedule(changed, now)
+    why = _explanations(changed, now, explain_rsc, transition)
     if show_scores:
         click.echo("Allocation scores:")
         for line in transition.scores:
@@ -159,3 +180,5 @@ def simulate(
     click.echo("Transition Summary:")
     for line in transition.summary:
         click.echo(f"  {line}")
+    for line in why:
+        click.echo(line)
