@@ -129,3 +129,44 @@ def test_messages_round_trip_and_reject_garbage() -> None:
         messages.decode(b"\x81\xa4kind\xa5bogus")
     with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
         messages.decode(b"\xff\x00")
+
+
+def test_a_start_asked_again_by_a_new_dc_is_answered_not_run_twice() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    first = OpRequest(
+        resource_id="vip", agent="ocf:heartbeat:IPaddr2", operation="start", transition_key="1:1:0:a"
+    )
+    again = msgspec.structs.replace(first, transition_key="7:1:0:b")
+    assert core.on_message(RunOp(dc="n1", request=first)) == [Submit(first)]
+    core.dc_changed("n3")
+    (note,) = core.on_message(RunOp(dc="n3", request=again))  # still starting: nothing new runs
+    assert isinstance(note, Note) and "being started" in note.text
+    done = msgspec.structs.replace(res("vip", "start", call=4), transition_key="1:1:0:a")
+    out = core.on_result(done)
+    assert out == [
+        SendToDc("n3", OpDone("n2", done)),
+        SendToDc("n3", OpDone("n2", msgspec.structs.replace(done, transition_key="7:1:0:b"))),
+    ]
+    third = msgspec.structs.replace(first, transition_key="9:2:0:b")  # running: answered with the same start
+    note, sent = core.on_message(RunOp(dc="n3", request=third))
+    assert isinstance(note, Note) and "runs here already" in note.text
+    assert sent == SendToDc("n3", OpDone("n2", msgspec.structs.replace(done, transition_key="9:2:0:b")))
+
+
+def test_a_start_after_a_stop_runs_again() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    started(core, "vip")
+    stop = req("vip", "stop")
+    assert core.on_message(RunOp(dc="n1", request=stop)) == [Submit(stop)]
+    core.on_result(res("vip", "stop", call=2))
+    assert core.on_message(RunOp(dc="n1", request=req("vip", "start"))) == [Submit(req("vip", "start"))]
+
+
+def test_a_start_asked_while_a_stop_is_running_is_not_answered_from_the_old_start() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    started(core, "vip")
+    core.on_message(RunOp(dc="n1", request=req("vip", "stop")))
+    assert core.on_message(RunOp(dc="n1", request=req("vip", "start"))) == [Submit(req("vip", "start"))]

@@ -2,6 +2,9 @@
 
 - Runs what the DC asks on the local LRM, and reports results and attribute changes to the DC. A result is
   kept until it is seen committed in the CIB and sent again to each new DC, so a DC change loses nothing.
+- Never starts a resource twice: a new DC may ask again for a start whose result it has not seen yet (the old
+  DC died before recording it). A start of a resource that runs here, or is being started here, is answered
+  with that start's result under the new request's transition key instead of running the agent again.
 - Knows what runs locally (from its own LRM's results) so that, when this node loses quorum, it can apply
   ``no-quorum-policy`` to itself: ``stop`` (default) stops everything, ``demote`` demotes promoted instances
   and stops the rest, ``freeze`` and ``ignore`` leave things running, ``suicide`` asks to fence itself.
@@ -10,6 +13,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import msgspec
 
 from hakeeper.cib import model as m
 from hakeeper.controller.messages import AttributeChanged, CancelOp, ControllerMessage, OpDone, RunOp
@@ -53,6 +58,10 @@ class _Active:
     promoted: bool
 
 
+def _is_start(operation: str, interval_ms: int) -> bool:
+    return operation == "start" and interval_ms == 0
+
+
 def _ends_activity(result: OpResult) -> bool:
     stopped = result.operation in ("stop", "migrate_to") and result.rc == 0
     return stopped or (result.operation == "monitor" and result.rc == 7)
@@ -66,6 +75,9 @@ class MemberCore:
         self.active: dict[str, _Active] = {}
         self.unconfirmed: dict[str, OpResult] = {}  # op key -> latest result not yet seen in the CIB
         self.last_requests: dict[str, OpRequest] = {}
+        self.started: dict[str, OpResult] = {}  # resource -> the successful start that made it active
+        self.busy: dict[str, int] = {}  # resource -> one-shot operations submitted and not finished
+        self.starting: dict[str, list[OpRequest]] = {}  # resource -> repeated starts awaiting the one running
 
     # -- from the DC ---------------------------------------------------------------------------------
 
@@ -75,13 +87,35 @@ class MemberCore:
                 return [
                     Note(f"ignored {message.request.key} from {message.dc}, which is not the DC ({self.dc})")
                 ]
-            self.last_requests[message.request.resource_id] = message.request
-            return [Submit(message.request)]
+            return self._run(message.request)
         if isinstance(message, CancelOp):
             if message.dc != self.dc:
                 return []
             return [Cancel(message.request)]
         return [Note(f"a {type(message).__name__} message is for the DC, not for {self.node}")]
+
+    def _run(self, request: OpRequest) -> list[MemberOutput]:
+        rid = request.resource_id
+        if _is_start(request.operation, request.interval_ms):
+            key = request.transition_key
+            if rid in self.starting:
+                self.starting[rid].append(request)
+                return [Note(f"{rid} is being started here already; that start answers {key}")]
+            done = self.started.get(rid)
+            if done is not None and rid in self.active and not self.busy.get(rid):
+                note = Note(f"{rid} runs here already; its start answers {key}")
+                return [note, *self._report(msgspec.structs.replace(done, transition_key=key))]
+            self.starting[rid] = []
+        out: list[MemberOutput] = []
+        if request.interval_ms == 0:
+            self.busy[rid] = self.busy.get(rid, 0) + 1
+            if not _is_start(request.operation, 0):
+                # another action came in between: the repeated starts are no longer the same start
+                held = self.starting.pop(rid, [])
+                self.busy[rid] += len(held)
+                out += [Submit(r) for r in held]
+        self.last_requests[rid] = request
+        return [Submit(request), *out]
 
     def dc_changed(self, dc: str | None) -> list[MemberOutput]:
         self.dc = dc
@@ -93,10 +127,15 @@ class MemberCore:
 
     def on_result(self, result: OpResult) -> list[MemberOutput]:
         self._track(result)
+        out = self._report(result)
+        if _is_start(result.operation, result.interval_ms) and result.op_status != OpStatus.PENDING:
+            for again in self.starting.pop(result.resource_id, []):
+                out += self._report(msgspec.structs.replace(result, transition_key=again.transition_key))
+        return out
+
+    def _report(self, result: OpResult) -> list[MemberOutput]:
         self.unconfirmed[result.key] = result
-        if self.dc is None:
-            return []
-        return [SendToDc(self.dc, OpDone(self.node, result))]
+        return [] if self.dc is None else [SendToDc(self.dc, OpDone(self.node, result))]
 
     def on_attribute(self, update: AttributeUpdate) -> list[MemberOutput]:
         if self.dc is None:
@@ -104,9 +143,11 @@ class MemberCore:
         return [SendToDc(self.dc, AttributeChanged(update))]
 
     def _track(self, result: OpResult) -> None:
+        rid = result.resource_id
+        if result.interval_ms == 0 and result.op_status != OpStatus.PENDING and self.busy.get(rid):
+            self.busy[rid] -= 1
         if result.op_status != OpStatus.DONE or result.interval_ms:
             return
-        rid = result.resource_id
         request = self.last_requests.get(rid)
         if (
             result.operation in ("start", "promote", "migrate_from")
@@ -116,10 +157,13 @@ class MemberCore:
             base = self.active.get(rid)
             start_request = base.request if base is not None and result.operation == "promote" else request
             self.active[rid] = _Active(start_request, promoted=result.operation == "promote")
+            if result.operation == "start":
+                self.started[rid] = result
         elif result.operation == "demote" and result.rc == 0 and rid in self.active:
             self.active[rid] = _Active(self.active[rid].request, promoted=False)
         elif _ends_activity(result):
             self.active.pop(rid, None)
+            self.started.pop(rid, None)
 
     # -- from the CIB and the message layer ----------------------------------------------------------
 
@@ -147,12 +191,17 @@ class MemberCore:
         out: list[MemberOutput] = [Note(f"{self.node} lost quorum; no-quorum-policy={policy}")]
         for _, act in sorted(self.active.items()):
             if policy == "demote" and act.promoted:
-                out.append(Submit(self._local(act.request, "demote")))
+                out += self._run_local(act.request, "demote")
             elif policy == "stop" or (policy == "demote" and not act.promoted):
                 if act.promoted:
-                    out.append(Submit(self._local(act.request, "demote")))
-                out.append(Submit(self._local(act.request, "stop")))
+                    out += self._run_local(act.request, "demote")
+                out += self._run_local(act.request, "stop")
         return out
+
+    def _run_local(self, request: OpRequest, operation: str) -> list[MemberOutput]:
+        local = self._local(request, operation)
+        self.busy[local.resource_id] = self.busy.get(local.resource_id, 0) + 1
+        return [Submit(local)]
 
     @staticmethod
     def _local(request: OpRequest, operation: str) -> OpRequest:
