@@ -8,14 +8,15 @@ for ``simulate`` and can be told to refuse the next submit (no quorum, no DC) to
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from hakeeper.api.events import Draft, EventHub, changes
 from hakeeper.api.handle import ClusterState, Committed, Event, EventKind, MemberState, SubmitError
-from hakeeper.cib.model import Cib
-from hakeeper.cib.patch import Patch, apply, version_of
+from hakeeper.cib.model import Cib, FenceEvent
+from hakeeper.cib.patch import Create, Patch, apply, version_of
+from hakeeper.fencing.requests import new_operator_requests
 from hakeeper.policy.schedule import Transition, schedule
 
 
@@ -43,6 +44,8 @@ class FakeCluster:
         self.dc: str | None = names[0] if names else None
         self.refuse_next: SubmitError | None = None
         self.submitted: list[tuple[str, Patch]] = []
+        self.fence_outcome: Literal["done", "failed"] | None = "done"
+        """How the fake DC answers operator fencing requests (None: never, as a DC that went away)."""
 
     # --- the ClusterHandle interface -------------------------------------------------------------------
 
@@ -53,10 +56,13 @@ class FakeCluster:
         if self.refuse_next is not None:
             err, self.refuse_next = self.refuse_next, None
             raise err
+        old = self._cib
         self._advance(apply(self._cib, patch))
         self._index += 1
         self.submitted.append((actor, patch))
-        return Committed(version=str(version_of(self._cib)), index=self._index)
+        committed = Committed(version=str(version_of(self._cib)), index=self._index)
+        self._answer_fencing(old)
+        return committed
 
     def cluster_state(self) -> ClusterState:
         return ClusterState(
@@ -78,6 +84,27 @@ class FakeCluster:
 
     def now(self) -> float:
         return self._now
+
+    def _answer_fencing(self, old: Cib) -> None:
+        """Answer operator fencing requests the last commit added, as the DC's fencer would."""
+        history = self._cib.status.fencing_history
+        for req in new_operator_requests(old.status.fencing_history, history):
+            if self.fence_outcome is None:
+                continue
+            answer = FenceEvent(
+                target=req.target,
+                action=req.action,
+                state=self.fence_outcome,
+                origin=req.origin,
+                delegate=self.dc,
+                device="manual" if req.confirm else "fake",
+                client=req.client,
+                requested=int(self._now),
+                completed=int(self._now),
+                reason="confirmed by an operator" if req.confirm else None,
+            )
+            op = Create(path="/status/fencing_history", value=msgspec.to_builtins(answer))
+            self._advance(apply(self._cib, Patch(ops=[op])))
 
     # --- test controls -----------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ answers with the version it committed, and is recorded in the audit log.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Literal
 
 import msgspec
 
@@ -34,11 +36,30 @@ from hakeeper.api.schemas import (
 from hakeeper.api.views import config_version
 from hakeeper.cib import model as m
 from hakeeper.cib import operator as op
-from hakeeper.cib.patch import Create, Modify, Patch, PatchOp, Put, diff
+from hakeeper.cib.patch import Create, Modify, Patch, PatchOp, Put, diff, version_of
 from hakeeper.cib.validate import describe, errors, validate
 from hakeeper.cib.values import parse_score
+from hakeeper.fencing.requests import answer_to, request_event
 
 RESTART_POLL_S = 0.2
+FENCE_POLL_S = 0.1
+CONFIRM_TIMEOUT_S = 60.0
+
+
+class FenceRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Fence a node: ``reboot`` (power cycle) or ``off``; wait at most ``timeout_s`` for the result."""
+
+    action: Literal["off", "reboot"] = "reboot"
+    timeout_s: float = 180.0
+
+
+class FenceResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of an operator's fencing request: the DC's record in the fencing history."""
+
+    ok: bool
+    event: m.FenceEvent
+    committed: WriteResult
+    """The request itself, as committed to the fencing history."""
 
 
 def _score(value: Score) -> int:
@@ -222,6 +243,79 @@ async def apply_config(call: Call) -> ConfigApplyResult:
     return ConfigApplyResult(committed=result, changes=len(ops), changed=changed, predicted=predicted)
 
 
+def _fenceable(call: Call, node: str) -> None:
+    if not any(n.uname == node or n.id == node for n in call.handle.cib().configuration.nodes):
+        raise ApiError(404, f"there is no node {node!r} in the cluster configuration")
+
+
+async def _request_fencing(call: Call, event: m.FenceEvent, timeout_s: float) -> FenceResult:
+    """Commit the request (any node: it goes through the DC), then wait for the DC's answer."""
+    before = call.handle.cib()
+    patch = Patch(ops=[Create(path="/status/fencing_history", value=msgspec.to_builtins(event))])
+    done = await call.handle.submit(patch, actor=call.identity.actor)
+    committed = WriteResult(
+        version=done.version,
+        index=done.index,
+        previous_version=str(version_of(before)),
+        config_version=done.version.rsplit(".", 1)[0],
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    client = event.client or ""
+    while (answer := answer_to(call.handle.cib().status.fencing_history, client)) is None:
+        if loop.time() >= deadline:
+            raise ApiError(
+                504,
+                f"the request about {event.target} was committed (CIB version {done.version}) but the DC "
+                f"recorded no result within {timeout_s:g} s; it may still finish: check "
+                f"'hakeeper fence history {event.target}' before asking again",
+            )
+        await asyncio.sleep(FENCE_POLL_S)
+    return FenceResult(ok=answer.state == "done", event=answer, committed=committed)
+
+
+async def fence_node(call: Call) -> FenceResult:
+    """Ask the DC to fence a node and wait for the result."""
+    body: FenceRequest = call.body
+    node = call.path["node"]
+    if not 0 < body.timeout_s <= 3600:
+        raise ApiError(400, "timeout_s must be more than 0 and at most 3600 seconds")
+    _fenceable(call, node)
+    event = request_event(
+        node,
+        body.action,
+        origin=call.handle.cluster_state().local_node,
+        actor=call.identity.actor,
+        request_id=uuid.uuid4().hex[:12],
+        now=int(call.handle.now()),
+    )
+    return await _request_fencing(call, event, body.timeout_s)
+
+
+async def confirm_fenced(call: Call) -> FenceResult:
+    """Record that an operator made sure a node is down: the cluster recovers its resources elsewhere."""
+    node = call.path["node"]
+    _fenceable(call, node)
+    state = call.handle.cluster_state()
+    member = next((m for m in state.members if m.name == node), None)
+    if member is not None and member.online:
+        raise ApiError(
+            409,
+            f"{node} is online, a member of the cluster: it is not down, and confirming it fenced would let "
+            f"its resources start a second time elsewhere. Fence it instead ('hakeeper fence {node}')",
+        )
+    event = request_event(
+        node,
+        "off",
+        origin=state.local_node,
+        actor=call.identity.actor,
+        request_id=uuid.uuid4().hex[:12],
+        now=int(call.handle.now()),
+        confirm=True,
+    )
+    return await _request_fencing(call, event, CONFIRM_TIMEOUT_S)
+
+
 def describe_op(o: PatchOp) -> str:
     """A patch operation in words, without its values (which may hold secrets)."""
     if isinstance(o, Modify):
@@ -347,6 +441,25 @@ ROUTES: list[Route] = [
         haresources,
         "Heartbeat's haresources line: a group of the resources preferring the node",
         HaresourcesLine,
+    ),
+    Route(
+        "POST",
+        "/v1/nodes/{node}/fence",
+        Role.ADMIN,
+        fence_node,
+        "Fence a node (reboot or off) through the DC and wait for the result",
+        body=FenceRequest,
+        response=FenceResult,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/v1/nodes/{node}/fence/confirm",
+        Role.ADMIN,
+        confirm_fenced,
+        "Confirm that an operator powered a node off by hand: it is recorded fenced (manual)",
+        response=FenceResult,
+        write=True,
     ),
     Route(
         "PUT",
