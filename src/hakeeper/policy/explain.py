@@ -138,12 +138,21 @@ def explain(cib: m.Cib, now: int, rsc_id: str, transition: Transition | None = N
     trace = trace_allocation(cib, now)
     targets = _targets(trace.ws, rsc_id)
     transition = transition if transition is not None else schedule(cib, now)
-    out: list[str] = []
+    out = _collective_intro(trace.ws, rsc_id)
     for prim in targets:
         if out:
             out.append("")
         out.extend(_Explainer(trace, prim, transition).lines())
     return out
+
+
+def _collective_intro(ws: WorkingSet, rsc_id: str) -> list[str]:
+    rsc = ws.by_id.get(rsc_id)
+    if rsc is not None and rsc.kind == "primitive":
+        return []
+    if rsc is None:
+        return [f"{rsc_id} is cloned: each instance is explained in turn."]
+    return [f"{rsc_id} is a {rsc.kind}: each of its primitives is explained in turn."]
 
 
 def _targets(ws: WorkingSet, rsc_id: str) -> list[Rsc]:
