@@ -431,6 +431,9 @@ def _expected_rc(key: object) -> int | None:
     return None if exp is None else exp.expected_rc
 
 
+_PROBE_FOUND = {0: "running", 8: "promoted", 190: "running (degraded)", 191: "promoted (degraded)"}
+
+
 def _verdict(action: GraphAction, value: dict[str, Any]) -> tuple[bool, str]:
     """Did the committed record (an op record or a fence event) fulfil the action?"""
     if action.kind == "fence":
@@ -440,10 +443,11 @@ def _verdict(action: GraphAction, value: dict[str, Any]) -> tuple[bool, str]:
     reason = f"rc={rc} status={status}" + (f": {value['exit_reason']}" if value.get("exit_reason") else "")
     if status != 0:
         return False, reason
-    if action.task == "monitor" and action.interval_ms == 0:
-        # A probe's job is to find out: any state is an answer. If the state is not what the plan
-        # assumed, the commit also triggers a new plan.
-        return rc in (0, 7, 8, 190, 191), reason
+    if action.task == "monitor" and action.interval_ms == 0 and rc != action.expected_rc:
+        # The probe found the resource active (or broken) where the plan assumed it stopped: nothing
+        # ordered after the probe may run on that assumption, so the transition stops here and the next
+        # plan reads what the probe found.
+        return False, f"the probe found it {_PROBE_FOUND.get(rc, 'failed')} ({reason})"
     return rc == action.expected_rc, reason
 
 
