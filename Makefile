@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCORER := ../shared/pacemaker-scheduler/score.py
 
-.PHONY: setup demo test lint unit score bench-policy bench-lrm bench-messaging soak clean
+.PHONY: setup demo test lint unit score bench-policy bench-lrm bench-messaging bench-failover soak clean
 
 setup:
 	scripts/setup.sh
@@ -32,6 +32,11 @@ bench-lrm: setup
 # 3 node processes on loopback: commit latency, throughput, detection time, idle CPU and RSS (last line JSON).
 bench-messaging: setup
 	$(BIN)/python -m hakeeper.messaging.bench
+
+# Lab, as root: 3 nodes in network namespaces; the node serving a VIP + HTTP group is powered off and the
+# time until another node answers through the VIP is measured (default/tuned timers, fencing off/on).
+bench-failover: setup
+	$(BIN)/hakeeper bench failover
 
 # The long simulation sweep (100,000 seeds; a failing seed prints itself: replay it with
 # `python -m hakeeper.sim --replay SEED`). SOAK_JOBS worker processes, one per core by default.

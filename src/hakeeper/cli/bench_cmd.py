@@ -33,6 +33,7 @@ from pathlib import Path
 import click
 
 from hakeeper.cib.xml_io import cib_to_xml
+from hakeeper.cli.bench_failover import failover
 from hakeeper.policy.schedule import schedule
 from hakeeper.sim.synthetic import SCENARIOS, Scenario, synthetic_cib
 
@@ -213,3 +214,6 @@ def policy(quick: bool, out: Path | None) -> None:
             click.echo(table_row(cell))
     click.echo("ratio = crm_simulate time / our time (above 1: we are faster).")
     click.echo(json.dumps(summary(results, crm), sort_keys=True))
+
+
+bench.add_command(failover)

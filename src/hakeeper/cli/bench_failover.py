@@ -1,0 +1,469 @@
+"""``hakeeper bench failover``: how long a service is gone when the machine running it dies (lab, root).
+
+Three nodes in network namespaces (:class:`~hakeeper.cli.lab.LabCluster`) run a group: a virtual IP and the
+demo's HTTP service bound to it. A client in its own namespace starts an HTTP request to the VIP every 5 ms
+(each attempt may take up to a second; they overlap). One run: note the time, power off the node serving the
+VIP (links down, every process killed), and wait for the first answer through the VIP from another node.
+The figure is the time between the two, on one clock (CLOCK_MONOTONIC is shared by all namespaces). The node
+is then powered on again and the cluster left to settle before the next run.
+
+Rows: default timers, tuned timers, and both again with fencing on (the lab fence agent, which must succeed
+before the group may start elsewhere). Each run also gets a breakdown from the survivors' logs and the
+API's events: detection (node left), DC election (when the dead node was the DC), plan, fence, VIP start,
+service start, first answer. The table goes to stdout, then the reference figures, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import click
+import httpx
+
+from hakeeper.api.client import ApiRequestError
+from hakeeper.api.schemas import ClusterView
+from hakeeper.cli.lab import CLIENT, LabCluster, LabError, lab_supported
+from hakeeper.cli.localcluster import wait_until
+
+PORT = 8080
+POLL_PERIOD_S = 0.005
+RECOVERY_LIMIT_S = 60.0
+SETTLE_LIMIT_S = 120.0
+STABLE_S = 3.0
+NODES = ["n1", "n2", "n3"]
+
+DEFAULT_TIMERS: dict[str, str] = {}
+TUNED_TIMERS = {"heartbeat_interval": "10ms", "failure_timeout": "60ms", "election_timeout": "150ms"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration measured: its timers, whether fencing is on, and the target for the median."""
+
+    name: str
+    timers: Mapping[str, str]
+    fencing: bool
+    target_s: float
+
+
+ROWS = (
+    Row("default", DEFAULT_TIMERS, False, 1.0),
+    Row("tuned", TUNED_TIMERS, False, 0.150),
+    Row("default+fencing", DEFAULT_TIMERS, True, 1.2),
+    Row("tuned+fencing", TUNED_TIMERS, True, 0.250),
+)
+
+REFERENCE = """\
+reference (issues 7 and 8, measured on the same kind of lab):
+  Pacemaker + Corosync   default 8.0 s, tuned 2.3 s; tuned with fence_dummy 3.3 s
+  keepalived (moves only an address, no service)   default 2.8 s, tuned 29 ms"""
+
+# The poller runs inside the client namespace: a new attempt every period, each printing the time of its
+# answer when the answering node changes. Overlapping attempts keep the resolution at the period even while
+# connections to the dead node hang.
+POLLER = r"""
+import asyncio, sys, time
+host, port, period = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+last = [None]
+async def attempt():
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        writer.write(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
+        data = await asyncio.wait_for(reader.read(), 1.0)
+        writer.close()
+    except (OSError, asyncio.TimeoutError):
+        return
+    at = time.monotonic()
+    body = data.partition(b"\r\n\r\n")[2].decode(errors="replace").strip()
+    if body and body != last[0]:
+        last[0] = body
+        print(f"{at:.6f} {body}", flush=True)
+async def main():
+    tasks = set()
+    print("ready", flush=True)
+    while True:
+        if len(tasks) < 400:
+            task = asyncio.ensure_future(attempt())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.sleep(period)
+asyncio.run(main())
+"""
+
+
+@dataclass
+class Run:
+    """One failover: who died, whether it was the DC, the outage in seconds (None: no recovery in time),
+    and the breakdown (milestone -> seconds after the kill)."""
+
+    victim: str
+    victim_was_dc: bool
+    new_node: str | None
+    outage_s: float | None
+    breakdown: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RowResult:
+    """The runs of one row and their summary."""
+
+    row: Row
+    runs: list[Run]
+    error: str | None = None
+
+    def outages(self) -> list[float]:
+        return [r.outage_s for r in self.runs if r.outage_s is not None]
+
+    def figures(self) -> dict[str, float | None]:
+        got = self.outages()
+        if not got:
+            return {"median_s": None, "min_s": None, "max_s": None}
+        return {"median_s": statistics.median(got), "min_s": min(got), "max_s": max(got)}
+
+    def met(self) -> bool | None:
+        median = self.figures()["median_s"]
+        if median is None or len(self.outages()) < len(self.runs):
+            return False if self.runs else None
+        return median <= self.row.target_s
+
+
+# --- the cluster under test ------------------------------------------------------------------------------
+
+
+def bootstrap(lab: LabCluster, fencing: bool) -> str:
+    """Three nodes, stickiness, the group websvc = vip (announced 3 times, 50 ms apart) + web."""
+    web = f"{sys.executable} -m hakeeper.cli.demo_web --bind {lab.vip} --port {PORT}"
+    nodes = "\n".join(f"[nodes.{n}]" for n in lab.nodes)
+    device = lab.fence_device_toml() if fencing else ""
+    return f"""
+[cluster]
+name = "{lab.cluster_name}"
+
+[properties]
+stonith-enabled = {"true" if fencing else "false"}
+
+[rsc_defaults]
+resource-stickiness = 100
+
+{nodes}
+{device}
+[resources.vip]
+agent = "ocf:hakeeper:vip"
+params = {{ ip = "{lab.vip}", cidr_netmask = 24, nic = "{lab.interface(0)}", arp_count = 3, \
+arp_interval = 50 }}
+ops = [{{ name = "monitor", interval = "5s", timeout = "10s" }}]
+
+[resources.web]
+agent = "ocf:hakeeper:process"
+params = {{ command = "{web}", health_http = "http://{lab.vip}:{PORT}/", stop_grace = 2 }}
+ops = [{{ name = "monitor", interval = "5s", timeout = "10s" }}]
+
+[resources.websvc]
+group = ["vip", "web"]
+"""
+
+
+class Poller:
+    """The client namespace's poller process and the answers it reported: (monotonic time, node)."""
+
+    def __init__(self, lab: LabCluster) -> None:
+        argv = [sys.executable, "-c", POLLER, lab.vip, str(PORT), str(POLL_PERIOD_S)]
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", lab.namespace(CLIENT), *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.answers: list[tuple[float, str]] = []
+        if self._line(30.0) != "ready":
+            self.close()
+            raise LabError("the client's HTTP poller did not start")
+
+    def _line(self, timeout: float) -> str | None:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        return line.strip() if line else None
+
+    def wait_for(
+        self, accept: str | None, not_node: str | None, after: float, timeout: float
+    ) -> float | None:
+        """The time of the first answer after ``after`` from ``accept`` (any node when None) other than
+        ``not_node``, waiting up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for at, node in self.answers:
+                if at >= after and node != not_node and (accept is None or node == accept):
+                    return at
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            line = self._line(min(left, 0.5))
+            if line:
+                stamp, _, body = line.partition(" ")
+                with contextlib.suppress(ValueError):
+                    self.answers.append((float(stamp), body.removeprefix("hello from ").strip()))
+
+    def drain(self, seconds: float) -> None:
+        """Collect what the poller reports during ``seconds``."""
+        self.wait_for("", "", float("inf"), seconds)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+# --- the breakdown: milestones from the survivors' logs and the API's events ------------------------------
+
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\S+) \S+ \S+: (.*)$")
+
+
+def log_milestones(text: str, victim: str, after_wall: float) -> dict[str, float]:
+    """Wall times of the first detection, DC change, plan and fencing lines after ``after_wall``."""
+    patterns = {
+        "detected": re.compile(rf"node {re.escape(victim)} left"),
+        "new_dc": re.compile(r"DC is now "),
+        "planned": re.compile(r"transition \d+: \d+ actions"),
+        "fenced": re.compile(rf"fenc\w* .*{re.escape(victim)}|{re.escape(victim)}.*fenced", re.IGNORECASE),
+    }
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _LOG_LINE.match(line)
+        if not match:
+            continue
+        at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if at < after_wall:
+            continue
+        for name, pattern in patterns.items():
+            if pattern.search(match.group(3)):
+                found[name] = min(found.get(name, at), at)
+    return found
+
+
+def event_milestones(lab: LabCluster, node: str, after_wall: float) -> dict[str, float]:
+    """Wall times at which the VIP and the service were recorded started on ``node`` after the kill."""
+    found: dict[str, float] = {}
+    try:
+        with lab.api(node) as client:
+            events = client.events().events
+    except (ApiRequestError, httpx.HTTPError, OSError):
+        return found
+    for event in events:
+        started = event.kind == "resource" and event.task == "start" and event.rc == 0
+        if started and event.node == node and event.rsc in ("vip", "web") and event.timestamp >= after_wall:
+            key = f"{event.rsc}_started"
+            found[key] = min(found.get(key, event.timestamp), event.timestamp)
+    return found
+
+
+def breakdown(lab: LabCluster, victim: str, new_node: str | None, kill_wall: float) -> dict[str, float]:
+    """Milestone -> seconds after the kill, in the order they happened."""
+    walls: dict[str, float] = {}
+    for node in lab.nodes:
+        if node == victim:
+            continue
+        path = lab.node_dir(node) / "daemon.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for name, at in log_milestones(text, victim, kill_wall).items():
+            walls[name] = min(walls.get(name, at), at)
+    if new_node is not None:
+        walls.update(event_milestones(lab, new_node, kill_wall))
+    return {k: round(v - kill_wall, 4) for k, v in sorted(walls.items(), key=lambda kv: kv[1])}
+
+
+# --- one row ---------------------------------------------------------------------------------------------
+
+
+def cluster_view(lab: LabCluster) -> ClusterView | None:
+    """The cluster as the first live node's API describes it (None when no API answers)."""
+    for node in lab.nodes:
+        if not lab.alive(node):
+            continue
+        try:
+            with lab.api(node) as client:
+                return client.cluster()
+        except (ApiRequestError, httpx.HTTPError, OSError):
+            continue
+    return None
+
+
+def all_online(lab: LabCluster) -> bool:
+    view = cluster_view(lab)
+    return view is not None and view.quorate and all(n.online for n in view.nodes)
+
+
+def settle(lab: LabCluster, poller: Poller) -> str:
+    """Wait until every node is online and the service has answered from one live node without a change
+    for STABLE_S (a returning node may still make the cluster move things); that node."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    while time.monotonic() < deadline:
+        if not all_online(lab):
+            poller.drain(0.5)
+            continue
+        seen = len(poller.answers)
+        poller.drain(STABLE_S)
+        if not poller.answers or len(poller.answers) != seen:
+            continue
+        node = poller.answers[-1][1]
+        if lab.alive(node) and lab.client_get(f"http://{lab.vip}:{PORT}/") == f"hello from {node}":
+            return node
+    raise LabError(f"the service did not settle within {SETTLE_LIMIT_S:.0f} s (logs under {lab.root})")
+
+
+def one_run(lab: LabCluster, poller: Poller) -> Run:
+    """Power off the serving node; time until another node answers through the VIP; power it on."""
+    victim = settle(lab, poller)
+    view = cluster_view(lab)
+    was_dc = view is not None and view.dc == victim
+    kill_wall, kill_at = time.time(), time.monotonic()
+    lab.power_off(victim)
+    answered = poller.wait_for(None, victim, kill_at, RECOVERY_LIMIT_S)
+    new_node = next((n for at, n in poller.answers if answered is not None and at == answered), None)
+    run = Run(victim, was_dc, new_node, None if answered is None else answered - kill_at)
+    run.breakdown = breakdown(lab, victim, new_node, kill_wall)
+    if answered is not None:
+        run.breakdown["answered"] = round(answered - kill_at, 4)
+    lab.power_on(victim)
+    wait_until(lambda: lab.alive(victim), 30)
+    return run
+
+
+@contextlib.contextmanager
+def lab_for(row: Row, root: Path) -> Iterator[LabCluster]:
+    lab = LabCluster(root, NODES, timers=row.timers, cluster_name="bench")
+    lab.bootstrap = bootstrap(lab, row.fencing)
+    with lab:
+        lab.start_all()
+        yield lab
+
+
+def measure_row(row: Row, runs: int, root: Path, echo: bool) -> RowResult:
+    result = RowResult(row, [])
+    try:
+        with lab_for(row, root) as lab:
+            poller = Poller(lab)
+            try:
+                for i in range(runs):
+                    run = one_run(lab, poller)
+                    result.runs.append(run)
+                    if echo:
+                        click.echo(f"  {row.name} run {i + 1}: {describe(run)}")
+            finally:
+                poller.close()
+    except LabError as err:
+        result.error = str(err)
+    return result
+
+
+def describe(run: Run) -> str:
+    outage = "no recovery" if run.outage_s is None else f"{run.outage_s * 1000:.0f} ms"
+    dc = " (it was the DC)" if run.victim_was_dc else ""
+    steps = ", ".join(f"{k} {v * 1000:.0f}" for k, v in run.breakdown.items())
+    return f"{run.victim}{dc} -> {run.new_node}: {outage}  [ms after the kill: {steps}]"
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f} ms"
+
+
+def table(results: list[RowResult]) -> list[str]:
+    lines = [f"{'row':<17} {'median':>9} {'min':>9} {'max':>9} {'target':>9}  {'met':<4} runs"]
+    for res in results:
+        fig = res.figures()
+        met = {True: "yes", False: "NO", None: "-"}[res.met()]
+        note = f"  error: {res.error}" if res.error else ""
+        failed = len(res.runs) - len(res.outages())
+        runs = f"{len(res.outages())}/{len(res.runs)}" + (f" ({failed} without recovery)" if failed else "")
+        figures = f"{_ms(fig['median_s']):>9} {_ms(fig['min_s']):>9} {_ms(fig['max_s']):>9}"
+        lines.append(f"{res.row.name:<17} {figures} {_ms(res.row.target_s):>9}  {met:<4} {runs}{note}")
+    return lines
+
+
+def timers_text(timers: Mapping[str, str]) -> str:
+    given = ", ".join(f"{k} {v}" for k, v in timers.items())
+    return given or "defaults (heartbeat_interval 100ms, failure_timeout 400ms, election_timeout 1s)"
+
+
+def summary(results: list[RowResult]) -> dict[str, object]:
+    return {
+        "benchmark": "failover",
+        "note": "figures from the machine the bench ran on; a loaded machine inflates them",
+        "poll_period_s": POLL_PERIOD_S,
+        "rows": {
+            res.row.name: {
+                **res.figures(),
+                "target_s": res.row.target_s,
+                "met": res.met(),
+                "fencing": res.row.fencing,
+                "timers": dict(res.row.timers),
+                "error": res.error,
+                "runs": [asdict(r) for r in res.runs],
+            }
+            for res in results
+        },
+        "reference": {
+            "pacemaker_corosync": {"default_s": 8.0, "tuned_s": 2.3, "tuned_fence_dummy_s": 3.3},
+            "keepalived": {"default_s": 2.8, "tuned_s": 0.029},
+        },
+    }
+
+
+@click.command("failover")
+@click.option("--runs", type=click.IntRange(1, 50), default=5, show_default=True, help="Failovers per row.")
+@click.option(
+    "--row",
+    "rows",
+    multiple=True,
+    type=click.Choice([r.name for r in ROWS]),
+    help="Measure only this row (repeatable; default: all four).",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the nodes' directories and logs here (default: a temporary folder, removed).",
+)
+def failover(runs: int, rows: tuple[str, ...], keep: Path | None) -> None:
+    """Kill the machine serving a VIP + HTTP group; time until another node answers (lab: root only)."""
+    why = lab_supported()
+    if why is not None:
+        raise click.ClickException(f"bench failover runs a lab cluster in network namespaces: {why}")
+    if shutil.which("ip") is None:
+        raise click.ClickException("bench failover needs iproute2's 'ip'")
+    chosen = [r for r in ROWS if not rows or r.name in rows]
+    click.echo(f"3 nodes in network namespaces; a client polls the VIP every {POLL_PERIOD_S * 1000:g} ms")
+    for row in chosen:
+        fencing = "on (lab agent)" if row.fencing else "off"
+        click.echo(f"  {row.name}: timers {timers_text(row.timers)}; fencing {fencing}")
+    results: list[RowResult] = []
+    base = keep or Path(tempfile.mkdtemp(prefix="hakeeper-failover-"))
+    try:
+        for row in chosen:
+            results.append(measure_row(row, runs, base / row.name.replace("+", "-"), echo=True))
+    finally:
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    for line in table(results):
+        click.echo(line)
+    click.echo(REFERENCE)
+    click.echo(f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)")
+    click.echo(json.dumps(summary(results), sort_keys=True))
