@@ -134,6 +134,8 @@ class DcCore:
         # Planning waits while a membership change we proposed is not yet committed: a plan made before it
         # would still see lost nodes as up. The wait is bounded, in case the proposal is lost.
         self.membership_pending_until = 0
+        # When the last plan goes stale by itself (a failure-timeout passes): plan again then (0: never).
+        self.recheck_at_ms = 0
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -229,6 +231,7 @@ class DcCore:
         self.planning = None
         if self.replan_needed:
             return self._request_plan()
+        self.recheck_at_ms = graph.recheck_at_s * 1000 if graph.recheck_at_s is not None else 0
         engine = TransitionEngine(graph)
         self.running = _Running(graph=graph, engine=engine)
         out: list[Command] = []
@@ -263,11 +266,18 @@ class DcCore:
         ):
             self.membership_pending_until = 0
             out += self._request_plan()
+        if self.recheck_at_ms and now_ms >= self.recheck_at_ms and self._idle():
+            self.recheck_at_ms = 0
+            out += self._request_plan()
         if self.running is not None:
             out += self._engine_outputs(self.running.engine.tick(now_ms))
         return out
 
     # -- internals ------------------------------------------------------------------------------------
+
+    def _idle(self) -> bool:
+        """No plan is being computed and no transition is running (a recheck must not abort work)."""
+        return self.planning is None and (self.running is None or self.running.engine.finished)
 
     def _transient(self, node: str) -> dict[str, str]:
         state = next((n for n in self.cib.status.nodes if n.id == node), None)

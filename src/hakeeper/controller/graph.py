@@ -52,6 +52,9 @@ class TransitionGraph(msgspec.Struct, frozen=True, kw_only=True):
     actions: list[GraphAction] = []
     cib_version: tuple[int, int, int] = (0, 0, 0)
     """The CIB version the policy engine planned from."""
+    recheck_at_s: int | None = None
+    """Epoch seconds at which the plan goes stale without any change (a fail count's failure-timeout
+    passes): the DC plans again then, as Pacemaker's recheck timer does."""
 
     def validate(self) -> None:
         """Refuse graphs that could never complete: unknown inputs, duplicate ids, cycles."""

@@ -18,6 +18,7 @@ from hakeeper.cib.rules import RuleContext
 from hakeeper.cib.values import parse_duration_ms
 from hakeeper.controller.graph import GraphAction, TransitionGraph
 from hakeeper.lrm.messages import DEFAULT_TIMEOUT_MS
+from hakeeper.policy.attrs import parse_interval_s
 from hakeeper.policy.schedule import GraphAction as PolicyAction
 from hakeeper.policy.schedule import schedule
 
@@ -158,8 +159,68 @@ def _convert(
     )
 
 
+@dataclass(frozen=True)
+class _Failures:
+    """A resource's fail counts on one node: when the last failure was, and its failure-timeout."""
+
+    rsc: str
+    node: str
+    last_s: int
+    timeout_s: int
+
+
+def _failures(cib: m.Cib, index: dict[str, _Placed]) -> list[_Failures]:
+    """Fail counts of resources that have a failure-timeout (as the policy engine reads it)."""
+    out = []
+    for state in cib.status.nodes:
+        node = state.uname or state.id
+        attrs = {k: v for s in state.transient_attributes for k, v in s.values.items()}
+        last: dict[str, int] = {}
+        for name, value in attrs.items():
+            if name.startswith("fail-count-") and value not in ("0", ""):
+                rsc = name.removeprefix("fail-count-").split("#", 1)[0].split(":", 1)[0]
+                last.setdefault(rsc, 0)
+            elif name.startswith("last-failure-") and value.isdigit():
+                rsc = name.removeprefix("last-failure-").split("#", 1)[0].split(":", 1)[0]
+                last[rsc] = max(last.get(rsc, 0), int(value))
+        for rsc, when in sorted(last.items()):
+            placed = index.get(rsc)
+            if placed is None:
+                continue
+            meta = _meta(cib, placed, RuleContext(node_attrs=_node_attrs(cib, node)))
+            timeout = parse_interval_s(meta.get("failure-timeout"))
+            if timeout > 0:
+                out.append(_Failures(rsc, node, when, timeout))
+    return out
+
+
+def _expiry(
+    cib: m.Cib, now_s: int, index: dict[str, _Placed], first_id: int
+) -> tuple[list[GraphAction], int | None]:
+    """``clear_failcount`` actions for fail counts past their failure-timeout, and when the next expires.
+
+    The policy engine already ignores expired failures; clearing them makes the CIB (and so status, the
+    API and the next plans) say so too, as Pacemaker does. Without the recheck time the DC would only notice
+    an expiry at the next unrelated change.
+    """
+    actions: list[GraphAction] = []
+    upcoming: list[int] = []
+    for f in _failures(cib, index):
+        expires = f.last_s + f.timeout_s
+        if expires <= now_s:
+            actions.append(
+                GraphAction(
+                    id=first_id + len(actions), kind="cluster", task="clear_failcount", rsc=f.rsc, node=f.node
+                )
+            )
+        else:
+            upcoming.append(expires)
+    return actions, min(upcoming, default=None)
+
+
 def plan_transition(cib: m.Cib, now_s: int, transition_id: int) -> TransitionGraph:
-    """Run the policy engine and return the executable graph (unrunnable actions left out)."""
+    """Run the policy engine and return the executable graph (unrunnable actions left out), with the
+    fail counts whose failure-timeout has passed cleared and the time the next one expires."""
     transition = schedule(cib, now_s)
     props = cluster_properties(cib.configuration.properties, now_s)
     index = _index(cib.configuration)
@@ -174,4 +235,8 @@ def plan_transition(cib: m.Cib, now_s: int, transition_id: int) -> TransitionGra
             continue
         g = _convert(cib, a, index, props)
         actions.append(msgspec.structs.replace(g, inputs=sorted(set(inputs[a.id]))))
-    return TransitionGraph(id=transition_id, actions=actions, cib_version=cib.version)
+    first_id = max((a.id for a in transition.actions), default=0) + 1
+    clears, recheck = _expiry(cib, now_s, index, first_id)
+    return TransitionGraph(
+        id=transition_id, actions=actions + clears, cib_version=cib.version, recheck_at_s=recheck
+    )
