@@ -181,6 +181,11 @@ def test_a_new_dc_finishes_the_transition_without_starting_anything_twice(
     order = [(name, what) for name, what, _ in lines]
     for first, then in (("s1", "s2"), ("s3", "s4")):
         assert order.index((first, "ready")) < order.index((then, "begin")), lines
+    # the CIB's view agrees: one committed start per service (each result is an event, by call id)
+    with api(cluster, new_dc) as c:
+        events = c.events(limit=10_000).events
+    starts = sorted(e.rsc or "" for e in events if e.kind == "resource" and e.task == "start")
+    assert starts == sorted(SERVICES), [(e.rsc, e.node, e.task, e.rc) for e in events if e.kind == "resource"]
     running = alive(cluster)
     assert {s: len(running.get(s, [])) for s in SERVICES} == dict.fromkeys(SERVICES, 1), running
     # and nothing starts again once the cluster has settled (monitors keep running meanwhile)
