@@ -212,3 +212,42 @@ def test_after_a_node_is_lost_the_next_plan_already_sees_it_lost() -> None:
     h.run(h.dc.membership(frozenset({"n1"}), h.now))
     assert any("node n2 left while running a_start_0 on n2" in e for e in h.events)
     assert seen[-1] == "false" and len(h.sent) == 1, "no plan was made on the stale membership"
+
+
+def probe(aid: int, rsc: str, node: str) -> GraphAction:
+    return GraphAction(
+        id=aid,
+        kind="resource",
+        task="monitor",
+        node=node,
+        rsc=rsc,
+        agent="ocf:heartbeat:Dummy",
+        expected_rc=7,
+    )
+
+
+def probing_planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+    """Probe a on n2, then start it on n1, unless the history already says where it runs."""
+    found = {st.id for st in cib.status.nodes for h in st.resources if h.id == "a" and h.ops}
+    if "n2" in found:
+        return []
+    return [probe(1, "a", "n2"), start(2, "a", "n1", 1)]
+
+
+def test_a_probe_finding_nothing_lets_the_start_go_ahead() -> None:
+    h = Harness(probing_planner)
+    assert [(s.request.operation, s.node) for s in h.sent] == [("monitor", "n2")]
+    h.complete(h.sent[0], rc=7)
+    assert [(s.request.operation, s.node) for s in h.sent] == [("monitor", "n2"), ("start", "n1")]
+
+
+def test_a_probe_finding_it_running_stops_the_transition_before_the_start() -> None:
+    h = Harness(probing_planner)
+    h.complete(h.sent[0], rc=0)
+    assert [(s.request.operation, s.node) for s in h.sent] == [("monitor", "n2")]
+    assert any("the probe found it running" in e for e in h.events), h.events
+    n2 = next(st for st in h.cib.status.nodes if st.id == "n2")
+    (last,) = [o for hist in n2.resources for o in hist.ops if o.id == "a_last_0"]
+    assert (last.operation, last.rc) == ("monitor", 0)
+    assert not [o for hist in n2.resources for o in hist.ops if o.id == "a_last_failure_0"]
+    assert h.plans >= 2  # planned again from what the probe found

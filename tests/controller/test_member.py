@@ -170,3 +170,14 @@ def test_a_start_asked_while_a_stop_is_running_is_not_answered_from_the_old_star
     started(core, "vip")
     core.on_message(RunOp(dc="n1", request=req("vip", "stop")))
     assert core.on_message(RunOp(dc="n1", request=req("vip", "start"))) == [Submit(req("vip", "start"))]
+
+
+def test_what_a_probe_finds_running_is_stopped_when_quorum_is_lost() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    for rsc, rc in (("found", 0), ("absent", 7)):
+        core.on_message(RunOp(dc="n1", request=req(rsc, "monitor", {"ip": "10.0.0.9"})))
+        core.on_result(res(rsc, "monitor", rc=rc))
+    out = core.quorum_changed(False, "stop")
+    submits = [(o.request.resource_id, o.request.operation) for o in out if isinstance(o, Submit)]
+    assert submits == [("found", "stop")]

@@ -82,8 +82,31 @@ def test_stop_uses_op_defaults_timeout_and_move_is_ordered() -> None:
     graph.validate()
 
 
-def test_nothing_to_do_when_running_where_it_should() -> None:
-    graph = plan_transition(
-        cluster(online("n1", running("web", "n1")), online("n2"), resources=[WEB]), 1_700_000_000, 7
+def probed_stopped(rsc: str, node: str) -> m.ResourceHistory:
+    op = m.OpRecord(
+        id=f"{rsc}_last_0", operation="monitor", call_id=1, rc=7, transition_key="1:1:7:x", on_node=node
     )
+    return m.ResourceHistory(id=rsc, klass="ocf", provider="heartbeat", type="Dummy", ops=[op])
+
+
+def test_nothing_to_do_when_running_where_it_should() -> None:
+    states = (online("n1", running("web", "n1")), online("n2", probed_stopped("web", "n2")))
+    graph = plan_transition(cluster(*states, resources=[WEB]), 1_700_000_000, 7)
     assert [a for a in graph.actions if a.kind == "resource"] == []
+
+
+def test_a_node_without_history_gets_a_probe_expecting_not_running() -> None:
+    graph = plan_transition(
+        cluster(online("n1", running("web", "n1")), online("n2"), resources=[WEB]), 1_700_000_000, 8
+    )
+    (probe,) = [a for a in graph.actions if a.kind == "resource"]
+    assert (probe.task, probe.node, probe.interval_ms, probe.expected_rc) == ("monitor", "n2", 0, 7)
+    assert (probe.agent, probe.params) == ("ocf:heartbeat:Dummy", {"state": "/run/web.state"})
+
+
+def test_the_first_start_waits_for_every_probe() -> None:
+    graph = plan_transition(cluster(online("n1"), online("n2"), resources=[WEB]), 1_700_000_000, 9)
+    probes = {a.id for a in graph.actions if a.task == "monitor" and a.interval_ms == 0}
+    (start,) = [a for a in graph.actions if a.task == "start"]
+    assert len(probes) == 2
+    assert probes <= set(start.inputs)

@@ -67,6 +67,10 @@ def _ends_activity(result: OpResult) -> bool:
     return stopped or (result.operation == "monitor" and result.rc == 7)
 
 
+def _probe_found_active(result: OpResult) -> bool:
+    return result.operation == "monitor" and result.interval_ms == 0 and result.rc in (0, 8)
+
+
 class MemberCore:
     def __init__(self, node: str) -> None:
         self.node = node
@@ -159,6 +163,9 @@ class MemberCore:
             self.active[rid] = _Active(start_request, promoted=result.operation == "promote")
             if result.operation == "start":
                 self.started[rid] = result
+        elif _probe_found_active(result) and request is not None:
+            # found running by a probe (started outside the cluster): ours to stop if quorum is lost
+            self.active[rid] = _Active(request, promoted=result.rc == 8)
         elif result.operation == "demote" and result.rc == 0 and rid in self.active:
             self.active[rid] = _Active(self.active[rid].request, promoted=False)
         elif _ends_activity(result):

@@ -6,13 +6,16 @@ promotion, the monitors of the unpromoted role are cancelled (the LRM cancels ev
 itself before a stop, demote or migration, as Pacemaker's executor does). Monitors never appear in the
 transition summary, as in crm_simulate.
 
-Not yet here: probes (``monitor`` with interval 0) for nodes with no history of a resource, and re-creating
-a monitor that the history lacks on a resource that otherwise stays put.
+This is the scheduler's last step, so it also adds the probes (``policy/probes.py``): they need the final
+start and promote actions to order themselves before.
+
+Not yet here: re-creating a monitor that the history lacks on a resource that otherwise stays put.
 """
 
 from __future__ import annotations
 
 from hakeeper.policy.actions import OPTIONAL, Graph
+from hakeeper.policy.probes import add_probes
 from hakeeper.policy.working import Action, NodeInfo, OpDef, Role, Rsc
 
 
@@ -54,6 +57,12 @@ def _last_role_change(rsc: Rsc, node: NodeInfo) -> tuple[Action, Role] | None:
 
 
 def add_recurring_monitors(graph: Graph, primitives: list[Rsc]) -> None:
+    """Recurring monitors for each resource's final role, then the probes of the whole transition."""
+    _add_monitors(graph, primitives)
+    add_probes(graph)
+
+
+def _add_monitors(graph: Graph, primitives: list[Rsc]) -> None:
     for rsc in primitives:
         node = rsc.assigned
         if node is None or not rsc.ops:
