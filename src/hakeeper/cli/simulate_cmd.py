@@ -18,6 +18,7 @@ from hakeeper.cib.declarative import ConfigError, load_config
 from hakeeper.cib.xml_io import CibXmlError, parse_cib_xml
 from hakeeper.cli.simulate_inject import InjectionError, Injections, OpSpec, apply_injections, parse_op_spec
 from hakeeper.cli.simulate_inject import parse_time as parse_at
+from hakeeper.cli.simulate_run import RunError, run_transition, status_lines
 from hakeeper.policy.explain import ExplainError, explain
 from hakeeper.policy.schedule import Transition, schedule
 
@@ -102,11 +103,36 @@ def _explanations(cib: m.Cib, now: int, names: tuple[str, ...], transition: Tran
     return out
 
 
-def _print_current(cib: m.Cib) -> None:
+def _print_current(cib: m.Cib, now: int, detailed: bool) -> None:
     click.echo("Current cluster status:")
+    if detailed:
+        _print_status(cib, now)
+        return
     nodes = ", ".join(n.uname for n in cib.configuration.nodes) or "(none)"
     click.echo(f"  * Nodes: {nodes}")
     click.echo("")
+
+
+def _print_status(cib: m.Cib, now: int) -> None:
+    for line in status_lines(cib, now):
+        click.echo(f"  {line}" if line else "")
+    click.echo("")
+
+
+def _print_run(cib: m.Cib, now: int, failures: tuple[OpSpec, ...]) -> None:
+    try:
+        result = run_transition(cib, now, failures)
+    except RunError as err:
+        raise click.ClickException(f"cannot carry out the transition: {err}") from err
+    click.echo("")
+    click.echo("Executing Cluster Transition:")
+    for line in result.lines:
+        click.echo(f"  {line}")
+    for line in result.failed:
+        click.echo(f"warning: {line}", err=True)
+    click.echo("")
+    click.echo("Revised Cluster Status:")
+    _print_status(result.cib, now)
 
 
 @click.command("simulate")
@@ -150,6 +176,18 @@ def _print_current(cib: m.Cib) -> None:
 @click.option(
     "--ticket-revoke", multiple=True, metavar="TICKET", help="What if TICKET were revoked (repeatable)."
 )
+@click.option(
+    "--run",
+    "run",
+    is_flag=True,
+    help="Also carry out the transition on paper and print the cluster status afterwards.",
+)
+@click.option(
+    "--run-fail",
+    multiple=True,
+    metavar="RSC_OP_INTERVAL@NODE=RC",
+    help="With --run: this action of the transition returns RC instead of succeeding (repeatable).",
+)
 def simulate(
     file: Path,
     show_scores: bool,
@@ -161,14 +199,19 @@ def simulate(
     op_fail: tuple[str, ...],
     ticket_grant: tuple[str, ...],
     ticket_revoke: tuple[str, ...],
+    run: bool,
+    run_fail: tuple[str, ...],
 ) -> None:
     """Show the transition the policy engine computes for the cluster state in FILE (CIB XML or TOML)."""
     cib = load_cib(file)
     failures: tuple[OpSpec, ...] = _checked(parse_op_spec, op_fail, "--op-fail")
+    run_failures: tuple[OpSpec, ...] = _checked(parse_op_spec, run_fail, "--run-fail")
+    if run_failures and not run:
+        raise click.UsageError("--run-fail goes with --run")
     injections = Injections(node_up, node_down, node_fail, ticket_grant, ticket_revoke, failures)
     now = _now(cib, at)
     changed = _injected(cib, injections, now)
-    _print_current(cib)
+    _print_current(cib, now, detailed=run)
     _print_injections(injections)
     transition = schedule(changed, now)
     why = _explanations(changed, now, explain_rsc, transition)
@@ -182,3 +225,5 @@ def simulate(
         click.echo(f"  {line}")
     for line in why:
         click.echo(line)
+    if run:
+        _print_run(changed, now, run_failures)
