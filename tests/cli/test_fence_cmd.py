@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from hakeeper.cli.localcluster import LocalCluster, wait_until
 from tests.cli.served import Served, served
+from tests.clusters import DUMMY, NODES, dummy_bootstrap, running
 
 __all__ = ["served"]
 
@@ -90,3 +97,50 @@ def test_confirm_of_an_online_node_is_refused(served: Served) -> None:
 def test_check_is_still_a_subcommand(served: Served, tmp_path: object) -> None:
     result = served.run("fence", "check", "/nonexistent/cib.xml")
     assert result.exit_code == 1 and "cannot read /nonexistent/cib.xml" in result.output
+
+
+# --- real daemons on loopback: 'hakeeper fence NODE' fences it with Debian's fence_dummy -----------------
+
+FENCE_DEVICE = """
+[resources.fencer]
+agent = "stonith:fence_dummy"
+params = {{ type = "file", status_file = "{status}", pcmk_host_list = "n1 n2 n3" }}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("fence_dummy") is None, reason="fence-agents is not installed")
+@pytest.mark.skipif(not DUMMY.exists(), reason="Debian's resource-agents is not installed")
+def test_fence_a_live_node_with_fence_dummy(tmp_path: Path) -> None:
+    from hakeeper.api.client import ApiClient
+
+    power = tmp_path / "power"
+    power.write_text("on")
+    bootstrap = dummy_bootstrap("fence-cmd", fencing=FENCE_DEVICE.format(status=power))
+    cluster = LocalCluster(tmp_path / "c", NODES, bootstrap)
+    try:
+        cluster.start_all()
+        assert wait_until(lambda: len(running(cluster, "web")) == 1, 90), cluster.logs()
+        (active,) = running(cluster, "web")
+        with ApiClient(socket_path=cluster.node_dir(NODES[0]) / "api.sock") as c:
+            dc = c.cluster().dc
+        # fence a node that runs nothing and is not the DC, asking a node that is not the DC either
+        target = next(n for n in NODES if n not in (active, dc))
+        asker = next((n for n in NODES if n not in (dc, target)), dc or NODES[0])
+
+        def hakeeper(*args: str) -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, "-m", "hakeeper", *args]
+            argv += ["--socket", str(cluster.node_dir(asker) / "api.sock")]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+
+        fenced = hakeeper("fence", target, "--off", "--timeout", "120")
+        assert fenced.returncode == 0, fenced.stdout + fenced.stderr + cluster.logs()
+        assert f"{target} off fenced by" in fenced.stdout and "with fencer" in fenced.stdout
+        assert power.read_text().strip() == "off"  # fence_dummy really ran
+        history = hakeeper("fence", "history", target)
+        assert history.returncode == 0 and "requested" in history.stdout and "fenced" in history.stdout
+        refused = hakeeper("fence", "confirm", target, "--yes")  # it is (still) a member: refused
+        assert refused.returncode == 1 and f"{target} is online" in refused.stderr
+    finally:
+        cluster.stop_all()
