@@ -48,10 +48,17 @@ class CrmStats:
 
 
 class CrmSim:
-    def __init__(self, seed: int, glue: Glue | None = None, trace_limit: int | None = 0) -> None:
+    def __init__(
+        self,
+        seed: int,
+        glue: Glue | None = None,
+        trace_limit: int | None = 0,
+        *,
+        daemon_restarts: bool = False,
+    ) -> None:
         self.seed = seed
         rng = random.Random(seed)
-        self.profile = CrmProfile.random(rng)
+        self.profile = CrmProfile.random(rng, daemon_restarts=daemon_restarts)
         self.glue = glue or Glue()
         self._rng = {k: random.Random(rng.getrandbits(64)) for k in ("net", "fault", "op", "node", "log")}
         self.names = [f"n{i}" for i in range(1, self.profile.nodes + 1)]
@@ -60,6 +67,8 @@ class CrmSim:
         self.world = World(primitive_ids(cib), tuple(self.names))
         self.nodes: dict[str, SimCrmNode | None] = {n: None for n in self.names}
         self.boots = {n: 0 for n in self.names}
+        self.frozen: dict[str, list[tuple[Callable[..., None], tuple[object, ...]]]] = {}  # node -> backlog
+        self.power = {n: 0 for n in self.names}  # bumped when a device powers a node off
         self.stats = CrmStats()
         self.trace: deque[str] = deque(maxlen=trace_limit)
         self._tracing = trace_limit != 0
@@ -74,6 +83,7 @@ class CrmSim:
         self._failed_once: set[str] = set()
         self._start_failures = self.profile.start_failures
         self._returning: set[str] = set()
+        self._touched: set[str] = set()  # nodes an event reached: their timers may have moved
 
     # --- the event queue -----------------------------------------------------------------------------
 
@@ -91,9 +101,24 @@ class CrmSim:
         self._at(when, self._on_node, node, self.boots[node], fn, *args)
 
     def _on_node(self, node: str, boot: int, fn: Callable[..., None], *args: object) -> None:
-        sim_node = self.nodes[node]
-        if sim_node is not None and self.boots[node] == boot:
+        sim_node = self._node(node, boot, (self._on_node, (node, boot, fn, *args)))
+        if sim_node is not None:
             fn(sim_node, *args)
+
+    def _node(
+        self, name: str, boot: int, backlog: tuple[Callable[..., None], tuple[object, ...]] | None = None
+    ) -> SimCrmNode | None:
+        """The node an event is for, if it still runs that boot. A frozen node gets it later (``backlog``)
+        or never (messages: a frozen process's socket buffer overflows)."""
+        node = self.nodes[name]
+        if node is None or node.boot != boot:
+            return None
+        if name in self.frozen:
+            if backlog is not None:
+                self.frozen[name].append(backlog)
+            return None
+        self._touched.add(name)
+        return node
 
     def note(self, node: str, text: str) -> None:
         if self._tracing:
@@ -134,7 +159,7 @@ class CrmSim:
             return START_MS + rng.randint(500, p.fault_ms)
 
         for _ in range(p.crashes):
-            self._at(some_time(), self._crash_some_node)
+            self._at(some_time(), self._freeze_some_node)
         for _ in range(p.dc_crashes):
             self._at(some_time(), self._arm_dc_crash)
         for _ in range(p.deposals):
@@ -145,7 +170,7 @@ class CrmSim:
         self._healed_at = self.now_ms
         self.note("sim", "faults stop; every node returns")
         for name in self.names:
-            if self.nodes[name] is None:
+            if self.nodes[name] is None or name in self.frozen:
                 self._later(0, 500, self._return, name)
 
     def _converged(self) -> bool:
@@ -153,7 +178,7 @@ class CrmSim:
 
     def _idle_problem(self) -> str:
         """Why the cluster is not settled yet (empty when it is)."""
-        if any(n is None for n in self.nodes.values()):
+        if len(self._alive()) < len(self.names):
             return "a node is still down"
         dc = self.nodes[self.log.leader] if self.log.leader else None
         if dc is None or not dc.dc.is_dc:
@@ -170,8 +195,9 @@ class CrmSim:
         return ""
 
     def _reschedule_timers(self) -> None:
-        for node in self.nodes.values():
-            if node is None:
+        for name in sorted(self._touched):
+            node = self.nodes[name]
+            if node is None or name in self.frozen:
                 continue
             tick = node.next_tick()
             if tick is not None and tick != node.tick_at:
@@ -181,57 +207,90 @@ class CrmSim:
             if wake is not None and wake != node.lrm_at:
                 node.lrm_at = wake
                 self._at(wake, self._lrm_timer, node.name, node.boot, wake)
+        self._touched.clear()
 
     def _tick(self, name: str, boot: int, when: int) -> None:
-        node = self.nodes[name]
-        if node is not None and node.boot == boot and node.tick_at == when:
+        node = self._node(name, boot)
+        if node is not None and node.tick_at == when:
             node.tick_at = None
             node.tick()
 
     def _lrm_timer(self, name: str, boot: int, when: int) -> None:
-        node = self.nodes[name]
-        if node is not None and node.boot == boot and node.lrm_at == when:
+        node = self._node(name, boot)
+        if node is not None and node.lrm_at == when:
             node.lrm_at = None
             node.lrm_timer()
 
     # --- nodes ---------------------------------------------------------------------------------------
 
-    def _alive(self) -> list[str]:
+    def _present(self) -> list[str]:
+        """Nodes with a daemon, running or frozen (frozen ones see their message-layer events on resume)."""
         return [n for n in self.names if self.nodes[n] is not None]
+
+    def _alive(self) -> list[str]:
+        """Nodes whose daemon runs: what the others' failure detectors see as up."""
+        return [n for n in self._present() if n not in self.frozen]
 
     def _start(self, name: str) -> None:
         self.boots[name] += 1
         node = SimCrmNode(
-            name,
-            self.boots[name],
-            self,
-            up={name},
-            cib=self.log.cib,
-            rng=self._rng["node"],
-            glue=self.glue,
+            name, self.boots[name], self, up={name}, cib=self.log.cib, rng=self._rng["node"], glue=self.glue
         )
         # The daemon replays the committed log at start; every entry reaches a fresh, non-DC core that only
         # keeps the CIB and has no results waiting, so the last CIB is all that remains of the replay.
         node.applied = self.log.last_index
         self.nodes[name] = node
+        self._touched.add(name)
         self.note(name, f"starts (boot {node.boot})")
+        self._announce(name)
+        if self.log.leader is not None:
+            leader, term = self.log.leader, self.log.term
+            self._layer(name, self._rng["net"].randint(20, 300), SimCrmNode.leader_changed, leader, term)
+
+    def _announce(self, name: str) -> None:
+        """``name`` is up (again): it and the others' failure detectors find each other."""
         for other in self._alive():
             if other != name:
                 self._layer(name, self._rng["net"].randint(50, 400), SimCrmNode.membership, other, True)
+        for other in self._present():
+            if other != name:
                 self._layer(other, self._rng["net"].randint(50, 400), SimCrmNode.membership, name, True)
-        if self.log.leader is not None:
-            self._layer(
-                name,
-                self._rng["net"].randint(20, 300),
-                SimCrmNode.leader_changed,
-                self.log.leader,
-                self.log.term,
-            )
+
+    def _freeze(self, name: str) -> None:
+        """``name`` stops responding (its daemon crashed or hangs): what it runs keeps running, operations
+        in flight finish unseen, and the others can only tell it is gone."""
+        if self.nodes[name] is None or name in self.frozen:
+            return
+        self.stats.crashes += 1
+        self.frozen[name] = []
+        self.note(name, "stops responding")
+        self.world.node_lost(name, self.now_ms)
+        for other in self._present():
+            if other != name:
+                self._layer(other, self._rng["net"].randint(100, 600), SimCrmNode.membership, name, False)
+        if self.log.leader == name:
+            self._leader_lost()
+        self._schedule_return(name)
 
     def _return(self, name: str) -> None:
+        """A lost node is back: rebooted if it was powered off, else it resumes where it stopped (or, with
+        ``daemon_restarts``, its daemon restarts while what it ran keeps running)."""
         self._returning.discard(name)
         if self.nodes[name] is None:
             self._start(name)
+            return
+        backlog = self.frozen.pop(name, None)
+        if backlog is None:
+            return
+        if self.profile.daemon_restarts:
+            self.nodes[name] = None
+            self._start(name)
+            return
+        self.note(name, "responds again")
+        self._touched.add(name)
+        for fn, args in backlog:
+            fn(*args)
+        self._announce(name)
 
     def _schedule_return(self, name: str) -> None:
         lo, hi = self.profile.away_ms
@@ -243,49 +302,31 @@ class CrmSim:
             self._returning.add(name)
             self._at(self.now_ms + self._rng["fault"].randint(lo, hi), self._return, name)
 
-    def _crash(self, name: str) -> None:
-        """``name``'s daemon dies; what it runs keeps running (operations in flight finish unseen)."""
-        if self.nodes[name] is None:
-            return
-        self.stats.crashes += 1
-        self.nodes[name] = None
-        self.note(name, "crashes")
-        for rsc, phys in list(self.world.state[name].items()):
-            if phys in (Phys.STARTING, Phys.STOPPING):
-                self.world.set(name, rsc, Phys.RUNNING)  # it got that far; nobody saw the end
-        self.world.node_lost(name, self.now_ms)
-        for other in self._alive():
-            self._layer(other, self._rng["net"].randint(100, 600), SimCrmNode.membership, name, False)
-        if self.log.leader == name:
-            self._leader_lost()
-        self._schedule_return(name)
-
-    def _crash_some_node(self) -> None:
+    def _freeze_some_node(self) -> None:
         alive = self._alive()
         if (len(alive) - 1) * 2 <= len(self.names):
             return  # keep a majority: consensus is abstracted, not the loss of quorum
-        self._crash(self._rng["fault"].choice(alive))
+        self._freeze(self._rng["fault"].choice(alive))
 
     def _arm_dc_crash(self) -> None:
         self._dc_crash_armed += 1
 
     def _crash_dc_mid_transition(self) -> None:
-        if not self._dc_crash_armed or not self._faulty or self.log.leader is None:
+        leader = self.log.leader
+        if not self._dc_crash_armed or not self._faulty or leader is None or leader in self.frozen:
             return
-        dc = self.nodes[self.log.leader]
+        dc = self.nodes[leader]
         running = dc.dc.running if dc is not None else None
-        if running is not None and running.engine.running:
-            alive = self._alive()
-            if (len(alive) - 1) * 2 > len(self.names):
-                self._dc_crash_armed -= 1
-                self.note("sim", "the DC crashes in the middle of its transition")
-                self._crash(self.log.leader)
+        if running is not None and running.engine.running and (len(self._alive()) - 1) * 2 > len(self.names):
+            self._dc_crash_armed -= 1
+            self.note("sim", "the DC crashes in the middle of its transition")
+            self._freeze(leader)
 
     # --- consensus -----------------------------------------------------------------------------------
 
     def _leader_lost(self) -> None:
         self._deliver(self.log.change_leader(None, self._rng["log"]))
-        for other in self._alive():
+        for other in self._present():
             self._layer(
                 other, self._rng["net"].randint(100, 500), SimCrmNode.leader_changed, None, self.log.term
             )
@@ -298,7 +339,7 @@ class CrmSim:
             return
         self.note("sim", f"{leader} is deposed")
         self._deliver(self.log.change_leader(None, self._rng["log"]))
-        for other in self._alive():
+        for other in self._present():
             late = 300 if other == leader else 100
             self._layer(
                 other, self._rng["net"].randint(late, 1_000), SimCrmNode.leader_changed, None, self.log.term
@@ -316,7 +357,7 @@ class CrmSim:
         self.stats.elections += 1
         self._deliver(self.log.change_leader(leader, self._rng["log"]))
         self._layer(leader, 0, SimCrmNode.leader_changed, leader, self.log.term)
-        for other in alive:
+        for other in self._present():
             if other != leader:
                 self._layer(
                     other, self._rng["net"].randint(1, 50), SimCrmNode.leader_changed, leader, self.log.term
@@ -343,7 +384,7 @@ class CrmSim:
                 self.note("log", f"#{applied.index} committed: {why}{refused}")
             if applied.error is None:
                 self._note_fencing(applied)
-            for name in self._alive():
+            for name in self._present():
                 self._layer(name, self._rng["net"].randint(1, 20), self._apply_up_to, applied.index)
 
     def _apply_up_to(self, node: SimCrmNode, index: int) -> None:
@@ -373,7 +414,7 @@ class CrmSim:
         self._at(self.now_ms + net.randint(1, top), self._receive, to, message)
 
     def _receive(self, to: str, message: cmsg.ControllerMessage) -> None:
-        node = self.nodes[to]
+        node = self._node(to, self.boots[to])
         if node is not None:
             node.receive(message)
 
@@ -383,8 +424,8 @@ class CrmSim:
         self._later(5, 80, self._plan_done, node.name, node.boot, cmd)
 
     def _plan_done(self, name: str, boot: int, cmd: Plan) -> None:
-        node = self.nodes[name]
-        if node is None or node.boot != boot or not node.wants_plan(cmd):
+        node = self._node(name, boot, (self._plan_done, (name, boot, cmd)))
+        if node is None or not node.wants_plan(cmd):
             return  # the daemon's answer would be ignored: no need to compute it
         self.stats.plans += 1
         node.plan_ready(cmd, plan_transition(cmd.cib, cmd.now_s, cmd.transition_id))
@@ -399,15 +440,22 @@ class CrmSim:
             self.world.start_begins(name, rsc, self.now_ms)
         elif req.operation == "stop" and self.world.phys(name, rsc) is not None:
             self.world.set(name, rsc, Phys.STOPPING)
-        self._at(self.now_ms + self._rng["op"].randint(5, 400), self._op_done, name, node.boot, execute)
+        when = self.now_ms + self._rng["op"].randint(5, 400)
+        self._at(when, self._agent_done, name, node.boot, self.power[name], execute)
 
-    def _op_done(self, name: str, boot: int, execute: Execute) -> None:
-        node = self.nodes[name]
-        if node is None or node.boot != boot:
-            return
+    def _agent_done(self, name: str, boot: int, power: int, execute: Execute) -> None:
+        """The agent finished (whatever became of the daemon that ran it); the LRM hears of it if it can."""
+        if power != self.power[name]:
+            return  # the node was powered off meanwhile: nothing of this survived
         req = execute.request
         rc = self._agent_effect(name, req.resource_id, req.operation)
-        self.note(name, f"{req.key} rc={rc}")
+        self._lrm_hears(name, boot, execute, rc)
+
+    def _lrm_hears(self, name: str, boot: int, execute: Execute, rc: int) -> None:
+        node = self._node(name, boot, (self._lrm_hears, (name, boot, execute, rc)))
+        if node is None:
+            return
+        self.note(name, f"{execute.request.key} rc={rc}")
         done = Completion(
             exec_id=execute.exec_id, rc=rc, op_status=OpStatus.DONE, finished_wall=self.now_ms / 1000
         )
@@ -444,23 +492,15 @@ class CrmSim:
 
     def run_device(self, node: SimCrmNode, message: cmsg.RunFence) -> None:
         rng, p = self._rng["fault"], self.profile
-        target = message.target
+        target, attempt = message.target, message.attempt_id
         power_off = message.action in ("off", "reboot")
         roll = rng.random() if self._faulty else 1.0
         if roll < p.device_fail:
-            self._later(
-                20, 500, self._device_done, node.name, node.boot, message.attempt_id, False, "device failed"
-            )
+            self._later(20, 500, self._device_done, node.name, node.boot, attempt, False, "device failed")
         elif roll < p.device_fail + p.device_slow:
             timeout = round(message.timeout_s * 1000)
             self._at(
-                self.now_ms + timeout,
-                self._device_done,
-                node.name,
-                node.boot,
-                message.attempt_id,
-                False,
-                "timed out",
+                self.now_ms + timeout, self._device_done, node.name, node.boot, attempt, False, "timed out"
             )
             if power_off and rng.random() < 0.5:
                 self._at(self.now_ms + rng.randint(timeout // 2, timeout * 2), self._power_off, target)
@@ -468,18 +508,23 @@ class CrmSim:
             when = self.now_ms + self._rng["op"].randint(50, 1_500)
             if power_off:
                 self._at(when, self._power_off, target)
-            self._at(when, self._device_done, node.name, node.boot, message.attempt_id, True, "")
+            self._at(when, self._device_done, node.name, node.boot, attempt, True, "")
 
     def _device_done(self, name: str, boot: int, attempt_id: int, ok: bool, reason: str) -> None:
-        node = self.nodes[name]
-        if node is not None and node.boot == boot:
+        node = self._node(name, boot, (self._device_done, (name, boot, attempt_id, ok, reason)))
+        if node is not None:
             node.device_done(attempt_id, ok, reason)
 
     def _power_off(self, target: str) -> None:
+        """A fencing device powered ``target`` off: its daemon and everything it ran are gone."""
         self.stats.fenced += 1
         self.note("sim", f"{target} is powered off by its fencing device")
         self.world.powered_off(target, self.now_ms)
-        self._crash(target)
+        self.power[target] += 1
+        if self.nodes[target] is not None and target not in self.frozen:
+            self._freeze(target)  # the others notice it is gone, as with any crash
+        self.frozen.pop(target, None)
+        self.nodes[target] = None
         self._schedule_return(target)
 
 
@@ -495,8 +540,8 @@ class CrmSeedResult:
         return self.error is None
 
 
-def run_crm_seed(seed: int, glue: Glue | None = None) -> CrmSeedResult:
-    sim = CrmSim(seed, glue)
+def run_crm_seed(seed: int, glue: Glue | None = None, *, daemon_restarts: bool = False) -> CrmSeedResult:
+    sim = CrmSim(seed, glue, daemon_restarts=daemon_restarts)
     try:
         stats = sim.run()
     except (CrmViolation, CrmLivenessViolation) as exc:
@@ -504,10 +549,12 @@ def run_crm_seed(seed: int, glue: Glue | None = None) -> CrmSeedResult:
     return CrmSeedResult(seed, None, stats.events, stats.converged_ms)
 
 
-def replay_crm(seed: int, glue: Glue | None = None, trace_limit: int | None = None) -> list[str]:
+def replay_crm(
+    seed: int, glue: Glue | None = None, trace_limit: int | None = None, *, daemon_restarts: bool = False
+) -> list[str]:
     """Run ``seed`` again with its trace (time in ms from the start, node, what happened); the last line says
     how it ended. Runs are deterministic, so this reproduces a failure from a sweep exactly."""
-    sim = CrmSim(seed, glue, trace_limit=trace_limit)
+    sim = CrmSim(seed, glue, trace_limit=trace_limit, daemon_restarts=daemon_restarts)
     lines = [f"seed {seed}: {sim.profile}"]
     try:
         stats = sim.run()

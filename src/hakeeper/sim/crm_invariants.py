@@ -123,8 +123,10 @@ class World:
     def check(self) -> None:
         """After every step: never two possibly-active copies of one primitive."""
         self.checks += 1
-        for rsc in self.resources:
-            where = self.where(rsc)
-            if len(where) > 1:
-                shown = ", ".join(f"{n} ({self.state[n][rsc].value})" for n in where)
-                raise CrmViolation(f"{rsc} is possibly active on two nodes at once: {shown}")
+        seen: set[str] = set()
+        for node in self.nodes:
+            for rsc in self.state[node]:
+                if rsc in seen:
+                    shown = ", ".join(f"{n} ({self.state[n][rsc].value})" for n in self.where(rsc))
+                    raise CrmViolation(f"{rsc} is possibly active on two nodes at once: {shown}")
+                seen.add(rsc)

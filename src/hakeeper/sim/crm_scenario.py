@@ -85,9 +85,13 @@ class CrmProfile:
     start_failures: int  # how many starts may fail (at most one per resource, so all can still run)
     away_ms: tuple[int, int]  # how long a crashed or fenced node stays away, during the fault phase
     liveness_ms: int  # after the faults: bound for every resource to run exactly once
+    daemon_restarts: bool = False
+    """A lost node that was not fenced comes back with a *restarted* daemon (its LRM's memory gone) while what
+    it ran keeps running. Off by default: nothing tells the DC to forget that node's history and probe it
+    again yet, so this finds known gaps (see the report in the simulation's tests)."""
 
     @classmethod
-    def random(cls, rng: random.Random) -> CrmProfile:
+    def random(cls, rng: random.Random, *, daemon_restarts: bool = False) -> CrmProfile:
         def some(p: float, most: int) -> int:
             return rng.randint(1, most) if rng.random() < p else 0
 
@@ -105,4 +109,5 @@ class CrmProfile:
             start_failures=some(0.4, 2),
             away_ms=rng.choice(((500, 3_000), (2_000, 12_000), (10**9, 10**9))),
             liveness_ms=300_000,
+            daemon_restarts=daemon_restarts,
         )
