@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from hakeeper.messaging.raft.core import Accepted, RaftConfig, RaftNode, bootstrap
@@ -258,3 +260,28 @@ def test_sqlite_torn_tail_reopens_at_the_last_whole_transaction(tmp_path: Path, 
     assert [e.index for e in reopened.entries(1, reopened.last_index() + 1)] == list(
         range(1, reopened.last_index() + 1)
     )
+
+
+def _stored_hard_state(path: Path) -> HardState:
+    """What another process would read from the file right now."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'hard_state'").fetchone()
+    return msgspec.msgpack.decode(row[0], type=HardState)
+
+
+def test_sqlite_defers_a_commit_only_hard_state_but_never_term_or_vote(tmp_path: Path) -> None:
+    """No fsync just to move the commit index (a restarted node learns it from the leader again); a new
+    term or vote, and anything saved with entries, is written at once."""
+    path = tmp_path / "raft.db"
+    store = SqliteStorage(path)
+    store.save(HardState(1, 1, 0), _entries(1, 3, 1), None)
+    store.save(HardState(1, 1, 2), [], None)  # commit only
+    assert _stored_hard_state(path) == HardState(1, 1, 0)
+    assert store.initial_state()[0] == HardState(1, 1, 2)
+    store.save(None, _entries(4, 4, 1), None)  # the next durable write carries the newer commit along
+    assert _stored_hard_state(path) == HardState(1, 1, 2)
+    store.save(HardState(2, 0, 2), [], None)  # a new term must be durable before anything is sent
+    assert _stored_hard_state(path) == HardState(2, 0, 2)
+    store.save(HardState(2, 0, 4), [], None)
+    store.close()  # a clean shutdown writes what was deferred
+    assert SqliteStorage(path).initial_state()[0] == HardState(2, 0, 4)

@@ -7,6 +7,11 @@ Torn tail: a crash in the middle of a write leaves the last transaction incomple
 WAL frames without a valid commit record and checksums at recovery, so the database reopens at the last
 committed transaction (the torn tail is dropped, which is safe: nothing depending on it was sent).
 
+Commit index: a Ready that changes nothing but the commit index is not written at once (as etcd-io/raft's
+``MustSync``): Raft never needs a durable commit index, since a restarted node learns it again from the
+leader, so it waits for the next transaction that must be durable anyway (or ``close``). This saves an fsync
+on the path of every proposal, between its commit and its application.
+
 Corruption in the middle: every entry and metadata row carries a CRC32 of its contents, verified when the
 store is opened (together with SQLite's ``quick_check`` and a check that the log has no holes) and on every
 read. A mismatch raises :class:`StorageCorruptionError` naming the file and index: the node stops instead of
@@ -79,6 +84,7 @@ class SqliteStorage:
 
     def _load(self) -> None:
         self._hard_state = self._read_meta("hard_state", HardState, HardState())
+        self._hard_state_unsaved = False  # only its commit index can be newer than the stored one
         self._snapshot = self._read_meta("snapshot", Snapshot, Snapshot())
         self._offset, self._offset_term = self._read_meta("offset", tuple[int, int], (0, 0))
         self._terms: list[int] = []
@@ -110,6 +116,10 @@ class SqliteStorage:
             raise self._corrupt(f"the {key.replace('_', ' ')} record cannot be decoded ({exc})") from exc
 
     def close(self) -> None:
+        if self._hard_state_unsaved:
+            with self._transaction():
+                self._put_meta("hard_state", self._hard_state)
+            self._hard_state_unsaved = False
         self._db.close()
 
     # ------------------------------------------------------------------ Storage (read side)
@@ -153,9 +163,16 @@ class SqliteStorage:
 
     # ------------------------------------------------------------------ write side
     def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
-        """Persist one Ready atomically and durably (the transaction commits with synchronous=FULL)."""
+        """Persist one Ready atomically and durably (the transaction commits with synchronous=FULL); a Ready
+        that only moves the commit index is kept in memory until the next write (see the module notes)."""
         if entries and entries[0].index > self.last_index() + 1 and snapshot is None:
             raise StorageError(f"append at {entries[0].index} leaves a gap after entry {self.last_index()}")
+        commit_only = hard_state is not None and snapshot is None and not entries
+        if commit_only and hard_state is not None and self._only_commit_moved(hard_state):
+            self._hard_state, self._hard_state_unsaved = hard_state, True  # see "Commit index" above
+            return
+        if hard_state is None and self._hard_state_unsaved:
+            hard_state = self._hard_state
         with self._transaction():
             if snapshot is not None and snapshot.meta.index > self._snapshot.meta.index:
                 self._db.execute("DELETE FROM entries")
@@ -185,7 +202,10 @@ class SqliteStorage:
             del self._terms[fresh[0].index - self._offset - 1 :]
             self._terms.extend(e.term for e in fresh)
         if hard_state is not None:
-            self._hard_state = hard_state
+            self._hard_state, self._hard_state_unsaved = hard_state, False
+
+    def _only_commit_moved(self, hard_state: HardState) -> bool:
+        return (hard_state.term, hard_state.vote) == (self._hard_state.term, self._hard_state.vote)
 
     def create_snapshot(self, index: int, conf: ConfState, data: bytes) -> Snapshot:
         if index <= self._snapshot.meta.index:
