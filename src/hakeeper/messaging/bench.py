@@ -245,9 +245,9 @@ async def run_bench(root: Path, latency_n: int, throughput_n: int, inflight: int
             await node.start()
         leader = await find_leader(nodes)
         await leader.command("bench-latency 50")  # warm-up
-        lat = await leader.command(f"bench-latency {latency_n}", timeout=120)
+        lat = _checked(await leader.command(f"bench-latency {latency_n}", timeout=120))
         print(f"commit latency: p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms ({latency_n} commits)")
-        tput = await leader.command(f"bench-throughput {throughput_n} {inflight}", timeout=300)
+        tput = _checked(await leader.command(f"bench-throughput {throughput_n} {inflight}", timeout=300))
         print(
             f"throughput: {tput['per_second']:.0f} commits/s ({throughput_n} commits, {inflight} in flight)"
         )
@@ -283,6 +283,12 @@ async def run_bench(root: Path, latency_n: int, throughput_n: int, inflight: int
     finally:
         for node in nodes:
             await node.stop()
+
+
+def _checked(reply: Record) -> Record:
+    if not reply.get("ok"):
+        raise RuntimeError(f"the benchmark run failed on the leader: {reply.get('message', reply)}")
+    return reply
 
 
 async def measure_failover(nodes: Sequence[NodeProc], stopped: NodeProc, leader: NodeProc) -> float:

@@ -207,11 +207,14 @@ class NodeProcess:
         if name == "fenced":
             svc.fencing_confirmed(int(rest))
             return {"ok": True}
-        if name == "bench-latency":
-            return await self._bench_latency(int(rest))
-        if name == "bench-throughput":
-            total, inflight = (int(w) for w in rest.split())
-            return await self._bench_throughput(total, inflight)
+        if name in ("bench-latency", "bench-throughput"):
+            try:
+                if name == "bench-latency":
+                    return await self._bench_latency(int(rest))
+                total, inflight = (int(w) for w in rest.split())
+                return await self._bench_throughput(total, inflight)
+            except ProposalError as err:  # e.g. leadership moved on a loaded machine: say so, don't hang
+                return {"ok": False, "error": type(err).__name__, "message": str(err)}
         raise ValueError(name)
 
     async def _propose(self, data: bytes) -> dict[str, Any]:
