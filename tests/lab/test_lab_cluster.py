@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -326,3 +327,16 @@ def test_a_node_that_returns_unfenced_does_not_move_the_service(tmp_path: Path) 
         assert stops == [], stops
     finally:
         lab.teardown()
+
+
+def test_the_lab_demo_runs_unattended(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hakeeper", "demo", "--lab", "--auto", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the VIP answers again, served by" in proc.stdout
+    assert "stays on" in proc.stdout

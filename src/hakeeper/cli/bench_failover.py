@@ -36,7 +36,7 @@ import httpx
 
 from hakeeper.api.client import ApiRequestError
 from hakeeper.api.schemas import ClusterView
-from hakeeper.cli.lab import CLIENT, LabCluster, LabError, lab_supported
+from hakeeper.cli.lab import CLIENT, LabCluster, LabError, lab_supported, web_group_bootstrap
 from hakeeper.cli.localcluster import wait_until
 
 PORT = 8080
@@ -142,39 +142,6 @@ class RowResult:
 
 
 # --- the cluster under test ------------------------------------------------------------------------------
-
-
-def bootstrap(lab: LabCluster, fencing: bool) -> str:
-    """Three nodes, stickiness, the group websvc = vip (announced 3 times, 50 ms apart) + web."""
-    web = f"{sys.executable} -m hakeeper.cli.demo_web --bind {lab.vip} --port {PORT}"
-    nodes = "\n".join(f"[nodes.{n}]" for n in lab.nodes)
-    device = lab.fence_device_toml() if fencing else ""
-    return f"""
-[cluster]
-name = "{lab.cluster_name}"
-
-[properties]
-stonith-enabled = {"true" if fencing else "false"}
-
-[rsc_defaults]
-resource-stickiness = 100
-
-{nodes}
-{device}
-[resources.vip]
-agent = "ocf:hakeeper:vip"
-params = {{ ip = "{lab.vip}", cidr_netmask = 24, nic = "{lab.interface(0)}", arp_count = 3, \
-arp_interval = 50 }}
-ops = [{{ name = "monitor", interval = "5s", timeout = "10s" }}]
-
-[resources.web]
-agent = "ocf:hakeeper:process"
-params = {{ command = "{web}", health_http = "http://{lab.vip}:{PORT}/", stop_grace = 2 }}
-ops = [{{ name = "monitor", interval = "5s", timeout = "10s" }}]
-
-[resources.websvc]
-group = ["vip", "web"]
-"""
 
 
 class Poller:
@@ -347,7 +314,7 @@ def one_run(lab: LabCluster, poller: Poller) -> Run:
 @contextlib.contextmanager
 def lab_for(row: Row, root: Path) -> Iterator[LabCluster]:
     lab = LabCluster(root, NODES, timers=row.timers, cluster_name="bench")
-    lab.bootstrap = bootstrap(lab, row.fencing)
+    lab.bootstrap = web_group_bootstrap(lab, fencing=row.fencing, port=PORT)
     with lab:
         lab.start_all()
         yield lab

@@ -13,9 +13,11 @@ from pathlib import Path
 import click
 
 from hakeeper.api.auth import Role
+from hakeeper.cli.lab import LabCluster, LabError, lab_supported, web_group_bootstrap
 from hakeeper.cli.localcluster import LocalCluster, free_tcp_port, wait_until
 
 NODES = ["node1", "node2", "node3"]
+LAB_PORT = 80
 
 
 def _bootstrap(port: int) -> str:
@@ -56,14 +58,22 @@ def _serving_node(answer: str | None) -> str | None:
 @click.command("demo")
 @click.option("--auto", is_flag=True, help="Run the script without pauses and exit 0 on success (for CI).")
 @click.option(
+    "--lab",
+    is_flag=True,
+    help="As root: every node in its own network namespace, a real virtual IP, a client namespace asking it.",
+)
+@click.option(
     "--dir",
     "workdir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep the cluster's files here (default: a temporary directory, removed at the end).",
 )
-def demo(auto: bool, workdir: Path | None) -> None:
+def demo(auto: bool, lab: bool, workdir: Path | None) -> None:
     """Start three nodes, run a web service, kill its node, and watch it come back elsewhere."""
     root = workdir or Path(tempfile.mkdtemp(prefix="hakeeper-demo-"))
+    if lab:
+        _run_lab(root, auto, keep=workdir is not None)
+        return
     port = free_tcp_port()
     url = f"http://127.0.0.1:{port}/"
     cluster = LocalCluster(root, NODES, _bootstrap(port), http_port=free_tcp_port())
@@ -76,6 +86,29 @@ def demo(auto: bool, workdir: Path | None) -> None:
     finally:
         cluster.stop_all()
         if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if not ok:
+        raise click.ClickException("the demo did not go as expected; the node logs above say why")
+
+
+def _run_lab(root: Path, auto: bool, keep: bool) -> None:
+    why = lab_supported()
+    if why is not None:
+        raise click.ClickException(f"demo --lab runs the nodes in network namespaces: {why}")
+    cluster = LabCluster(root, NODES, cluster_name="demo")
+    cluster.bootstrap = web_group_bootstrap(cluster, fencing=True, port=LAB_PORT, monitor="2s")
+    ok = False
+    try:
+        cluster.create()
+        ok = _lab_script(cluster, auto)
+    except KeyboardInterrupt:
+        click.echo("\nstopping the demo lab")
+        ok = True
+    except LabError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        cluster.teardown()
+        if not keep:
             shutil.rmtree(root, ignore_errors=True)
     if not ok:
         raise click.ClickException("the demo did not go as expected; the node logs above say why")
@@ -139,3 +172,58 @@ def _script(cluster: LocalCluster, url: str, auto: bool) -> bool:
     while True:
         time.sleep(2)
         click.echo(f"{time.strftime('%H:%M:%S')}  {_ask(url) or 'no answer'}")
+
+
+def _lab_script(lab: LabCluster, auto: bool) -> bool:
+    """The demo on a lab: the service answers through a real VIP, to a client in its own namespace."""
+    url = f"http://{lab.vip}:{LAB_PORT}/"
+
+    def answer() -> str | None:
+        return _serving_node(lab.client_get(url, timeout=0.5))
+
+    _step(f"starting {len(lab.nodes)} nodes, each in its own network namespace on the bridge {lab.bridge(0)}")
+    for name in lab.nodes:
+        click.echo(f"  {name}: namespace {lab.namespace(name)}, address {lab.address(name)}")
+    click.echo(f"  client: namespace {lab.client_ns}, address {lab.address('client')}")
+    click.echo(f"the service's virtual IP is {lab.vip}; fencing: the lab agent")
+    click.echo("(the lab fence agent powers a node off: it kills every process in its namespace)")
+    started = time.monotonic()
+    lab.start_all()
+    if not wait_until(lambda: answer() is not None, 120, 0.2):
+        click.echo(lab.logs())
+        return False
+    first = answer()
+    assert first is not None
+    click.echo(
+        f"the client gets {url} answered by {first} ({time.monotonic() - started:.1f} s after the daemons "
+        f"started); try it yourself: ip netns exec {lab.client_ns} curl {url}"
+    )
+    if not auto:
+        click.pause(f"Press a key to power off {first} (every process in it killed, its link down)...")
+    _step(f"powering off {first}")
+    killed_at = time.monotonic()
+    lab.power_off(first)
+    if not wait_until(lambda: answer() not in (None, first), 120, 0.02):
+        click.echo(lab.logs())
+        return False
+    second = answer()
+    click.echo(
+        f"the VIP answers again, served by {second}: {time.monotonic() - killed_at:.2f} s after {first} died "
+        "(it was fenced first)"
+    )
+    _step(f"powering {first} on again")
+    lab.power_on(first)
+    time.sleep(5)
+    third = answer()
+    if third != second:
+        click.echo(f"the service moved to {third} when {first} returned: stickiness should have kept it")
+        click.echo(lab.logs())
+        return False
+    click.echo(f"{first} is back and the service stays on {second} (stickiness: no needless move)")
+    if auto:
+        _step("demo complete")
+        return True
+    _step("the cluster keeps running; Ctrl-C stops it and removes the namespaces")
+    while True:
+        time.sleep(2)
+        click.echo(f"{time.strftime('%H:%M:%S')}  {lab.client_get(url, timeout=0.5) or 'no answer'}")

@@ -425,3 +425,38 @@ class LabCluster:
             'agent = "stonith:fence_hakeeper_netns"\n'
             f'params = {{ pcmk_host_map = "{host_map}" }}\n'
         )
+
+
+def web_group_bootstrap(lab: LabCluster, *, fencing: bool, port: int, monitor: str = "5s") -> str:
+    """A bootstrap configuration for ``lab``: stickiness 100 and the group ``websvc`` = ``vip`` (the lab's
+    VIP on link 0, announced 3 times 50 ms apart) then ``web`` (the demo's HTTP service bound to the VIP,
+    health-checked through it); with ``fencing``, the lab fence device and stonith-enabled."""
+    web = f"{sys.executable} -m hakeeper.cli.demo_web --bind {lab.vip} --port {port}"
+    nodes = "\n".join(f"[nodes.{n}]" for n in lab.nodes)
+    device = lab.fence_device_toml() if fencing else ""
+    nic = lab.interface(0)
+    return f"""
+[cluster]
+name = "{lab.cluster_name}"
+
+[properties]
+stonith-enabled = {"true" if fencing else "false"}
+
+[rsc_defaults]
+resource-stickiness = 100
+
+{nodes}
+{device}
+[resources.vip]
+agent = "ocf:hakeeper:vip"
+params = {{ ip = "{lab.vip}", cidr_netmask = 24, nic = "{nic}", arp_count = 3, arp_interval = 50 }}
+ops = [{{ name = "monitor", interval = "{monitor}", timeout = "10s" }}]
+
+[resources.web]
+agent = "ocf:hakeeper:process"
+params = {{ command = "{web}", health_http = "http://{lab.vip}:{port}/", stop_grace = 2 }}
+ops = [{{ name = "monitor", interval = "{monitor}", timeout = "10s" }}]
+
+[resources.websvc]
+group = ["vip", "web"]
+"""
