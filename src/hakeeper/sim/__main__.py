@@ -1,5 +1,8 @@
-"""``python -m hakeeper.sim --seeds 2000 [--start N] [--jobs J]`` runs a seed sweep and prints a summary;
-``--replay SEED`` reruns one seed and prints its per-event trace."""
+"""``python -m hakeeper.sim --seeds 2000 [--start N] [--jobs J]`` runs a Raft seed sweep and prints a summary;
+``--replay SEED`` reruns one seed and prints its per-event trace.
+
+``python -m hakeeper.sim crm --seeds 2000 [--start N] [--daemon-restarts]`` does the same for the whole-CRM
+simulation (DC, members, LRMs and fencing under faults); ``crm --replay SEED`` prints that seed's trace."""
 
 from __future__ import annotations
 
@@ -10,12 +13,15 @@ from hakeeper.sim.runner import replay, sweep
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["crm"]:
+        return crm_main(args_in[1:])
     parser = argparse.ArgumentParser(prog="python -m hakeeper.sim", description=__doc__)
     parser.add_argument("--seeds", type=int, default=2000, help="how many seeds to run (default 2000)")
     parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--replay", type=int, metavar="SEED", help="rerun one seed and print its trace")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     if args.seeds < 0 or args.start < 0 or args.jobs < 1:
         parser.error("--seeds and --start must not be negative, and --jobs must be at least 1")
     if args.replay is not None:
@@ -23,6 +29,36 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines))
         return 1 if "FAILED" in lines[-1] else 0
     summary = sweep(range(args.start, args.start + args.seeds), jobs=args.jobs, progress=_progress)
+    print("\n".join(summary.lines()))
+    return 1 if summary.failures else 0
+
+
+def crm_main(argv: list[str]) -> int:
+    """``python -m hakeeper.sim crm ...``: the whole-CRM simulation."""
+    from hakeeper.sim.crm import replay_crm
+    from hakeeper.sim.crm_runner import sweep_crm
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hakeeper.sim crm",
+        description="Simulate the whole CRM (DC, members, LRMs, fencing) under faults, one seed at a time.",
+    )
+    parser.add_argument("--seeds", type=int, default=2000, help="how many seeds to run (default 2000)")
+    parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--replay", type=int, metavar="SEED", help="rerun one seed and print its trace")
+    parser.add_argument(
+        "--daemon-restarts",
+        action="store_true",
+        help="unfenced lost nodes come back with a restarted daemon while their resources keep running",
+    )
+    args = parser.parse_args(argv)
+    if args.seeds < 0 or args.start < 0:
+        parser.error("--seeds and --start must not be negative")
+    if args.replay is not None:
+        lines = replay_crm(args.replay, daemon_restarts=args.daemon_restarts)
+        print("\n".join(lines))
+        return 1 if "FAILED" in lines[-1] else 0
+    seeds = range(args.start, args.start + args.seeds)
+    summary = sweep_crm(seeds, daemon_restarts=args.daemon_restarts, progress=_progress)
     print("\n".join(summary.lines()))
     return 1 if summary.failures else 0
 

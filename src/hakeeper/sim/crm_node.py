@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hakeeper.cib import model as m
-from hakeeper.cib.patch import Patch
+from hakeeper.cib.patch import Patch, apply
 from hakeeper.controller import messages as cmsg
 from hakeeper.controller.dc import Command, DcCore, Event, Plan, Propose, RequestFence, SendCancel, SendOp
 from hakeeper.controller.member import Cancel, MemberCore, MemberOutput, Note, SelfFence, SendToDc, Submit
@@ -35,6 +35,9 @@ class Glue:
 
     fence_wait: bool = True
     """False: a fencing request is answered at once as done, without running any device."""
+    fence_commit_wait: bool = True
+    """False: the DC is told a fencing result is committed as soon as the fencer has it (before the log has
+    committed it), so recovery may start before the fencing is on record."""
     barrier: bool = True
     """False: a new leader acts as DC at once, before its barrier entry (and its predecessor's last changes)
     have been applied."""
@@ -258,7 +261,18 @@ class SimCrmNode:
             elif isinstance(out, FencingPlanned):
                 self.env.note(self.name, f"fencing {out.target} ({out.action}) in {out.delay_s:.1f} s")
             elif isinstance(out, FencingFinished) and out.event is not None:
-                self.run_dc(self.dc.fence_result(out.event, self.now_ms))
+                commands = self.dc.fence_result(out.event, self.now_ms)
+                if not self.glue.fence_commit_wait:
+                    commands += self._pretend_committed(commands)
+                self.run_dc(commands)
+
+    def _pretend_committed(self, commands: list[Command]) -> list[Command]:
+        """Deliberately broken: hand the DC its own proposals as if already committed."""
+        out: list[Command] = []
+        for cmd in commands:
+            if isinstance(cmd, Propose):
+                out += self.dc.cib_committed(apply(self.dc.cib, cmd.patch), cmd.patch, self.now_ms)
+        return out
 
     def device_done(self, attempt_id: int, ok: bool, reason: str) -> None:
         """A device this node ran finished (node.py: the end of _run_device)."""
