@@ -79,19 +79,24 @@ POLLER = r"""
 import asyncio, sys, time
 host, port, period = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 last = [None]
+def report(state):
+    if state != last[0]:
+        last[0] = state
+        print(f"{time.monotonic():.6f} {state}", flush=True)
 async def attempt():
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
         writer.write(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
         data = await asyncio.wait_for(reader.read(), 1.0)
         writer.close()
+    except ConnectionRefusedError:
+        report("!refused")  # the VIP answers (a node holds it) but nothing listens there yet
+        return
     except (OSError, asyncio.TimeoutError):
         return
-    at = time.monotonic()
     body = data.partition(b"\r\n\r\n")[2].decode(errors="replace").strip()
-    if body and body != last[0]:
-        last[0] = body
-        print(f"{at:.6f} {body}", flush=True)
+    if body:
+        report(body)
 async def main():
     tasks = set()
     print("ready", flush=True)
@@ -156,6 +161,8 @@ class Poller:
             text=True,
         )
         self.answers: list[tuple[float, str]] = []
+        self.refused: list[float] = []
+        """When connections to the VIP were refused: a node holds the VIP but the service is not up yet."""
         if self._line(30.0) != "ready":
             self.close()
             raise LabError("the client's HTTP poller did not start")
@@ -183,9 +190,15 @@ class Poller:
                 return None
             line = self._line(min(left, 0.5))
             if line:
-                stamp, _, body = line.partition(" ")
-                with contextlib.suppress(ValueError):
-                    self.answers.append((float(stamp), body.removeprefix("hello from ").strip()))
+                self._record(line)
+
+    def _record(self, line: str) -> None:
+        stamp, _, body = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            if body == "!refused":
+                self.refused.append(float(stamp))
+            else:
+                self.answers.append((float(stamp), body.removeprefix("hello from ").strip()))
 
     def drain(self, seconds: float) -> None:
         """Collect what the poller reports during ``seconds``."""
@@ -207,7 +220,8 @@ def log_milestones(text: str, victim: str, after_wall: float) -> dict[str, float
         "detected": re.compile(rf"node {re.escape(victim)} left"),
         "new_dc": re.compile(r"DC is now "),
         "planned": re.compile(r"transition \d+: \d+ actions"),
-        "fenced": re.compile(rf"fenc\w* .*{re.escape(victim)}|{re.escape(victim)}.*fenced", re.IGNORECASE),
+        "fence_started": re.compile(rf"fencing {re.escape(victim)} "),
+        "fenced": re.compile(rf"node {re.escape(victim)} was fenced"),
     }
     found: dict[str, float] = {}
     for line in text.splitlines():
@@ -257,6 +271,21 @@ def breakdown(lab: LabCluster, victim: str, new_node: str | None, kill_wall: flo
 # --- one row ---------------------------------------------------------------------------------------------
 
 
+def web_spawned(lab: LabCluster, node: str, after: float) -> float | None:
+    """When the web service's process on ``node`` was created (monotonic, 10 ms resolution), from its pid
+    file and /proc; None when it cannot be read or is older than ``after``."""
+    pidfile = lab.node_dir(node) / "lrm" / "hakeeper-process-web.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError, IndexError):
+        return None
+    ticks = int(stat.rpartition(")")[2].split()[19])  # field 22: starttime, in clock ticks after boot
+    boot_to_monotonic = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
+    at = ticks / os.sysconf("SC_CLK_TCK") - boot_to_monotonic
+    return at if at >= after else None
+
+
 def cluster_view(lab: LabCluster) -> ClusterView | None:
     """The cluster as the first live node's API describes it (None when no API answers)."""
     for node in lab.nodes:
@@ -304,8 +333,16 @@ def one_run(lab: LabCluster, poller: Poller) -> Run:
     new_node = next((n for at, n in poller.answers if answered is not None and at == answered), None)
     run = Run(victim, was_dc, new_node, None if answered is None else answered - kill_at)
     run.breakdown = breakdown(lab, victim, new_node, kill_wall)
+    refused = [t for t in poller.refused if t >= kill_at and (answered is None or t <= answered)]
+    if refused:
+        run.breakdown["vip_reachable"] = round(refused[0] - kill_at, 4)
+    if new_node is not None:
+        spawned = web_spawned(lab, new_node, kill_at)
+        if spawned is not None:
+            run.breakdown["web_spawned"] = round(spawned - kill_at, 4)
     if answered is not None:
         run.breakdown["answered"] = round(answered - kill_at, 4)
+    run.breakdown = dict(sorted(run.breakdown.items(), key=lambda kv: kv[1]))
     lab.power_on(victim)
     wait_until(lambda: lab.alive(victim), 30)
     return run
