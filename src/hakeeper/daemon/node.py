@@ -63,6 +63,7 @@ T = TypeVar("T")
 
 TICK_S = 0.2
 RESEND_S = 2.0
+LEADER_POLL_S = 0.05
 
 
 class _CibApplication:
@@ -255,22 +256,39 @@ class NodeDaemon:
         self, patch: Patch, *, actor: str, why: str, timeout: float = 10.0
     ) -> cmsg.SubmitAnswer:
         """Commit an operator's change from any node: locally on the DC, otherwise forwarded to it."""
+        assert self.loop is not None
         request_id = uuid.uuid4().hex
         change = cmsg.SubmitChange(request_id=request_id, origin=self.name, patch=patch, actor=actor, why=why)
-        if self.leader == self.name:
-            return await self._commit(change, timeout)
-        if self.leader is None:
+        deadline = self.loop.time() + timeout
+        leader = await self._live_leader(deadline)
+        if leader is None:
             return cmsg.SubmitAnswer(request_id=request_id, outcome="not-leader", error="there is no DC")
-        assert self.loop is not None
+        if leader == self.name:
+            return await self._commit(change, max(0.1, deadline - self.loop.time()))
         fut: asyncio.Future[cmsg.SubmitAnswer] = self.loop.create_future()
         self._answers[request_id] = fut
         try:
-            self._send(self.leader, change)
-            return await asyncio.wait_for(fut, timeout)
+            self._send(leader, change)
+            return await asyncio.wait_for(fut, max(0.1, deadline - self.loop.time()))
         except TimeoutError:
             return cmsg.SubmitAnswer(request_id=request_id, outcome="timeout")
         finally:
             self._answers.pop(request_id, None)
+
+    async def _live_leader(self, deadline: float) -> str | None:
+        """The DC, waiting until ``deadline`` while there is none or the one known has left the membership.
+
+        Right after the DC's node dies, the others still name it until their election timers fire;
+        forwarding a change to it then only times out, so wait for the election instead.
+        """
+        assert self.loop is not None
+        while True:
+            leader = self.leader
+            if leader is not None and (leader == self.name or leader in self.up):
+                return leader
+            if self.loop.time() >= deadline:
+                return None
+            await asyncio.sleep(LEADER_POLL_S)
 
     async def _commit(self, change: cmsg.SubmitChange, timeout: float) -> cmsg.SubmitAnswer:
         rid = change.request_id
