@@ -183,7 +183,7 @@ def _node_lines(ws: WorkingSet) -> list[str]:
     online: list[str] = []
     offline: list[str] = []
     special: list[str] = []
-    for node in ws.nodes.values():
+    for node in sorted(ws.nodes.values(), key=lambda n: n.name):
         if node.unclean:
             special.append(f"* Node {node.name}: UNCLEAN ({'online' if node.online else 'offline'})")
         elif not node.online:
@@ -215,50 +215,80 @@ def _agent(rsc: Rsc) -> str:
     return rsc.agent if ":" in rsc.agent else f"{rsc.klass}:{rsc.agent}"
 
 
+def _role(rsc: Rsc) -> str:
+    if rsc.failed:
+        return "FAILED"
+    clone = rsc.clone_parent()
+    if rsc.role <= Role.STARTED and clone is not None and clone.promotable:
+        return "Unpromoted"  # a running instance of a promotable clone is unpromoted until promoted
+    return rsc.role.text if rsc.role > Role.STOPPED else "Started"
+
+
 def _state(rsc: Rsc) -> str:
     if not rsc.running_on:
         state = "Stopped" + (" (disabled)" if rsc.target_role == Role.STOPPED else "")
     else:
-        role = "FAILED" if rsc.failed else rsc.role.text if rsc.role > Role.STOPPED else "Started"
-        state = f"{role} {' '.join(n.name for n in rsc.running_on)}"
-    if not rsc.managed and rsc.running_on:
+        state = f"{_role(rsc)} {' '.join(n.name for n in rsc.running_on)}"
+        if any(n.unclean for n in rsc.running_on):
+            state += " (UNCLEAN)"
+    if rsc.blocked:
+        state += " (blocked)"
+    elif not rsc.managed:
         state += " (unmanaged)"
-    return state
+    return f"ORPHANED {state}" if rsc.orphan else state
 
 
-def _primitive_line(rsc: Rsc) -> str:
-    orphan = " (ORPHANED)" if rsc.orphan else ""
-    return f"* {rsc.id}\t({_agent(rsc)}):\t {_state(rsc)}{orphan}"
+def _primitive_line(rsc: Rsc, name: str | None = None) -> str:
+    return f"* {name or rsc.id}\t({_agent(rsc)}):\t {_state(rsc)}"
+
+
+def _disabled(rsc: Rsc) -> str:
+    return " (disabled)" if rsc.target_role == Role.STOPPED else ""
 
 
 def _group_lines(group: Rsc) -> list[str]:
-    return [f"* Resource Group: {group.id}:", *(f"  {_primitive_line(p)}" for p in group.children)]
+    members = [f"  {_primitive_line(p)}" for p in group.children]
+    return [f"* Resource Group: {group.id}{_disabled(group)}:", *members]
 
 
 def _clone_lines(ws: WorkingSet, clone: Rsc) -> list[str]:
     child = clone.children[0].id.rsplit(":", 1)[0] if clone.children else clone.id
-    kind = " (promotable)" if clone.promotable else ""
-    unique = " (unique)" if clone.unique else ""
-    out = [f"* Clone Set: {clone.id} [{child}]{kind}{unique}:"]
+    flags = [f for f, on in (("promotable", clone.promotable), ("unique", clone.unique)) if on]
+    kind = f" ({', '.join(flags)})" if flags else ""
+    out = [f"* Clone Set: {clone.id} [{child}]{kind}{_disabled(clone)}:"]
     if clone.unique:
         return out + [f"  {_primitive_line(p)}" for p in clone.primitives() if not p.orphan or p.running_on]
-    by_state: dict[str, list[str]] = {}
+    return out + [f"  {line}" for line in _anonymous_instances(ws, clone)]
+
+
+def _anonymous_instances(ws: WorkingSet, clone: Rsc) -> list[str]:
+    """Healthy instances summarised by role (``Started: [ n1 n2 ]``); failed or orphaned ones one by one."""
+    by_role: dict[str, list[str]] = {}
+    single: list[str] = []
     active: set[str] = set()
+    running = 0
     for inst in clone.children:
         prims = inst.primitives()
         if not prims or not prims[0].running_on:
             continue
         first = prims[0]
-        label = "FAILED" if first.failed else first.role.text if first.role > Role.STARTED else "Started"
+        running += 1
+        active.update(n.name for n in first.running_on)
+        if first.failed or first.orphan or not first.managed or any(n.unclean for n in first.running_on):
+            single.append(_primitive_line(first, first.id.rsplit(":", 1)[0]))
+            continue
         for node in first.running_on:
-            by_state.setdefault(label, []).append(node.name)
-            active.add(node.name)
-    for label in ("Promoted", "Unpromoted", "Started", "FAILED"):
-        if label in by_state:
-            out.append(f"  * {label}: [ {' '.join(sorted(by_state[label]))} ]")
-    stopped = [n for n in ws.nodes if n not in active]
-    if stopped:
-        out.append(f"  * Stopped: [ {' '.join(stopped)} ]")
+            by_role.setdefault(_role(first), []).append(node.name)
+    out = [
+        f"* {role}: [ {' '.join(sorted(by_role[role]))} ]"
+        for role in ("Promoted", "Unpromoted", "Started")
+        if role in by_role
+    ]
+    out += single
+    stopped = sorted(n for n in ws.nodes if n not in active)
+    if stopped and running < clone.clone_max:
+        label = "Stopped" + _disabled(clone)
+        out.append(f"* {label}: [ {' '.join(stopped)} ]")
     return out
 
 
