@@ -119,6 +119,7 @@ class NodeDaemon:
         self._fence_runner = AgentRunner()
         self._fencer_epoch: tuple[int, int] | None = None
         self.selffence = SelfFencing(config, node_name, lambda: len(self.member.active))
+        self._unrecorded_fences: list[m.FenceEvent] = []  # fenced while not the DC: recorded once DC
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -340,6 +341,9 @@ class NodeDaemon:
         if applied.request_id and applied.request_id == self._barrier:
             self._barrier = None
             self._run_dc(self.dc.become_dc(self._now_ms()))
+            for event in self._unrecorded_fences:
+                self._run_dc(self.dc.fence_result(event, self._now_ms()))
+            self._unrecorded_fences.clear()
             self._bootstrap_if_empty()
             return
         if applied.error is None:
@@ -381,6 +385,7 @@ class NodeDaemon:
             self.selffence.quorum_changed(state.quorate, self._property("stonith-watchdog-timeout", ""))
             if self.fencer is not None:  # watchdog fencing counts only time spent with quorum
                 self._run_fencer(self.fencer.set_quorate(state.quorate, time.monotonic(), time.time()))
+            self._fence_race([self.names[n] for n in sorted(state.awaiting_fence) if n in self.names])
         elif isinstance(event, mapi.PeerMessage):
             self._peer_message(event)
 
@@ -529,12 +534,27 @@ class NodeDaemon:
             else:
                 self._fence(RequestFence(req.target, req.action, "requested by an operator", req.client))
 
+    def _fence_race(self, peers: list[str]) -> None:
+        """A two_node survivor fences its lost peer itself: without quorum there is no DC to ask, and
+        quorum comes back only once the peer is confirmed fenced. The device delays decide the race."""
+        if not peers or self._property("stonith-enabled", "true").lower() not in ("true", "yes", "on", "1"):
+            return
+        fencer, now, wall = self._the_fencer(), time.monotonic(), time.time()
+        outputs = fencer.set_members([self.name], now, wall)
+        for peer in peers:
+            log.warning("%s: two_node: %s is gone; fencing it before going on alone", self.name, peer)
+            action = self._property("stonith-action", "reboot")
+            outputs += fencer.request(peer, action, self.name, now, wall=wall, client="two_node")
+        self._run_fencer(outputs)
+
     def _run_fencer(self, outputs: list[FencerOutput]) -> None:
         for out in outputs:
             if isinstance(out, RunDevice):
                 if out.executor == self.name:
                     self._spawn(
-                        self._run_device(out.attempt_id, out.device, out.target, out.action, out.timeout_s)
+                        self._run_device(
+                            out.attempt_id, out.device, out.target, out.action, out.timeout_s, local=True
+                        )
                     )
                 else:
                     message = cmsg.RunFence(
@@ -553,13 +573,22 @@ class NodeDaemon:
                     node_id = self.ids.get(out.target)
                     if node_id is not None and self.service is not None:
                         self.service.fencing_confirmed(node_id)
-                if out.event is not None:
+                if out.event is not None and self.dc.is_dc:
                     self._run_dc(self.dc.fence_result(out.event, self._now_ms()))
+                elif out.event is not None and out.ok:
+                    self._unrecorded_fences.append(out.event)
 
     async def _run_device(
-        self, attempt_id: int, device_id: str, target: str, action: str, timeout_s: float
+        self,
+        attempt_id: int,
+        device_id: str,
+        target: str,
+        action: str,
+        timeout_s: float,
+        *,
+        local: bool = False,
     ) -> None:
-        """Run one fencing device here; report to the fencer (if this node is the DC) or to the DC."""
+        """Run one fencing device here; report to this node's fencer (``local``) or to the DC."""
         devices = devices_from_config(self.cib.configuration)
         device = devices.devices.get(device_id)
         if device is None:
@@ -567,7 +596,11 @@ class NodeDaemon:
         else:
             result = await self._fence_runner.run(device, action, target, timeout_s=timeout_s)
             ok, reason = result.ok, result.reason
-        self._dispatch(cmsg.FenceRan(attempt_id=attempt_id, ok=ok, reason=reason))
+        ran = cmsg.FenceRan(attempt_id=attempt_id, ok=ok, reason=reason)
+        if local:
+            self._fence_ran(ran)
+        else:
+            self._dispatch(ran)
 
     def _fence_ran(self, message: cmsg.FenceRan) -> None:
         if self.fencer is None:
