@@ -95,6 +95,7 @@ name = "lab"
 
 [properties]
 stonith-enabled = {"true" if fencing else "false"}
+stonith-action = "off"   # fenced nodes stay off until power_on reboots them (clearing their VIP)
 
 [rsc_defaults]
 resource-stickiness = 100

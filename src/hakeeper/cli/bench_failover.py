@@ -129,6 +129,8 @@ class RowResult:
     row: Row
     runs: list[Run]
     error: str | None = None
+    spurious: list[str] = field(default_factory=list)
+    """Nodes found dead that the bench had not powered off (fenced after a false failure detection)."""
 
     def outages(self) -> list[float]:
         return [r.outage_s for r in self.runs if r.outage_s is not None]
@@ -304,11 +306,16 @@ def all_online(lab: LabCluster) -> bool:
     return view is not None and view.quorate and all(n.online for n in view.nodes)
 
 
-def settle(lab: LabCluster, poller: Poller) -> str:
+def settle(lab: LabCluster, poller: Poller, spurious: list[str]) -> str:
     """Wait until every node is online and the service has answered from one live node without a change
-    for STABLE_S (a returning node may still make the cluster move things); that node."""
+    for STABLE_S (a returning node may still make the cluster move things); that node. A node whose
+    daemon died meanwhile was fenced by its peers: it is noted in ``spurious`` and powered on again."""
     deadline = time.monotonic() + SETTLE_LIMIT_S
     while time.monotonic() < deadline:
+        for node in lab.nodes:
+            if not lab.alive(node):
+                spurious.append(node)
+                lab.power_on(node)
         if not all_online(lab):
             poller.drain(0.5)
             continue
@@ -322,9 +329,9 @@ def settle(lab: LabCluster, poller: Poller) -> str:
     raise LabError(f"the service did not settle within {SETTLE_LIMIT_S:.0f} s (logs under {lab.root})")
 
 
-def one_run(lab: LabCluster, poller: Poller) -> Run:
+def one_run(lab: LabCluster, poller: Poller, spurious: list[str]) -> Run:
     """Power off the serving node; time until another node answers through the VIP; power it on."""
-    victim = settle(lab, poller)
+    victim = settle(lab, poller, spurious)
     view = cluster_view(lab)
     was_dc = view is not None and view.dc == victim
     kill_wall, kill_at = time.time(), time.monotonic()
@@ -364,7 +371,7 @@ def measure_row(row: Row, runs: int, root: Path, echo: bool) -> RowResult:
             poller = Poller(lab)
             try:
                 for i in range(runs):
-                    run = one_run(lab, poller)
+                    run = one_run(lab, poller, result.spurious)
                     result.runs.append(run)
                     if echo:
                         click.echo(f"  {row.name} run {i + 1}: {describe(run)}")
@@ -395,6 +402,8 @@ def table(results: list[RowResult]) -> list[str]:
         fig = res.figures()
         met = {True: "yes", False: "NO", None: "-"}[res.met()]
         note = f"  error: {res.error}" if res.error else ""
+        if res.spurious:
+            note += f"  {len(res.spurious)} node(s) fenced after a false detection: {', '.join(res.spurious)}"
         failed = len(res.runs) - len(res.outages())
         runs = f"{len(res.outages())}/{len(res.runs)}" + (f" ({failed} without recovery)" if failed else "")
         figures = f"{_ms(fig['median_s']):>9} {_ms(fig['min_s']):>9} {_ms(fig['max_s']):>9}"
@@ -420,6 +429,7 @@ def summary(results: list[RowResult]) -> dict[str, object]:
                 "fencing": res.row.fencing,
                 "timers": dict(res.row.timers),
                 "error": res.error,
+                "spurious_fences": res.spurious,
                 "runs": [asdict(r) for r in res.runs],
             }
             for res in results

@@ -430,7 +430,10 @@ class LabCluster:
 def web_group_bootstrap(lab: LabCluster, *, fencing: bool, port: int, monitor: str = "5s") -> str:
     """A bootstrap configuration for ``lab``: stickiness 100 and the group ``websvc`` = ``vip`` (the lab's
     VIP on link 0, announced 3 times 50 ms apart) then ``web`` (the demo's HTTP service bound to the VIP,
-    health-checked through it); with ``fencing``, the lab fence device and stonith-enabled."""
+    health-checked through it); with ``fencing``, the lab fence device and stonith-enabled.
+
+    Fencing powers nodes off rather than rebooting them: the lab agent's ``on`` only brings links up, so a
+    "rebooted" namespace would still hold the VIP it had and answer ARP for it next to the new owner."""
     web = f"{sys.executable} -m hakeeper.cli.demo_web --bind {lab.vip} --port {port}"
     nodes = "\n".join(f"[nodes.{n}]" for n in lab.nodes)
     device = lab.fence_device_toml() if fencing else ""
@@ -441,6 +444,7 @@ name = "{lab.cluster_name}"
 
 [properties]
 stonith-enabled = {"true" if fencing else "false"}
+stonith-action = "off"   # a fenced lab node stays off until power_on reboots it (and clears its VIPs)
 
 [rsc_defaults]
 resource-stickiness = 100
