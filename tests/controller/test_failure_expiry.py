@@ -89,14 +89,20 @@ def test_no_failures_no_recheck() -> None:
     assert graph.recheck_at_s is None and not clears(graph)
 
 
-def test_the_dc_plans_again_when_a_fail_count_expires_and_clears_it() -> None:
+def dc_awaiting_a_plan(cib: m.Cib) -> DcCore:
+    """A DC that has asked for plan 1 (how it got there — membership, member syncs — is not the point)."""
     dc = DcCore("n1", uuid="u")
-    cib = cib_with_failures(failed_on_n1("web", NOW - 10), dummy("web", **{"failure-timeout": "60s"}))
     dc.cib = cib
     dc.members = frozenset({"n1", "n2"})
-    dc.become_dc(NOW * 1000)
-    assert dc.planning is not None
-    graph = TransitionGraph(id=dc.planning, actions=[], recheck_at_s=NOW + 50)
+    dc.is_dc = True
+    dc.planning, dc.next_transition = 1, 2
+    return dc
+
+
+def test_the_dc_plans_again_when_a_fail_count_expires_and_clears_it() -> None:
+    cib = cib_with_failures(failed_on_n1("web", NOW - 10), dummy("web", **{"failure-timeout": "60s"}))
+    dc = dc_awaiting_a_plan(cib)
+    graph = TransitionGraph(id=1, actions=[], recheck_at_s=NOW + 50)
     dc.plan_ready(graph, NOW * 1000)
     assert not any(isinstance(c, Plan) for c in dc.tick((NOW + 49) * 1000)), "not yet"
     [plan] = [c for c in dc.tick((NOW + 50) * 1000) if isinstance(c, Plan)]
@@ -112,13 +118,9 @@ def test_the_dc_plans_again_when_a_fail_count_expires_and_clears_it() -> None:
 
 
 def test_a_recheck_waits_for_the_running_transition() -> None:
-    dc = DcCore("n1", uuid="u")
-    dc.cib = cib_with_failures({}, dummy("web"))
-    dc.members = frozenset({"n1", "n2"})
-    dc.become_dc(NOW * 1000)
-    assert dc.planning is not None
+    dc = dc_awaiting_a_plan(cib_with_failures({}, dummy("web")))
     start = GraphAction(
         id=1, kind="resource", task="start", rsc="web", node="n2", agent="ocf:heartbeat:Dummy"
     )
-    dc.plan_ready(TransitionGraph(id=dc.planning, actions=[start], recheck_at_s=NOW + 1), NOW * 1000)
+    dc.plan_ready(TransitionGraph(id=1, actions=[start], recheck_at_s=NOW + 1), NOW * 1000)
     assert not any(isinstance(c, Plan) for c in dc.tick((NOW + 2) * 1000)), "the start is still running"
