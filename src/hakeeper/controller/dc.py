@@ -37,6 +37,7 @@ from hakeeper.controller.history import (
     set_transient_attribute,
     transient_set_id,
 )
+from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 
 # --- outputs ----------------------------------------------------------------------------------------------
@@ -311,12 +312,23 @@ class DcCore:
                 fields = {"in_ccm": "true", "crmd": "online", "join": "member", "expected": "member"}
             else:
                 fields = {"in_ccm": "false", "crmd": "offline", "join": "down"}
+                if SHUTDOWN_ATTRIBUTE in self._transient(name):
+                    fields["expected"] = "down"  # it left cleanly, as asked: not a failure, nothing to fence
             ops.append(Modify(path=f"/status/nodes/{name}", changes=fields))
+            ops += self._clear_shutdown_request(name)
         if not ops:
             return []
         self.membership_pending_until = self.now_ms + MEMBERSHIP_COMMIT_WAIT_MS
         what = ", ".join(f"{'+' if up else '-'}{n}" for n, up in sorted(changes.items()))
         return [Propose(Patch(ops=ops), f"membership: {what}")]
+
+    def _clear_shutdown_request(self, node: str) -> list[PatchOp]:
+        """A node that left or (re)joined is no longer shutting down: a stale request would keep every
+        resource off it after it returns."""
+        if SHUTDOWN_ATTRIBUTE not in self._transient(node):
+            return []
+        base = f"/status/nodes/{node}/transient_attributes/{transient_set_id(node)}/values"
+        return [Delete(path=f"{base}/{SHUTDOWN_ATTRIBUTE}")]
 
     def _request_plan(self) -> list[Command]:
         if self.planning is not None or self.now_ms < self.membership_pending_until:

@@ -196,6 +196,14 @@ class MemberCore:
         if policy == "suicide":
             return [SelfFence(f"{self.node} lost quorum and no-quorum-policy=suicide")]
         out: list[MemberOutput] = [Note(f"{self.node} lost quorum; no-quorum-policy={policy}")]
+        return out + self._stop_local(policy)
+
+    def stop_everything(self) -> list[MemberOutput]:
+        """Stop (demoting first) every resource running here, without the DC: a shutdown that timed out."""
+        return self._stop_local("stop")
+
+    def _stop_local(self, policy: str) -> list[MemberOutput]:
+        out: list[MemberOutput] = []
         for _, act in sorted(self.active.items()):
             if policy == "demote" and act.promoted:
                 out += self._run_local(act.request, "demote")
