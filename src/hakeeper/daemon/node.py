@@ -45,6 +45,7 @@ from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode
 from hakeeper.daemon.config import DaemonConfig
 from hakeeper.daemon.handle import DaemonHandle
 from hakeeper.daemon.selffence import SelfFenceError, SelfFencing
+from hakeeper.daemon.shutdown import DaemonShutdown, ignore_termination
 from hakeeper.fencing.agent import AgentRunner
 from hakeeper.fencing.devices import devices_from_config
 from hakeeper.fencing.fencer import Fencer, FencingFinished, FencingPlanned, RunDevice
@@ -118,6 +119,7 @@ class NodeDaemon:
         self.fencer: Fencer | None = None
         self._fence_runner = AgentRunner()
         self._fencer_epoch: tuple[int, int] | None = None
+        self.shutdown = DaemonShutdown(self)
         self.selffence = SelfFencing(config, node_name, lambda: len(self.member.active))
         self._unrecorded_fences: list[m.FenceEvent] = []  # fenced while not the DC: recorded once DC
 
@@ -154,7 +156,10 @@ class NodeDaemon:
         except SelfFenceError as err:
             raise SystemExit(f"{self.name}: {err}") from err
         ctx = multiprocessing.get_context("spawn")
-        self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self.shutdown.attach(stop)
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=ignore_termination
+        )
         lrm_dir = self.config.data_dir / "lrm"
         lrm_dir.mkdir(parents=True, exist_ok=True)
         # agents keep state under the node's own directory; HA_NODENAME tells services which node they are on
@@ -348,6 +353,7 @@ class NodeDaemon:
             return
         if applied.error is None:
             self._run_dc(self.dc.cib_committed(applied.cib, applied.patch, self._now_ms()))
+            self.shutdown.cib_committed(applied.cib)
             self._operator_fencing(old, applied.cib)
 
     def _bootstrap_if_empty(self) -> None:
@@ -627,6 +633,7 @@ class NodeDaemon:
         while True:
             await asyncio.sleep(TICK_S)
             self._run_dc(self.dc.tick(self._now_ms()))
+            self.shutdown.tick()
             if self.fencer is not None and self.leader == self.name:
                 self._run_fencer(self.fencer.tick(time.monotonic(), time.time()))
             if time.monotonic() - last_resend >= RESEND_S:
@@ -639,14 +646,16 @@ class NodeDaemon:
 
 
 def run_daemon(config: DaemonConfig, node: str, bootstrap: m.Configuration | None = None) -> None:
-    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    """Run the daemon in the foreground until it has shut down cleanly after SIGTERM or SIGINT (a second
+    signal stops it at once)."""
     import signal
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        daemon = NodeDaemon(config, node, bootstrap=bootstrap)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await NodeDaemon(config, node, bootstrap=bootstrap).run(stop)
+            loop.add_signal_handler(sig, daemon.shutdown.request, f"{signal.Signals(sig).name} received")
+        await daemon.run(stop)
 
     asyncio.run(main())
