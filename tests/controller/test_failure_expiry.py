@@ -3,6 +3,8 @@ the DC plans again at that time even when nothing else changes (Pacemaker's rech
 
 from __future__ import annotations
 
+import msgspec
+
 from hakeeper.cib import model as m
 from hakeeper.cib.patch import apply
 from hakeeper.controller.dc import DcCore, Plan, Propose
@@ -99,8 +101,22 @@ def dc_awaiting_a_plan(cib: m.Cib) -> DcCore:
     return dc
 
 
+def with_failed_monitor(cib: m.Cib, rsc: str, node: str) -> m.Cib:
+    """``rsc`` restarted on ``node`` after a monitor failure: ``_last_0`` (start) and ``_last_failure_0``."""
+    ops = [
+        m.OpRecord(id=f"{rsc}_last_0", operation="start", call_id=5, rc=0, on_node=node),
+        m.OpRecord(
+            id=f"{rsc}_last_failure_0", operation="monitor", call_id=4, rc=7, interval=1000, on_node=node
+        ),
+    ]
+    history = m.ResourceHistory(id=rsc, klass="ocf", provider="heartbeat", type="Dummy", ops=ops)
+    nodes = [msgspec.structs.replace(s, resources=[history]) if s.id == node else s for s in cib.status.nodes]
+    return msgspec.structs.replace(cib, status=msgspec.structs.replace(cib.status, nodes=nodes))
+
+
 def test_the_dc_plans_again_when_a_fail_count_expires_and_clears_it() -> None:
     cib = cib_with_failures(failed_on_n1("web", NOW - 10), dummy("web", **{"failure-timeout": "60s"}))
+    cib = with_failed_monitor(cib, "web", "n1")
     dc = dc_awaiting_a_plan(cib)
     graph = TransitionGraph(id=1, actions=[], recheck_at_s=NOW + 50)
     dc.plan_ready(graph, NOW * 1000)
@@ -114,6 +130,9 @@ def test_the_dc_plans_again_when_a_fail_count_expires_and_clears_it() -> None:
     after = apply(cib, propose.patch)
     left = {k for s in after.status.nodes for t in s.transient_attributes for k in t.values}
     assert left == set()
+    # the failure leaves the history too (as Pacemaker's clear_failcount), so status no longer lists it
+    [history] = [h for s in after.status.nodes for h in s.resources]
+    assert [o.id for o in history.ops] == ["web_last_0"]
     assert not any(isinstance(c, Plan) for c in dc.tick((NOW + 100) * 1000)), "a recheck fires once"
 
 

@@ -394,9 +394,19 @@ class DcCore:
             prefixes = (f"fail-count-{action.rsc}#", f"last-failure-{action.rsc}#")
             base = f"/status/nodes/{action.node}/transient_attributes/{transient_set_id(action.node)}/values"
             ops: list[PatchOp] = [Delete(path=f"{base}/{k}") for k in sorted(attrs) if k.startswith(prefixes)]
+            ops += self._forget_last_failure(action.node, action.rsc)
             if ops:
                 out.append(Propose(Patch(ops=ops), f"fail counts of {action.rsc} on {action.node} cleared"))
         return out + self._engine_outputs(self.running.engine.result(action.id, True, self.now_ms))
+
+    def _forget_last_failure(self, node: str, rsc: str) -> list[PatchOp]:
+        """As Pacemaker's clear_failcount: the failure leaves the history too, so status stops listing it."""
+        state = next((n for n in self.cib.status.nodes if n.id == node), None)
+        history = next((h for h in state.resources if h.id == rsc), None) if state is not None else None
+        op_id = f"{rsc}_last_failure_0"
+        if history is None or not any(o.id == op_id for o in history.ops):
+            return []
+        return [Delete(path=f"/status/nodes/{node}/resources/{rsc}/ops/{op_id}")]
 
     def _our_keys(self) -> dict[str, int]:
         if self.running is None:
