@@ -1,0 +1,75 @@
+"""Clean shutdown with real daemons: SIGTERM moves the node's resources away through the DC before the daemon
+exits, the resource never runs twice, and the node is welcome again when it returns."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hakeeper.api.client import ApiClient
+from hakeeper.cli.localcluster import LocalCluster, wait_until
+from tests.clusters import DUMMY, NODES, dummy_bootstrap, running
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not DUMMY.exists(), reason="Debian's resource-agents is not installed"),
+]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    c = LocalCluster(tmp_path, NODES, dummy_bootstrap("shutdown"))
+    try:
+        yield c
+    finally:
+        c.stop_all()
+
+
+def test_sigterm_moves_the_resource_away_before_the_daemon_exits(cluster: LocalCluster) -> None:
+    cluster.start_all()
+    assert wait_until(lambda: len(running(cluster, "web")) == 1, 90), cluster.logs()
+    (active,) = running(cluster, "web")
+    proc = cluster.procs[active]
+    proc.send_signal(signal.SIGTERM)
+    seen: list[tuple[set[str], bool]] = []  # (where web runs, is the stopping daemon still alive?)
+
+    def moved() -> bool:
+        alive = proc.poll() is None
+        where = running(cluster, "web")
+        seen.append((where, alive))
+        return bool(where - {active})
+
+    assert wait_until(moved, 90), cluster.logs()
+    (new_active,) = running(cluster, "web")
+    assert new_active != active
+    assert seen[-1][1], "the stopping daemon was still running when web started elsewhere"
+    assert all(len(where) <= 1 for where, _ in seen), seen
+    proc.wait(timeout=90)
+    cluster.procs.pop(active)
+    assert "nothing runs here any more; leaving the cluster" in cluster.logs(20_000)
+    survivor = next(n for n in NODES if n != active)
+    with ApiClient(socket_path=cluster.node_dir(survivor) / "api.sock") as c:
+        assert wait_until(lambda: not next(n for n in c.cluster().nodes if n.name == active).online, 30)
+        view = next(n for n in c.cluster().nodes if n.name == active)
+    assert not view.unclean
+    assert "shutdown" not in view.transient_attributes, view
+    # it comes back as a normal member: nothing keeps resources off it
+    cluster.start(active)
+    with ApiClient(socket_path=cluster.node_dir(survivor) / "api.sock") as c:
+        assert wait_until(lambda: next(n for n in c.cluster().nodes if n.name == active).online, 90)
+        c.move("web", active)
+    assert wait_until(lambda: running(cluster, "web") == {active}, 90), cluster.logs()
+
+
+def test_a_node_with_nothing_to_move_leaves_at_once(cluster: LocalCluster) -> None:
+    cluster.start_all()
+    assert wait_until(lambda: len(running(cluster, "web")) == 1, 90), cluster.logs()
+    (active,) = running(cluster, "web")
+    idle = next(n for n in NODES if n != active)
+    proc = cluster.procs.pop(idle)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)  # well before the shutdown timeout (2 min): it had nothing to wait for
+    assert running(cluster, "web") == {active}, "nothing else moved"
