@@ -200,4 +200,7 @@ def test_failure_timeout_expires_the_fail_count_and_status_shows_the_time_left(
         cluster, "expiring"
     )
     assert f"expiring on {node}" not in status_text(cluster, node)
+    with ApiClient(socket_path=cluster.node_dir(node) / "api.sock") as c:
+        failed = [f for f in c.resources().failed_actions if f.rsc == "expiring"]
+    assert failed == [], "an expired failure is no longer listed as a failed action"
     assert running(cluster, "expiring") == {node}
