@@ -245,3 +245,18 @@ def test_traced_scores_match_the_scheduler_on_corpus_cases(case: str) -> None:
     assert trace_allocation(c, now).score_lines() == transition.scores
     for res in c.configuration.resources:
         assert explain(c, now, res.id, transition)[0].startswith(res.id)
+
+
+def test_order_on_a_stopped_resource_blocks_the_start_and_says_why() -> None:
+    c = cib(
+        [prim("db", **{"target-role": "Stopped"}), prim("web")],
+        [node_state("node1")],
+        constraints=[m.Order(id="db-then-web", first="db", then="web")],
+    )
+    web = text(c, "web")
+    assert "web: is stopped now and is placed on node1 but cannot start there." in web
+    assert "Its start on node1 cannot run (unrunnable db start)." in web
+    assert "its start waits for start of db (not placed anywhere)" in web
+    db = text(c, "db")
+    assert "its target-role is Stopped, so every node is banned" in db
+    assert "It does not run anywhere because its target-role is Stopped." in db

@@ -226,14 +226,24 @@ class _Explainer:
     # headline and outcome
     def headline(self) -> str:
         rsc = self.rsc
-        now = ", ".join(n.name for n in rsc.running_on) or "nowhere"
-        role_now = rsc.role.text if rsc.running_on else "Stopped"
+        if rsc.running_on:
+            now = f"runs on {', '.join(n.name for n in rsc.running_on)} ({rsc.role.text}) now"
+        else:
+            now = "is stopped now"
         if rsc.assigned is None:
             goes = "will not run anywhere"
+        elif self.start_blocked(rsc.assigned.name):
+            goes = f"is placed on {rsc.assigned.name} but cannot start there"
         else:
             role = rsc.next_role if rsc.next_role not in (Role.UNKNOWN, Role.STOPPED) else Role.STARTED
             goes = f"goes to {rsc.assigned.name} ({role.text})"
-        return f"{rsc.id}: runs on {now} ({role_now}) now and {goes}."
+        return f"{rsc.id}: {now} and {goes}."
+
+    def start_blocked(self, node: str) -> bool:
+        return any(
+            a.rsc == self.rsc.id and a.task == "start" and a.node == node and not a.runnable
+            for a in self.transition.actions
+        )
 
     def transition_lines(self) -> list[str]:
         mine = [line.strip() for line in self.transition.summary if _summary_rsc(line) == self.rsc.id]
@@ -408,7 +418,8 @@ class _Explainer:
         return [f"failed {count} time(s) here ({limit}): it may still run here"]
 
     def assignment_reasons(self, node: NodeInfo, before: int | None, after: int | None) -> list[str]:
-        out = [self.pushed_by(col, node) for col in self.rsc.this_with]
+        out = [self.stop_reason(after)]
+        out += [self.pushed_by(col, node) for col in self.rsc.this_with]
         out += [self.pulled_by(col) for col in self.rsc.with_this if col.influence]
         clone = self.rsc.clone_parent()
         if clone is not None:
@@ -417,6 +428,13 @@ class _Explainer:
                 out.append("promotion scores attract instances to the nodes that should be promoted")
         reasons = "; ".join(r for r in out if r) or "colocation, group or clone placement"
         return [f"during assignment {_fmt(before)} -> {_fmt(after)}: {reasons}"]
+
+    def stop_reason(self, after: int | None) -> str:
+        if self.rsc.next_role != Role.STOPPED or after is None or after > -INFINITY:
+            return ""
+        if self.rsc.target_role == Role.STOPPED:
+            return "its target-role is Stopped, so every node is banned"
+        return f"it is to be stopped ({self.rsc.next_role_reason or 'no node can take it'})"
 
     def pushed_by(self, col: Colocation, node: NodeInfo) -> str:
         """How a colocation with a primary placed earlier changes this node's score ("" when it does not)."""
@@ -430,7 +448,7 @@ class _Explainer:
         where = ", ".join(sorted(placed)) or "nowhere"
         here = _same_place(self.ws, col, node, placed)
         if col.score >= INFINITY and not here:
-            return f"{what}: it must run with {primary.id}, which is placed on {where}"
+            return f"{what}: it must run with {primary.id}, which is {_where(where)}"
         if col.score <= -INFINITY and here:
             return f"{what}: it must not run with {primary.id}, which is placed here"
         if here and -INFINITY < col.score < INFINITY:
@@ -469,6 +487,8 @@ class _Explainer:
     def why_nowhere(self, final: dict[str, int]) -> list[str]:
         if not self.rsc.managed:
             return ["It stays as it is because it is not managed."]
+        if self.rsc.target_role == Role.STOPPED:
+            return ["It does not run anywhere because its target-role is Stopped."]
         usable = [
             n.name
             for n in self.ws.nodes.values()
@@ -542,7 +562,7 @@ class _Explainer:
             verb = "with" if col.score > 0 else "away from"
             out.append(
                 f"colocation {col.id}: it runs {verb} {primary.id} (score {format_score(col.score)}), "
-                f"which is placed on {where}"
+                f"which is {_where(where)}"
             )
         for col in self.rsc.with_this:
             if col.id.endswith("-internal") or not col.influence:
@@ -561,7 +581,7 @@ class _Explainer:
                 where = ", ".join(sorted(_placed_on(order.first))) or "nowhere"
                 out.append(
                     f"order {order.id} ({order.kind}): its {order.then_action} waits for "
-                    f"{order.first_action} of {order.first.id} (placed on {where})"
+                    f"{order.first_action} of {order.first.id} ({_where(where)})"
                 )
             elif _is_in(self.rsc, order.first):
                 out.append(
@@ -577,6 +597,10 @@ def _same_place(ws: WorkingSet, col: Colocation, node: NodeInfo, placed: set[str
         return node.name in placed
     values = {ws.nodes[n].attrs.get(col.node_attribute) for n in placed if n in ws.nodes}
     return node.attrs.get(col.node_attribute) in values - {None}
+
+
+def _where(nodes: str) -> str:
+    return f"placed on {nodes}" if nodes != "nowhere" else "not placed anywhere"
 
 
 def _placed_on(rsc: Rsc) -> set[str]:
