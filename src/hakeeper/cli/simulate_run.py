@@ -225,12 +225,15 @@ def _role(rsc: Rsc) -> str:
 
 
 def _state(rsc: Rsc) -> str:
+    disabled = " (disabled)" if rsc.target_role == Role.STOPPED else ""
     if not rsc.running_on:
-        state = "Stopped" + (" (disabled)" if rsc.target_role == Role.STOPPED else "")
+        state = f"Stopped{disabled}"
     else:
-        state = f"{_role(rsc)} {' '.join(n.name for n in rsc.running_on)}"
+        role = "Starting" if rsc.start_pending and not rsc.failed else _role(rsc)
+        state = f"{role} {' '.join(n.name for n in rsc.running_on)}"
         if any(n.unclean for n in rsc.running_on):
             state += " (UNCLEAN)"
+        state += disabled
     if rsc.blocked:
         state += " (blocked)"
     elif not rsc.managed:
@@ -243,7 +246,9 @@ def _primitive_line(rsc: Rsc, name: str | None = None) -> str:
 
 
 def _disabled(rsc: Rsc) -> str:
-    return " (disabled)" if rsc.target_role == Role.STOPPED else ""
+    """The flags crm_mon adds to a group's or clone's heading."""
+    flags = " (disabled)" if rsc.target_role == Role.STOPPED else ""
+    return flags + (" (unmanaged)" if not rsc.managed else "")
 
 
 def _group_lines(group: Rsc) -> list[str]:
@@ -287,7 +292,7 @@ def _anonymous_instances(ws: WorkingSet, clone: Rsc) -> list[str]:
     out += single
     stopped = sorted(n for n in ws.nodes if n not in active)
     if stopped and running < clone.clone_max:
-        label = "Stopped" + _disabled(clone)
+        label = "Stopped" + (" (disabled)" if clone.target_role == Role.STOPPED else "")
         out.append(f"* {label}: [ {' '.join(stopped)} ]")
     return out
 
