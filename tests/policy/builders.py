@@ -21,6 +21,9 @@ def op(rsc_id: str, task: str, call_id: int, rc: int = 0, expected: int = 0, int
 
 
 def history(rsc_id: str, *ops: m.OpRecord) -> m.ResourceHistory:
+    """Operations recorded for the agent the builders configure (a changed agent would force a restart)."""
+    if rsc_id == fencing_device().id:
+        return m.ResourceHistory(id=rsc_id, klass="stonith", type="fence_dummy", ops=list(ops))
     return m.ResourceHistory(id=rsc_id, klass="ocf", provider="heartbeat", type="Dummy", ops=list(ops))
 
 

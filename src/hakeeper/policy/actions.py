@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+from hakeeper.policy import digests
 from hakeeper.policy.constraints import OrderSpec
 from hakeeper.policy.unpack import WorkingSet
 from hakeeper.policy.working import Action, NodeInfo, Role, Rsc
@@ -168,6 +169,9 @@ class PrimitiveActions:
             start = self.start(rsc.assigned, optional=True)
             if not start.optional:
                 need_stop = True
+        changed = self.definition_changed(current, moving)
+        if changed in (digests.RESTART, digests.AGENT):
+            need_stop = True
         allow_migrate = moving and can_migrate(rsc, current)
         if rsc.partial_migration_source is not None and rsc.partial_migration_target is not None:
             continuing = (
@@ -181,9 +185,26 @@ class PrimitiveActions:
                 rsc.partial_migration_source = rsc.partial_migration_target = None
                 allow_migrate = False
         self.restart_actions(current, need_stop, need_promote)
+        if changed == digests.RESTART and rsc.assigned is not None:
+            for start in self.graph.find(rsc, "start", rsc.assigned):
+                start.reason = start.reason or "resource definition change"
         self.role_transitions()
         if allow_migrate and current is not None:
             self.migration(current)
+
+    def definition_changed(self, current: NodeInfo | None, moving: bool) -> str | None:
+        """Restart (or reload) in place a resource whose parameters or agent changed since it started."""
+        rsc = self.rsc
+        change = rsc.definition_change.get(current.name) if current is not None else None
+        if change is None or moving or rsc.assigned is None:
+            return None
+        if change == digests.RELOAD:
+            if rsc.failed or not rsc.managed:
+                return None
+            if rsc.start_pending:
+                return digests.AGENT  # a start still running with the old parameters: a full restart instead
+            rsc.reload = True
+        return change
 
     def migration(self, current: NodeInfo) -> None:
         rsc = self.rsc

@@ -24,6 +24,7 @@ from hakeeper.policy.constraints import (
     init_allowed,
     walk,
 )
+from hakeeper.policy.digests import find_definition_changes
 from hakeeper.policy.recurring import add_recurring_monitors
 from hakeeper.policy.summary import SummaryLine, render_lines, resource_lines
 from hakeeper.policy.unpack import WorkingSet, unpack
@@ -114,6 +115,7 @@ def _resources_in_order(ws: WorkingSet) -> list[Rsc]:
 def schedule(cib: m.Cib, now: int) -> Transition:
     """Decide where every resource should run and which actions get it there. Pure and deterministic."""
     ws = unpack(cib, now)
+    find_definition_changes(_resources_in_order(ws))
     for node in ws.nodes.values():
         node.attrs.setdefault("#uname", node.name)
         node.attrs.setdefault("#id", node.id)

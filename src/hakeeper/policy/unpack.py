@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from hakeeper.cib import model as m
 from hakeeper.cib.rules import RuleContext
 from hakeeper.policy.attrs import is_true, parse_int_score, parse_interval_s, resolve_sets
-from hakeeper.policy.working import INFINITY, ClusterConfig, NodeInfo, OpDef, Role, Rsc, parse_role
+from hakeeper.policy.working import (
+    INFINITY,
+    ClusterConfig,
+    NodeHistory,
+    NodeInfo,
+    OpDef,
+    Role,
+    Rsc,
+    parse_role,
+)
 
 # OCF exit codes the history interpretation needs
 RC_OK, RC_ERR_GENERIC, RC_ERR_ARGS, RC_UNIMPLEMENTED, RC_PERM, RC_NOT_INSTALLED = 0, 1, 2, 3, 4, 5
@@ -276,7 +285,7 @@ class _Builder:
         if isinstance(res, m.Primitive):
             return self.primitive(res, None, {}, "")
         if isinstance(res, m.Group):
-            return self.group(res, None, {}, "")
+            return self.group(res, None, {}, "", {})
         if isinstance(res, m.Clone):
             return self.clone(res)
         self.ws.warnings.append(f"Bundle {res.id} is not scheduled yet; it is left as it is")
@@ -288,13 +297,21 @@ class _Builder:
         meta.update(resolve_sets(sets, self.ws.ctx))
         return meta
 
-    def primitive(self, prim: m.Primitive, parent: Rsc | None, inherited: dict[str, str], suffix: str) -> Rsc:
+    def primitive(
+        self,
+        prim: m.Primitive,
+        parent: Rsc | None,
+        inherited: dict[str, str],
+        suffix: str,
+        inherited_params: dict[str, str] | None = None,
+    ) -> Rsc:
         if prim.template is not None and not suffix:
             self.ws.template_users.setdefault(prim.template, []).append(prim.id)
         prim = _expand_template(prim, self.templates)
         meta = self._meta(prim.meta_attributes, inherited)
         rsc = Rsc(id=prim.id + suffix, kind="primitive", parent=parent, meta=meta)
-        rsc.params = resolve_sets(prim.instance_attributes, self.ws.ctx)
+        # agent parameters set on an enclosing group or clone reach the primitive, its own win
+        rsc.params = {**(inherited_params or {}), **resolve_sets(prim.instance_attributes, self.ws.ctx)}
         rsc.utilization = _int_values(resolve_sets(prim.utilization, self.ws.ctx))
         rsc.klass = prim.klass or ""
         rsc.agent = prim.agent
@@ -312,17 +329,21 @@ class _Builder:
             role=parse_role(op.role),
             on_fail=on_fail,
             enabled=op.enabled,
+            params=resolve_sets(op.instance_attributes, self.ws.ctx),
         )
 
-    def group(self, grp: m.Group, parent: Rsc | None, inherited: dict[str, str], suffix: str) -> Rsc:
+    def group(
+        self, grp: m.Group, parent: Rsc | None, inherited: dict[str, str], suffix: str, params: dict[str, str]
+    ) -> Rsc:
         meta = self._meta(grp.meta_attributes, inherited)
+        params = {**params, **resolve_sets(grp.instance_attributes, self.ws.ctx)}
         rsc = Rsc(id=grp.id + suffix, kind="group", parent=parent, meta=meta)
         apply_meta(self.ws, rsc)
         child_meta = {
             k: v for k, v in meta.items() if k not in self.ws.rsc_defaults or self.ws.rsc_defaults[k] != v
         }
         for child in grp.children:
-            rsc.children.append(self.primitive(child, rsc, child_meta, suffix))
+            rsc.children.append(self.primitive(child, rsc, child_meta, suffix, params))
         self.ws.by_id[rsc.id] = rsc
         return rsc
 
@@ -351,9 +372,10 @@ class _Builder:
 
     def instance(self, clone: m.Clone, parent: Rsc, meta: dict[str, str], index: int) -> Rsc:
         suffix = f":{index}"
+        params = resolve_sets(clone.instance_attributes, self.ws.ctx)
         if isinstance(clone.child, m.Group):
-            return self.group(clone.child, parent, meta, suffix)
-        return self.primitive(clone.child, parent, meta, suffix)
+            return self.group(clone.child, parent, meta, suffix, params)
+        return self.primitive(clone.child, parent, meta, suffix, params)
 
 
 def _int_meta(meta: dict[str, str], names: tuple[str, ...], default: int) -> int:
@@ -453,7 +475,10 @@ class HistoryUnpacker:
             rsc = self.find_resource(node, hist)
             if rsc is None:
                 rsc = self.orphan(hist)
-            self.unpack_resource(rsc, node, sorted(ops, key=_call_order))
+            ordered = sorted(ops, key=_call_order)
+            agent = ":".join(p for p in (hist.klass, hist.provider or "", hist.type) if p)
+            rsc.history.append(NodeHistory(node=node, agent=agent, ops=ordered))
+            self.unpack_resource(rsc, node, ordered)
 
     # which resource a history entry belongs to
     def find_resource(self, node: NodeInfo, hist: m.ResourceHistory) -> Rsc | None:

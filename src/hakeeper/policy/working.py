@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hakeeper.cib.model import OpRecord
 
 INFINITY = 1_000_000
 
@@ -154,6 +158,8 @@ class Rsc:
     partial_migration_target: NodeInfo | None = None
     dangling_migrations: list[NodeInfo] = field(default_factory=list)
     reload: bool = False
+    history: list[NodeHistory] = field(default_factory=list)  # recorded operations, per node
+    definition_change: dict[str, str] = field(default_factory=dict)  # node -> restart, reload or agent
     # allocation
     allowed: dict[str, int] = field(default_factory=dict)
     provisional: bool = True
@@ -205,6 +211,16 @@ class OpDef:
     role: Role = Role.UNKNOWN
     on_fail: str | None = None
     enabled: bool = True
+    params: dict[str, str] = field(default_factory=dict)  # the op's own instance attributes
+
+
+@dataclass(eq=False)
+class NodeHistory:
+    """A resource's recorded operations on one node (oldest call first) and the agent they ran."""
+
+    node: NodeInfo
+    agent: str
+    ops: list[OpRecord]
 
 
 @dataclass(eq=False)
