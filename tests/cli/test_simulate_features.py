@@ -261,3 +261,18 @@ def test_status_view_lists_clones_and_groups() -> None:
     assert "* Stopped: [ node3 ]" in lines
     assert "* Resource Group: websvc:" in lines
     assert "* www\t(ocf:heartbeat:Dummy):\t Started node1" in lines
+
+
+def test_run_updates_an_instance_recorded_with_its_number() -> None:
+    clone = m.Clone(
+        id="ping-clone",
+        child=prim("ping"),
+        meta_attributes=[m.NvSet(id="pc-meta", values={"target-role": "Stopped"})],
+    )
+    c = cib([clone], [node_state("node1", started("ping:0"))])
+    after = run_transition(c, NOW).cib
+    shown = "\n".join(status_lines(after, NOW))
+    assert "ORPHANED" not in shown
+    assert "Started" not in shown
+    ids = [h.id for s in after.status.nodes for h in s.resources]
+    assert ids == ["ping:0"]

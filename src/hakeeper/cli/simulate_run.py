@@ -68,6 +68,16 @@ def _ensure_state(cib: m.Cib, node_id: str, name: str) -> m.Cib:
     return msgspec.structs.replace(cib, status=msgspec.structs.replace(cib.status, nodes=states))
 
 
+def _history_id(cib: m.Cib, node_id: str, rsc: str) -> str:
+    """The name the node's history knows a resource by: older CIBs record anonymous clone instances with
+    their number (``ocfs:0``), and a result must update that entry rather than start a second one."""
+    state = next((s for s in cib.status.nodes if s.id == node_id), None)
+    names = [h.id for h in (state.resources if state else []) if h.id.split(":", 1)[0] == rsc]
+    if rsc in names or len(names) != 1:
+        return rsc
+    return names[0]
+
+
 def _record(cib: m.Cib, action: GraphAction, rc: int, now: int) -> m.Cib:
     """Write an action's result into the status section as the DC records a node's report."""
     assert action.node is not None and action.rsc is not None
@@ -77,7 +87,7 @@ def _record(cib: m.Cib, action: GraphAction, rc: int, now: int) -> m.Cib:
     if task == "migrate_from":
         task = "start"  # the resource now runs on the target: recorded as the start it amounts to
     result = OpResult(
-        resource_id=action.rsc,
+        resource_id=_history_id(cib, node_id, action.rsc),
         agent=action.agent or "ocf:heartbeat:Unknown",  # an orphan's history entry already exists
         operation=task,
         interval_ms=action.interval_ms,
@@ -266,20 +276,34 @@ def _clone_lines(ws: WorkingSet, clone: Rsc) -> list[str]:
     return out + [f"  {line}" for line in _anonymous_instances(ws, clone)]
 
 
+def _unusual(prim: Rsc) -> bool:
+    """An instance crm_mon lists on its own line instead of in the ``Started: [ ... ]`` summary."""
+    return prim.failed or prim.orphan or not prim.managed or any(n.unclean for n in prim.running_on)
+
+
+def _instance_group(inst: Rsc) -> list[str]:
+    members = [f"  {_primitive_line(p, p.id.rsplit(':', 1)[0])}" for p in inst.children]
+    return [f"* Resource Group: {inst.id}:", *members]
+
+
 def _anonymous_instances(ws: WorkingSet, clone: Rsc) -> list[str]:
-    """Healthy instances summarised by role (``Started: [ n1 n2 ]``); failed or orphaned ones one by one."""
+    """Healthy instances summarised by role (``Started: [ n1 n2 ]``); failed, orphaned or partly active
+    ones one by one."""
     by_role: dict[str, list[str]] = {}
     single: list[str] = []
     active: set[str] = set()
     running = 0
     for inst in clone.children:
         prims = inst.primitives()
-        if not prims or not prims[0].running_on:
+        if not prims or not any(p.running_on for p in prims):
             continue
-        first = prims[0]
+        first = next(p for p in prims if p.running_on)
         running += 1
         active.update(n.name for n in first.running_on)
-        if first.failed or first.orphan or not first.managed or any(n.unclean for n in first.running_on):
+        if inst.kind == "group" and any(not p.running_on or _unusual(p) for p in prims):
+            single.extend(_instance_group(inst))
+            continue
+        if _unusual(first):
             single.append(_primitive_line(first, first.id.rsplit(":", 1)[0]))
             continue
         for node in first.running_on:
