@@ -324,6 +324,9 @@ def _anonymous_instances(ws: WorkingSet, clone: Rsc) -> list[str]:
 def status_lines(cib: m.Cib, now: int) -> list[str]:
     """The cluster as the policy engine reads it: nodes by state, then every resource and where it runs."""
     ws = unpack(cib, now)
+    if not ws.config.stonith_enabled:
+        for node in ws.nodes.values():
+            node.unclean = False  # nothing can be fenced: crm_mon shows such nodes as plainly offline
     out = [*_node_lines(ws), "", "* Full List of Resources:"]
     for top in ws.resources:
         if top.orphan and not any(p.running_on for p in top.primitives()):
