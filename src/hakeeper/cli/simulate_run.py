@@ -241,7 +241,7 @@ def _state(rsc: Rsc) -> str:
     else:
         role = "Starting" if rsc.start_pending and not rsc.failed else _role(rsc)
         state = f"{role} {' '.join(n.name for n in rsc.running_on)}"
-        if any(n.unclean for n in rsc.running_on):
+        if any(n.unclean and not n.online for n in rsc.running_on):
             state += " (UNCLEAN)"
         state += disabled
     if rsc.blocked:
