@@ -121,7 +121,7 @@ class NodeDaemon:
         self._fencer_epoch: tuple[int, int] | None = None
         self.shutdown = DaemonShutdown(self)
         self.selffence = SelfFencing(config, node_name, lambda: len(self.member.active))
-        self._unrecorded_fences: list[m.FenceEvent] = []  # fenced while not the DC: recorded once DC
+        self._unrecorded_fences: list[m.FenceEvent] = []  # fenced without a quorate DC: recorded later
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -346,9 +346,7 @@ class NodeDaemon:
         if applied.request_id and applied.request_id == self._barrier:
             self._barrier = None
             self._run_dc(self.dc.become_dc(self._now_ms()))
-            for event in self._unrecorded_fences:
-                self._run_dc(self.dc.fence_result(event, self._now_ms()))
-            self._unrecorded_fences.clear()
+            self._record_fences()
             self._bootstrap_if_empty()
             return
         if applied.error is None:
@@ -392,6 +390,8 @@ class NodeDaemon:
             if self.fencer is not None:  # watchdog fencing counts only time spent with quorum
                 self._run_fencer(self.fencer.set_quorate(state.quorate, time.monotonic(), time.time()))
             self._fence_race([self.names[n] for n in sorted(state.awaiting_fence) if n in self.names])
+            if state.quorate and self.leader == self.name:
+                self._renew_dc()
         elif isinstance(event, mapi.PeerMessage):
             self._peer_message(event)
 
@@ -409,15 +409,31 @@ class NodeDaemon:
             self._run_dc(self.dc.lose_dc())
         self._run_member(self.member.dc_changed(name))
 
+    def _renew_dc(self) -> None:
+        """Quorum is back while this node was the DC: what it proposed without quorum (membership,
+        fencing results) was lost, and the log may have moved to a new term without another leader ever
+        being named. Act again only after a new barrier has committed, as a new DC does."""
+        self._run_dc(self.dc.lose_dc())
+        self._barrier = f"barrier-{self.name}-renew-{uuid.uuid4().hex[:6]}"
+        self._spawn(self._commit_barrier(self._barrier))
+
     async def _commit_barrier(self, request_id: str) -> None:
-        assert self.service is not None
+        assert self.service is not None and self.loop is not None
         entry = LogEntry(
             request_id=request_id, patch=Patch(ops=[]), actor=f"dc:{self.name}", why="DC barrier"
         )
-        try:
-            await self.service.propose(encode_entry(entry), timeout=10.0)
-        except mapi.ProposalError as err:
-            log.info("%s: DC barrier not committed: %s", self.name, err)
+        deadline = self.loop.time() + 10.0
+        while True:
+            try:
+                await self.service.propose(encode_entry(entry), timeout=10.0)
+                return
+            except mapi.ProposalError as err:
+                # right after quorum returns, the log may still be electing this very node again
+                retry = self._barrier == request_id and self.loop.time() < deadline
+                if not retry or not isinstance(err, mapi.NotLeader):
+                    log.info("%s: DC barrier not committed: %s", self.name, err)
+                    return
+            await asyncio.sleep(0.1)
 
     def _peer_message(self, event: mapi.PeerMessage) -> None:
         sender = self.names.get(event.sender, str(event.sender))
@@ -540,6 +556,15 @@ class NodeDaemon:
             else:
                 self._fence(RequestFence(req.target, req.action, "requested by an operator", req.client))
 
+    def _record_fences(self) -> None:
+        """Commit fencing results once this node is a DC with quorum: a two_node survivor fences first."""
+        quorate = self.service is not None and self.service.quorum.quorate
+        if not (self._unrecorded_fences and self.dc.is_dc and quorate):
+            return
+        events, self._unrecorded_fences = self._unrecorded_fences, []
+        for event in events:
+            self._run_dc(self.dc.fence_result(event, self._now_ms()))
+
     def _fence_race(self, peers: list[str]) -> None:
         """A two_node survivor fences its lost peer itself: without quorum there is no DC to ask, and
         quorum comes back only once the peer is confirmed fenced. The device delays decide the race."""
@@ -579,10 +604,9 @@ class NodeDaemon:
                     node_id = self.ids.get(out.target)
                     if node_id is not None and self.service is not None:
                         self.service.fencing_confirmed(node_id)
-                if out.event is not None and self.dc.is_dc:
-                    self._run_dc(self.dc.fence_result(out.event, self._now_ms()))
-                elif out.event is not None and out.ok:
+                if out.event is not None:
                     self._unrecorded_fences.append(out.event)
+                self._record_fences()
 
     async def _run_device(
         self,
