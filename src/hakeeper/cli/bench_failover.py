@@ -160,41 +160,36 @@ class Poller:
             ["ip", "netns", "exec", lab.namespace(CLIENT), *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
         )
         self.answers: list[tuple[float, str]] = []
         self.refused: list[float] = []
         """When connections to the VIP were refused: a node holds the VIP but the service is not up yet."""
-        if self._line(30.0) != "ready":
+        self._partial = b""
+        self._ready = False
+        self._collect(time.monotonic() + 30.0, until_ready=True)
+        if not self._ready:
             self.close()
             raise LabError("the client's HTTP poller did not start")
 
-    def _line(self, timeout: float) -> str | None:
+    def _collect(self, deadline: float, until_ready: bool = False) -> None:
+        """Record the poller's lines until ``deadline`` (unbuffered reads: no line waits in a buffer)."""
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self.proc.stdout.readline()
-        return line.strip() if line else None
-
-    def wait_for(
-        self, accept: str | None, not_node: str | None, after: float, timeout: float
-    ) -> float | None:
-        """The time of the first answer after ``after`` from ``accept`` (any node when None) other than
-        ``not_node``, waiting up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for at, node in self.answers:
-                if at >= after and node != not_node and (accept is None or node == accept):
-                    return at
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            line = self._line(min(left, 0.5))
-            if line:
-                self._record(line)
+        fd = self.proc.stdout.fileno()
+        while (left := deadline - time.monotonic()) > 0 and not (until_ready and self._ready):
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return  # the poller died; the caller sees no answers
+            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            for line in lines:
+                self._record(line.decode(errors="replace").strip())
 
     def _record(self, line: str) -> None:
+        if line == "ready":
+            self._ready = True
+            return
         stamp, _, body = line.partition(" ")
         with contextlib.suppress(ValueError):
             if body == "!refused":
@@ -202,9 +197,21 @@ class Poller:
             else:
                 self.answers.append((float(stamp), body.removeprefix("hello from ").strip()))
 
+    def first_answer(self, not_node: str | None, after: float, timeout: float) -> float | None:
+        """The time of the first answer after ``after`` from a node other than ``not_node``, waiting up
+        to ``timeout`` seconds for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for at, node in self.answers:
+                if at >= after and node != not_node:
+                    return at
+            if time.monotonic() >= deadline:
+                return None
+            self._collect(min(deadline, time.monotonic() + 0.2))
+
     def drain(self, seconds: float) -> None:
-        """Collect what the poller reports during ``seconds``."""
-        self.wait_for("", "", float("inf"), seconds)
+        """Record what the poller reports during ``seconds``."""
+        self._collect(time.monotonic() + seconds)
 
     def close(self) -> None:
         self.proc.kill()
@@ -336,7 +343,7 @@ def one_run(lab: LabCluster, poller: Poller, spurious: list[str]) -> Run:
     was_dc = view is not None and view.dc == victim
     kill_wall, kill_at = time.time(), time.monotonic()
     lab.power_off(victim)
-    answered = poller.wait_for(None, victim, kill_at, RECOVERY_LIMIT_S)
+    answered = poller.first_answer(victim, kill_at, RECOVERY_LIMIT_S)
     new_node = next((n for at, n in poller.answers if answered is not None and at == answered), None)
     run = Run(victim, was_dc, new_node, None if answered is None else answered - kill_at)
     run.breakdown = breakdown(lab, victim, new_node, kill_wall)
