@@ -255,3 +255,99 @@ def test_two_nodes_partitioned_again_and_again_exactly_one_survives(tmp_path: Pa
         if watch is not None:
             watch.stop()
         lab.teardown()
+
+
+# --- three nodes, the group's node isolated -------------------------------------------------------------
+
+
+def node_events(lab: LabCluster, survivor: str, node: str, since: float) -> list[Event]:
+    return [e for e in events(lab, survivor, since) if e.kind == "node" and e.node == node]
+
+
+@pytest.mark.timeout(600)
+def test_three_nodes_the_isolated_group_node_is_fenced_and_the_group_moves(
+    tmp_path: Path,
+) -> None:
+    lab = build(LabCluster(tmp_path, ["n1", "n2", "n3"], timers=TIMERS))
+    lab.bootstrap = bootstrap(lab, device=lab.fence_device_toml())
+    try:
+        lab.start_all()
+        assert wait_until(lambda: settled(lab), SETTLE_S, 0.5), lab.logs()
+        holder = serving(lab)
+        assert holder is not None
+        cut_at = time.time()
+        lab.cut(holder)  # its links go down; its processes (and the service) keep running
+        assert wait_until(lambda: not lab.alive(holder), 60, 0.1), lab.logs()  # fenced: everything killed
+        assert wait_until(lambda: serving(lab) not in (None, holder), 60, 0.1), lab.logs()
+        survivor = serving(lab)
+        assert survivor is not None
+        fenced, _ = fenced_then_started(lab, survivor, holder, cut_at)
+        assert fenced.device == "fence-lab" and fenced.delegate != holder
+        assert sorted(alive(lab)) == sorted(n for n in lab.nodes if n != holder)
+    finally:
+        lab.teardown()
+
+
+# --- the same with watchdog self-fencing instead of a device ---------------------------------------------
+
+
+class WatchdogLab(LabCluster):
+    """Every node's daemon pets a simulated watchdog that kills its namespace's processes."""
+
+    def config_text(self, name: str) -> str:
+        pet = self.node_dir(name) / "watchdog.pet"
+        watchdog = f'\n[fencing]\nsimulated_watchdog = "{pet}"\nwatchdog_timeout = "{WATCHDOG_S}s"\n'
+        return super().config_text(name) + watchdog
+
+    def start_watchdog(self, name: str) -> subprocess.Popen[str]:
+        self.node_dir(name).mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "hakeeper.fencing.simwatchdog", "--timeout", str(WATCHDOG_S)]
+        argv += ["--pet-file", str(self.node_dir(name) / "watchdog.pet")]
+        argv += ["--kill-namespace", self.namespace(name)]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def has_vip(lab: LabCluster, node: str) -> bool:
+    shown = sh("ip", "-n", lab.namespace(node), "-o", "addr", "show", "dev", lab.interface(0), check=False)
+    return f" {lab.vip}/" in shown.stdout
+
+
+@pytest.mark.timeout(600)
+def test_watchdog_fencing_the_isolated_node_stops_and_the_others_wait(
+    tmp_path: Path,
+) -> None:
+    lab = WatchdogLab(tmp_path, ["n1", "n2", "n3"], timers=TIMERS)
+    build(lab)
+    watchdog = f'have-watchdog = true\nstonith-watchdog-timeout = "{STONITH_WATCHDOG_S}s"\n'
+    lab.bootstrap = bootstrap(lab, properties=watchdog)
+    dogs: dict[str, subprocess.Popen[str]] = {}
+    try:
+        dogs = {n: lab.start_watchdog(n) for n in lab.nodes}
+        lab.start_all()
+        assert wait_until(lambda: settled(lab), SETTLE_S, 0.5), lab.logs()
+        holder = serving(lab)
+        assert holder is not None and has_vip(lab, holder)
+        cut_at = time.time()
+        lab.cut(holder)
+        # the isolated node lost quorum: it stops the group itself, well before the others may act
+        assert wait_until(lambda: not has_vip(lab, holder), 60, 0.05), lab.logs()
+        stopped_at = time.time()
+        assert wait_until(lambda: serving(lab) not in (None, holder), 90, 0.1), lab.logs()
+        survivor = serving(lab)
+        assert survivor is not None
+        fenced, started = fenced_then_started(lab, survivor, holder, cut_at)
+        assert fenced.device == "watchdog" and fenced.completed is not None
+        lost = node_events(lab, survivor, holder, cut_at)
+        assert lost, events(lab, survivor, cut_at)
+        # order: the isolated node stopped, then (stonith-watchdog-timeout after the loss) it counted as
+        # fenced, then the group started elsewhere; CIB times are whole seconds
+        assert stopped_at <= fenced.completed + 1
+        assert fenced.completed + 1 >= lost[0].timestamp + STONITH_WATCHDOG_S, (lost[0], fenced)
+        assert started.timestamp >= fenced.completed
+        # it stopped its resources in time, so its watchdog never had to reset it
+        assert lab.alive(holder) and dogs[holder].poll() is None
+    finally:
+        for dog in dogs.values():
+            dog.kill()
+            dog.wait()
+        lab.teardown()
