@@ -94,3 +94,22 @@ def test_transition_is_picklable_and_deterministic() -> None:
     again = pickle.loads(pickle.dumps(schedule(pickle.loads(pickle.dumps(config)), NOW)))
     assert isinstance(again, Transition)
     assert first == again
+
+
+def test_symmetrical_order_stops_a_running_then_when_first_cannot_start() -> None:
+    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1", started("app"))],
+                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")])
+    assert lines(schedule(config, NOW).summary) == {"* Stop app (n1) due to unrunnable db start"}
+
+
+def test_one_way_order_leaves_a_running_then_alone() -> None:
+    # symmetrical=false: only a start still to come waits for "first"; what already runs stays
+    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1", started("app"))],
+                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)])
+    assert schedule(config, NOW).summary == []
+
+
+def test_one_way_order_still_blocks_a_start() -> None:
+    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1")],
+                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)])
+    assert lines(schedule(config, NOW).summary) == {"* Start app (n1) due to unrunnable db start (blocked)"}

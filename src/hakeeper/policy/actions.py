@@ -20,6 +20,7 @@ ONE_OR_MORE = 32  # then runnable once enough firsts are runnable
 PROMOTED_IMPLIES_FIRST = 64
 IMPLIES_FIRST_MIGRATABLE = 128  # then not migratable/runnable -> first unrunnable; then required -> first
 PSEUDO_LEFT = 256  # first unrunnable -> then no longer migratable nor pseudo
+ASYMMETRICAL = 512  # mandatory one way only: first unrunnable -> then unrunnable, unless then is already done
 
 DONE_TASK = {"start": "running", "stop": "stopped", "promote": "promoted", "demote": "demoted"}
 
@@ -429,6 +430,8 @@ def _flags_for(spec: OrderSpec, first_task: str) -> int:
         return OPTIONAL
     if spec.kind == "Serialize":
         return OPTIONAL
+    if not spec.symmetrical:
+        return OPTIONAL | ASYMMETRICAL
     flags = OPTIONAL | IMPLIES_THEN
     if first_task in ("start", "promote"):
         flags |= RUNNABLE_LEFT
@@ -567,8 +570,24 @@ def _clear_migratable_because(act: Action, cause: Action) -> bool:
     return True
 
 
+def _asymmetric(first: Action, then: Action) -> bool:
+    """A one-way mandatory ordering holds "then" back only if "then" still has something to do."""
+    rsc = then.rsc
+    if rsc is None or first.runnable:
+        return False
+    if rsc.role == Role.STOPPED and then.task == "stop":
+        return False  # already stopped
+    already_there = len(rsc.running_on) == 1 and then.node is rsc.running_on[0]
+    if rsc.role >= Role.STARTED and then.optional and then.task == "start" and already_there:
+        return False  # already started (a required start would be a restart, which still waits)
+    changed = _clear_optional_because(then, first)
+    return _clear_runnable_because(then, first) or changed
+
+
 def _apply_edge(first: Action, then: Action, flags: int) -> bool:
     changed = False
+    if flags & ASYMMETRICAL:
+        changed |= _asymmetric(first, then)
     if flags & IMPLIES_FIRST and not then.optional:
         if first.optional:
             changed |= _clear_optional_because(first, then)
