@@ -39,6 +39,8 @@ from hakeeper.cib import operator as op
 from hakeeper.cib.patch import Create, Modify, Patch, PatchOp, Put, diff, version_of
 from hakeeper.cib.validate import describe, errors, validate
 from hakeeper.cib.values import parse_score
+from hakeeper.controller.history import set_transient_attribute
+from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
 from hakeeper.fencing.requests import answer_to, request_event
 
 RESTART_POLL_S = 0.2
@@ -243,6 +245,25 @@ async def apply_config(call: Call) -> ConfigApplyResult:
     return ConfigApplyResult(committed=result, changes=len(ops), changed=changed, predicted=predicted)
 
 
+async def shutdown_node(call: Call) -> WriteResult:
+    """Ask a node's daemon to shut down cleanly: the request is the node's ``shutdown`` attribute, committed
+    through the DC; the DC moves or stops the node's resources, then the daemon leaves and exits."""
+    node = call.path["node"]
+    _fenceable(call, node)
+    member = next((n for n in call.handle.cluster_state().members if n.name == node), None)
+    if member is None or not member.online:
+        raise ApiError(409, f"{node} is not a running member of the cluster: there is nothing to stop there")
+    before = call.handle.cib()
+    ops = set_transient_attribute(node, SHUTDOWN_ATTRIBUTE, str(int(call.handle.now())))
+    done = await call.handle.submit(Patch(ops=ops), actor=call.identity.actor)
+    return WriteResult(
+        version=done.version,
+        index=done.index,
+        previous_version=str(version_of(before)),
+        config_version=done.version.rsplit(".", 1)[0],
+    )
+
+
 def _fenceable(call: Call, node: str) -> None:
     if not any(n.uname == node or n.id == node for n in call.handle.cib().configuration.nodes):
         raise ApiError(404, f"there is no node {node!r} in the cluster configuration")
@@ -402,6 +423,13 @@ ROUTES: list[Route] = [
     _write("POST", "/v1/constraints/order", Role.ADMIN, order_add, "Add an order constraint", OrderAdd),
     _write("DELETE", "/v1/constraints/{id}", Role.ADMIN, constraint_remove, "Remove a constraint"),
     _write("POST", "/v1/nodes/{node}/standby", Role.OPERATE, standby, "Put a node in standby"),
+    _write(
+        "POST",
+        "/v1/nodes/{node}/shutdown",
+        Role.OPERATE,
+        shutdown_node,
+        "Shut a node's daemon down cleanly (its resources are moved or stopped first)",
+    ),
     _write("POST", "/v1/nodes/{node}/unstandby", Role.OPERATE, unstandby, "Take a node out of standby"),
     _write(
         "POST",
