@@ -1,4 +1,5 @@
-"""Whole-cluster commands: ``config apply``, ``config haresources``, ``simulate --live``, ``cluster setup``.
+"""Whole-cluster commands: ``config apply``, ``config haresources``, ``simulate --live``, ``cluster setup``
+(``cluster start|stop`` live in ``cluster_run``).
 
 ``config apply FILE`` shows what changes (a diff of the configuration, secrets masked) and the transition the
 cluster would run, then applies with the version it showed as precondition, so an operator never overwrites a
@@ -26,6 +27,7 @@ from hakeeper.cib import operator as op
 from hakeeper.cib.declarative import ConfigError as TomlConfigError
 from hakeeper.cib.declarative import dump_config, load_config
 from hakeeper.cib.patch import Patch, PatchError, PatchOp, apply
+from hakeeper.cli.cluster_run import start, stop
 from hakeeper.cli.config_cmd import config, read_configuration
 from hakeeper.cli.connect import Target, api_options, api_params, connected, describe_write
 from hakeeper.cli.simulate_cmd import simulate as simulate_file
@@ -337,7 +339,12 @@ def setup_toml(name: str, nodes: list[tuple[str, list[str]]], key_file: Path, tw
 
 @click.group("cluster")
 def cluster() -> None:
-    """Set up a new cluster's node configurations and key; cluster-wide maintenance mode."""
+    """Set up a new cluster's node configurations and key; start and stop nodes; cluster-wide maintenance
+    mode."""
+
+
+cluster.add_command(start)
+cluster.add_command(stop)
 
 
 @cluster.command("maintenance")
