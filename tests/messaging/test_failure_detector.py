@@ -32,10 +32,11 @@ class Net:
         self.now = 0.0
         self.delay = 0.001
         ids = range(1, nodes + 1)
-        self.fds = {
-            n: FailureDetector({p: range(links) for p in ids if p != n}, config, now=0.0) for n in ids
-        }
         self.boots = dict.fromkeys(ids, 1)
+        self.fds = {
+            n: FailureDetector({p: range(links) for p in ids if p != n}, config, now=0.0, node_id=n, boot=1)
+            for n in ids
+        }
         self.events: dict[int, list[MembershipEvent]] = {n: [] for n in ids}
         self.dead: set[int] = set()
         self.cut: set[tuple[int, int]] = set()  # (node, link): everything to or from that node on that link
@@ -43,6 +44,7 @@ class Net:
         self.rng = random.Random(7)
         self._queue: list[tuple[float, int, int, int, int, Ping | Pong]] = []
         self._seq = itertools.count()
+        self.sent: list[tuple[int, int, Ping | Pong]] = []  # (src, dst, message) of everything sent
 
     def _handle(self, node: int, outputs: list) -> None:  # type: ignore[type-arg]
         for out in outputs:
@@ -52,7 +54,10 @@ class Net:
                 self.events[node].append(out)
 
     def _send(self, src: int, dst: int, link: int, msg: Ping | Pong) -> None:
-        if src in self.dead or (src, link) in self.cut or (dst, link) in self.cut:
+        if src in self.dead:
+            return
+        self.sent.append((src, dst, msg))
+        if (src, link) in self.cut or (dst, link) in self.cut:
             return
         if self.rng.random() < self.drop.get((src, dst, link), 0.0):
             return
@@ -88,7 +93,9 @@ class Net:
         self.dead.discard(node)
         others = [p for p in self.fds if p != node]
         config = self.fds[node].config
-        self.fds[node] = FailureDetector({p: range(links) for p in others}, config, now=self.now)
+        self.fds[node] = FailureDetector(
+            {p: range(links) for p in others}, config, now=self.now, node_id=node, boot=self.boots[node]
+        )
 
     def of(self, node: int, kind: type) -> list:  # type: ignore[type-arg]
         return [e for e in self.events[node] if isinstance(e, kind)]
@@ -226,3 +233,78 @@ def test_bad_config_refused() -> None:
         FailureDetectorConfig(heartbeat_interval=0.5, link_timeout=0.4)
     with pytest.raises(ValueError, match="between 1 and 8 links"):
         FailureDetector({2: range(9)}, now=0.0)
+
+
+def test_one_round_trip_per_pair_and_interval() -> None:
+    """Only the lower id of each pair pings (the other answers): half the packets of pinging both ways,
+    which is most of an idle node's work."""
+    config = FailureDetectorConfig()
+    net = Net(3, config=config)
+    net.run_until(1.0)
+    net.sent.clear()  # from now on every link is up: steady state
+    net.run_until(3.0)
+    pings = [(src, dst) for src, dst, msg in net.sent if isinstance(msg, Ping)]
+    pongs = [(src, dst) for src, dst, msg in net.sent if isinstance(msg, Pong)]
+    assert all(src < dst for src, dst in pings) and all(src > dst for src, dst in pongs)
+    pairs, intervals = 3, 2.0 / config.heartbeat_interval
+    assert pairs * (intervals - 1) <= len(pings) <= pairs * (intervals + 1)
+    assert len(pongs) >= len(pings) - pairs  # the last pings may still be on their way
+
+
+def test_an_answerer_knocks_while_its_side_is_down() -> None:
+    """A node that only answers still sends pings while its link is down, so a peer that cannot hear its
+    answers (a wrong key, a one-way cut) gets packets to reject and report."""
+    net = Net(2)
+    net.drop[(1, 2, 0)] = 1.0  # node 2 never hears node 1
+    net.run_until(1.0)
+    assert sum(1 for src, _, msg in net.sent if src == 2 and isinstance(msg, Ping)) >= 9
+    assert not net.fds[1].is_up(2) and not net.fds[2].is_up(1)  # its own round trips do not bring it up
+    net.drop.clear()
+    net.run_until(2.0)
+    assert net.fds[1].is_up(2) and net.fds[2].is_up(1)
+    net.sent.clear()
+    net.run_until(3.0)
+    assert not any(src == 2 and isinstance(msg, Ping) for src, _, msg in net.sent)
+
+
+def test_answerer_detects_a_dead_pinger_within_the_timeout() -> None:
+    config = FailureDetectorConfig()
+    net = Net(2, config=config)
+    net.run_until(1.0)
+    net.dead.add(1)  # node 2 only answers: it must notice the pings stopped
+    net.run_until(2.0)
+    left = net.of(2, NodeLeft)
+    assert [e.node for e in left] == [1]
+    assert 1.0 < left[0].at <= 1.0 + config.link_timeout + net.delay  # timeout after the last ping arrived
+    assert left[0].reason == "no answer on any link"
+
+
+def test_answerer_follows_the_pingers_verdict_on_a_cut_it_cannot_see() -> None:
+    """Node 2's pongs are lost: node 2 still receives pings, but the pinger's verdict tells it the link
+    is down (one ping after the pinger noticed)."""
+    config = FailureDetectorConfig()
+    net = Net(2, config=config)
+    net.run_until(1.0)
+    net.drop[(2, 1, 0)] = 1.0
+    net.run_until(2.0)
+    [down] = net.of(2, LinkDown)
+    assert "gets no answers" in down.reason
+    assert down.at <= 1.0 + config.link_timeout + config.heartbeat_interval + 2 * net.delay
+    net.drop.clear()
+    net.run_until(3.0)
+    assert net.fds[2].is_up(1) and net.fds[1].is_up(2)
+
+
+def test_answerer_ignores_a_verdict_about_its_previous_boot() -> None:
+    fd = FailureDetector({1: [0]}, now=0.0, node_id=2, boot=5)
+    out = fd.on_ping(0.0, 1, 0, Ping(1, up_for=4), boot=9)
+    assert [type(o) for o in out] == [SendPong]
+    assert not fd.is_up(1)
+    out = fd.on_ping(0.1, 1, 0, Ping(2, up_for=5), boot=9)
+    assert [type(o) for o in out] == [SendPong, LinkUp, NodeJoined]
+
+
+def test_a_ping_without_a_verdict_still_decodes() -> None:
+    """A ping from a build before verdicts (one field) decodes with the link reported down."""
+    old = link_message_encoder.encode(Pong(3)).replace(b"pong", b"ping")
+    assert link_message_decoder.decode(old) == Ping(3, 0)

@@ -1,11 +1,21 @@
 """Multi-link failure detector (sans-I/O): heartbeats per link, link and node up/down, membership events.
 
-Every link (up to 8 per node, as knet allows) is probed on its own: this node sends a ``Ping`` every
-``heartbeat_interval`` and the peer answers with a ``Pong`` on the same link, so a link is judged on round
-trips and a one-way cut counts as a cut. Hysteresis:
+Every link (up to 8 per node, as knet allows) is probed on its own. Of each pair of nodes, the one with the
+lower id (the *pinger*) sends a ``Ping`` every ``heartbeat_interval`` and the other (the *answerer*) answers
+with a ``Pong`` on the same link, so a link is judged on round trips and a one-way cut counts as a cut.
+One round trip per pair and interval, not one each way: half the packets, which is most of an idle node's
+CPU. Hysteresis, at the pinger:
 
 * a link goes **up** after ``pongs_to_up`` pongs answering consecutive pings (no ping lost in between);
 * a link goes **down** when no pong has arrived for ``link_timeout``.
+
+Each ping carries the pinger's verdict (the answerer's boot id while the link is up, else 0), and the
+answerer follows it: its side of the link is up while the verdict names its own boot and pings keep arriving,
+and down when the verdict says so or no ping came for ``link_timeout``. Both ends therefore detect a dead
+peer within ``link_timeout``; the answerer learns of a cut in its own sending direction one ping later.
+While its side of a link is down, the answerer pings too (its pongs change nothing), so a peer that cannot
+hear it, for instance because of a wrong cluster key, still receives its packets and reports them.
+A detector built without its node id pings every peer (both ends then ping, as two pingers).
 
 A node is up while any of its links is up. A peer that comes back with a newer boot id has restarted:
 it is reported as having left (its state was lost) and joins again through the normal hysteresis.
@@ -26,6 +36,7 @@ MAX_LINKS = 8
 
 class Ping(msgspec.Struct, tag="ping", array_like=True, frozen=True):
     seq: int
+    up_for: int = 0  # the pinger sees the link up with this boot of the answerer; 0: down
 
 
 class Pong(msgspec.Struct, tag="pong", array_like=True, frozen=True):
@@ -112,7 +123,9 @@ Output = SendPing | SendPong | MembershipEvent
 @dataclass
 class _Link:
     next_ping_at: float
+    pinger: bool  # this end pings; otherwise it answers and follows the pinger's verdict
     up: bool = False
+    last_ping_at: float = 0.0  # answerer: when the last ping arrived
     ping_seq: int = 0
     sent_at: dict[int, float] = field(default_factory=dict)  # outstanding pings younger than the timeout
     last_pong_at: float = 0.0
@@ -139,9 +152,14 @@ class FailureDetector:
         config: FailureDetectorConfig | None = None,
         *,
         now: float,
+        node_id: int = 0,
+        boot: int = 0,
     ) -> None:
-        """``peers`` maps each peer node id to the link numbers (0-7) it shares with this node."""
+        """``peers`` maps each peer node id to the link numbers (0-7) it shares with this node. ``node_id``
+        and ``boot`` are this node's own: they decide which end of each pair pings (the lower id) and let
+        an answerer tell that a pinger's verdict is about this boot, not an earlier one."""
         self.config = config or FailureDetectorConfig()
+        self._boot = boot
         self._peers: dict[int, _Peer] = {}
         for node, links in peers.items():
             ids = sorted(set(links))
@@ -149,7 +167,8 @@ class FailureDetector:
                 raise ValueError(
                     f"node {node} needs between 1 and {MAX_LINKS} links numbered 0-{MAX_LINKS - 1}"
                 )
-            self._peers[node] = _Peer({i: _Link(next_ping_at=now) for i in ids})
+            pinger = node_id < node
+            self._peers[node] = _Peer({i: _Link(next_ping_at=now, pinger=pinger) for i in ids})
 
     # --- queries ----------------------------------------------------------------------------------
 
@@ -165,13 +184,14 @@ class FailureDetector:
 
     def next_deadline(self) -> float:
         """The next time ``tick`` has something to do."""
-        timeout = self.config.link_timeout
-        deadlines = [
-            min(link.next_ping_at, link.last_pong_at + timeout) if link.up else link.next_ping_at
-            for p in self._peers.values()
-            for link in p.links.values()
-        ]
+        deadlines = [self._link_deadline(link) for p in self._peers.values() for link in p.links.values()]
         return min(deadlines, default=float("inf"))
+
+    def _link_deadline(self, link: _Link) -> float:
+        timeout = self.config.link_timeout
+        if not link.pinger:
+            return link.last_ping_at + timeout if link.up else link.next_ping_at
+        return min(link.next_ping_at, link.last_pong_at + timeout) if link.up else link.next_ping_at
 
     # --- inputs -----------------------------------------------------------------------------------
 
@@ -181,19 +201,36 @@ class FailureDetector:
         for node, peer in self._peers.items():
             was_up = peer.up
             for number, link in peer.links.items():
-                self._expire(node, number, link, now, out)
-                self._maybe_ping(node, number, link, now, out)
+                if link.pinger:
+                    self._expire(node, number, link, now, out)
+                    self._maybe_ping(node, peer, number, link, now, out)
+                else:
+                    self._answerer_tick(node, peer, number, link, now, out)
             if was_up and not peer.up:
                 out.append(NodeLeft(node, now, "no answer on any link"))
         return out
 
     def on_ping(self, now: float, node: int, link: int, ping: Ping, boot: int) -> list[Output]:
-        """A peer's ping arrived on ``link``: answer it on the same link."""
+        """A peer's ping arrived on ``link``: answer it on the same link (and follow its verdict)."""
         peer = self._peers.get(node)
         if peer is None or link not in peer.links:
             return []
         out = self._check_boot(now, node, peer, boot)
         out.append(SendPong(node, link, Pong(ping.seq)))
+        state = peer.links[link]
+        if state.pinger:
+            return out  # a knock from the answerer (or a peer built without its id): we judge by our pongs
+        state.last_ping_at = now
+        was_up = peer.up
+        if ping.up_for == self._boot and not state.up:
+            state.up = True
+            out.append(LinkUp(node, link, now))
+            if not was_up:
+                out.append(NodeJoined(node, now))
+        elif ping.up_for != self._boot and state.up:
+            self._link_down(node, link, state, now, f"node {node} gets no answers on it", out)
+            if not peer.up:
+                out.append(NodeLeft(node, now, "no answer on any link"))
         return out
 
     def on_pong(self, now: float, node: int, link: int, pong: Pong, boot: int) -> list[Output]:
@@ -203,8 +240,8 @@ class FailureDetector:
             return []
         out = self._check_boot(now, node, peer, boot)
         state = peer.links[link]
-        if state.sent_at.pop(pong.seq, None) is None:
-            return out  # an answer to a ping we never sent or gave up on: no evidence of anything
+        if state.sent_at.pop(pong.seq, None) is None or not state.pinger:
+            return out  # not a ping we sent and still wait for, or an answerer's knock: changes nothing
         state.last_pong_at = now
         state.streak = state.streak + 1 if pong.seq == state.last_pong_seq + 1 else 1
         state.last_pong_seq = max(state.last_pong_seq, pong.seq)
@@ -218,7 +255,9 @@ class FailureDetector:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _maybe_ping(self, node: int, number: int, link: _Link, now: float, out: list[Output]) -> None:
+    def _maybe_ping(
+        self, node: int, peer: _Peer, number: int, link: _Link, now: float, out: list[Output]
+    ) -> None:
         if now < link.next_ping_at:
             return
         link.ping_seq += 1
@@ -226,16 +265,36 @@ class FailureDetector:
         interval = self.config.heartbeat_interval
         # Keep the cadence, but after a stall (a paused process) restart it rather than send a burst.
         link.next_ping_at = max(link.next_ping_at + interval, now + interval / 2)
-        out.append(SendPing(node, number, Ping(link.ping_seq)))
+        verdict = peer.boot if link.up and peer.boot is not None else 0
+        out.append(SendPing(node, number, Ping(link.ping_seq, verdict)))
 
-    def _expire(self, node: int, number: int, link: _Link, now: float, out: list[Output]) -> None:
+    def _answerer_tick(
+        self, node: int, peer: _Peer, number: int, link: _Link, now: float, out: list[Output]
+    ) -> None:
+        timeout = self.config.link_timeout
+        if link.up:
+            if now >= link.last_ping_at + timeout:
+                self._link_down(node, number, link, now, f"no ping for {timeout:g} s", out)
+            return
+        self._forget_old_pings(link, now)
+        self._maybe_ping(node, peer, number, link, now, out)  # knock until the pinger brings the link up
+
+    def _forget_old_pings(self, link: _Link, now: float) -> None:
         timeout = self.config.link_timeout
         for seq in [s for s, sent in link.sent_at.items() if now - sent >= timeout]:
             del link.sent_at[seq]
+
+    def _expire(self, node: int, number: int, link: _Link, now: float, out: list[Output]) -> None:
+        timeout = self.config.link_timeout
+        self._forget_old_pings(link, now)
         if link.up and now >= link.last_pong_at + timeout:  # the same sum as next_deadline: no FP gap
-            link.up = False
-            link.streak = 0
-            out.append(LinkDown(node, number, now, f"no pong for {timeout:g} s"))
+            self._link_down(node, number, link, now, f"no pong for {timeout:g} s", out)
+
+    @staticmethod
+    def _link_down(node: int, number: int, link: _Link, now: float, reason: str, out: list[Output]) -> None:
+        link.up = False
+        link.streak = 0
+        out.append(LinkDown(node, number, now, reason))
 
     def _check_boot(self, now: float, node: int, peer: _Peer, boot: int) -> list[Output]:
         if peer.boot is None or boot <= peer.boot:

@@ -1,7 +1,8 @@
 """The asyncio UDP shell around the wire codec and the failure detector: one socket per link.
 
 Link ``i`` of this node talks to link ``i`` of every peer (one network per link, as knet does). The
-transport pings every peer on every link shared with it, answers pings, reports membership events,
+transport pings every peer with a higher id on every link shared with it (see the failure detector), answers
+pings, reports membership events,
 and hands every other authentic packet to ``on_message(sender, channel, payload)``. Application traffic
 goes out on the lowest-numbered link that is up to that peer (the first shared link while none is).
 
@@ -151,7 +152,7 @@ class Transport:
         self.link_filter = link_filter
         self._fd: FailureDetector | None = None
         self._sockets: list[_LinkSocket] = []
-        self._timer: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the failure detector's next deadline
         self._loop: asyncio.AbstractEventLoop | None = None
         self._counters: dict[str, int] = {}
 
@@ -169,14 +170,13 @@ class Transport:
             await self.close()
             raise
         peers = {n: self.config.shared_links(n) for n in self.config.peers}
-        self._fd = FailureDetector(peers, self.config.failure_detector, now=loop.time())
-        self._timer = loop.create_task(self._heartbeats(), name=f"hakeeper-heartbeats-{self.config.node_id}")
+        fd_config, node_id = self.config.failure_detector, self.config.node_id
+        self._fd = FailureDetector(peers, fd_config, now=loop.time(), node_id=node_id, boot=self.boot_id)
+        self._on_fd_deadline()
 
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
             self._timer = None
         for s in self._sockets:
             if s.transport is not None:
@@ -279,7 +279,9 @@ class Transport:
             self._count("dropped_unknown_channel")
 
     def _link_message(self, now: float, link: int, packet: Delivered) -> None:
-        assert self._fd is not None
+        if self._fd is None:  # a ping that arrived while the transport starts or closes
+            self._count("dropped_not_running")
+            return
         try:
             msg = link_message_decoder.decode(packet.payload)
         except msgspec.DecodeError:
@@ -289,6 +291,7 @@ class Transport:
             self._apply(self._fd.on_ping(now, packet.sender, link, msg, packet.boot))
         else:
             self._apply(self._fd.on_pong(now, packet.sender, link, msg, packet.boot))
+        self._arm_fd_timer()
 
     def _deliver(self, packet: Delivered) -> None:
         if self.on_message is None:
@@ -301,11 +304,24 @@ class Transport:
 
     # --- failure detector -------------------------------------------------------------------------
 
-    async def _heartbeats(self) -> None:
-        assert self._fd is not None and self._loop is not None
-        while True:
-            self._apply(self._fd.tick(self._loop.time()))
-            await asyncio.sleep(max(0.0, self._fd.next_deadline() - self._loop.time()))
+    def _on_fd_deadline(self) -> None:
+        self._timer = None
+        if self._fd is None or self._loop is None or not self._sockets:
+            return
+        self._apply(self._fd.tick(self._loop.time()))
+        self._arm_fd_timer()
+
+    def _arm_fd_timer(self) -> None:
+        """Wake at the failure detector's next deadline. A ping that arrives can bring the deadline closer
+        (a link of an answering node just came up), so this runs after every link message too."""
+        if self._fd is None or self._loop is None or not self._sockets:
+            return  # not started, or closed
+        deadline = self._fd.next_deadline()
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return  # it fires early at worst, finds nothing due and re-arms
+            self._timer.cancel()
+        self._timer = None if deadline == float("inf") else self._loop.call_at(deadline, self._on_fd_deadline)
 
     def _apply(self, outputs: list[Output]) -> None:
         for out in outputs:
