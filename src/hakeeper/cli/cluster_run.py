@@ -31,6 +31,8 @@ DEFAULT_CONFIG = Path("/etc/hakeeper/cluster.toml")
 UNIT = "hakeeper.service"
 POLL_S = 0.2
 LOG_TAIL = 2_000
+QUORUM_WAIT_S = 5.0
+"""After the API answers, how long ``start`` waits for quorum and a DC before reporting what it sees."""
 
 
 # --- reading the configuration ------------------------------------------------------------------------
@@ -167,7 +169,7 @@ def start_local(config_path: Path, node: str | None, bootstrap: Path | None, tim
         raise click.ClickException(
             f"the daemon was started but its API did not answer at {sock} within {timeout_s:g} s; see {where}"
         )
-    wait_for(lambda: _quorate(sock), min(timeout_s, 30.0))
+    wait_for(lambda: _quorate(sock), min(timeout_s, QUORUM_WAIT_S))
     view = cluster_view(sock)
     pid = f" (pid {proc.pid})" if proc is not None else ""
     click.echo(f"{name} is running{pid}: " + (describe_view(view) if view else "its API stopped answering"))
