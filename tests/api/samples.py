@@ -80,6 +80,8 @@ SAMPLES: list[Sample] = [
     Sample("POST", "/v1/nodes/{node}/maintenance", "/v1/nodes/n2/maintenance", {"on": True}),
     Sample("PUT", "/v1/nodes/{node}/attributes/{name}", "/v1/nodes/n2/attributes/rack", {"value": "r1"}),
     Sample("DELETE", "/v1/nodes/{node}/attributes/{name}", "/v1/nodes/n1/attributes/rack"),
+    Sample("POST", "/v1/nodes/{node}/fence", "/v1/nodes/n2/fence", {"action": "off", "timeout_s": 5}),
+    Sample("POST", "/v1/nodes/{node}/fence/confirm", "/v1/nodes/n2/fence/confirm", {"force": True}),
     Sample("POST", "/v1/cluster/maintenance", "/v1/cluster/maintenance", {"on": True}),
     Sample(
         "POST", "/v1/config/haresources", "/v1/config/haresources", {"line": "n2 IPaddr::10.0.0.20/24 nginx"}

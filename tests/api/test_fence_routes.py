@@ -101,3 +101,18 @@ async def test_fencing_requests_are_audited(env: Env) -> None:
         ("POST /v1/nodes/n2/fence/confirm", 409),
     ]
     assert records[0].actor == "admin-user" and records[0].request == {"action": "off", "timeout_s": 180.0}
+
+
+async def test_force_confirms_a_node_membership_still_shows(env: Env) -> None:
+    resp = await env.client.post(
+        "/v1/nodes/n2/fence/confirm", json={"force": True}, headers=env.auth("admin")
+    )
+    assert resp.status_code == 200, resp.text
+    assert msgspec.json.decode(resp.content, type=FenceResult).event.device == "manual"
+
+
+async def test_a_stale_if_match_is_refused_before_anything_is_requested(env: Env) -> None:
+    headers = env.auth("admin") | {"If-Match": "0.6"}
+    resp = await env.client.post("/v1/nodes/n2/fence", json={}, headers=headers)
+    assert resp.status_code == 409
+    assert not [e for e in env.fake.cib().status.fencing_history if e.target == "n2"]

@@ -48,11 +48,18 @@ FENCE_POLL_S = 0.1
 CONFIRM_TIMEOUT_S = 60.0
 
 
-class FenceRequest(msgspec.Struct, frozen=True, kw_only=True):
+class FenceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Fence a node: ``reboot`` (power cycle) or ``off``; wait at most ``timeout_s`` for the result."""
 
     action: Literal["off", "reboot"] = "reboot"
     timeout_s: float = 180.0
+
+
+class FenceConfirm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An operator confirms a node is down. ``force``: even though this node's membership sees it online
+    (membership can be wrong only in rare partitions; check the node yourself before forcing)."""
+
+    force: bool = False
 
 
 class FenceResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -272,6 +279,7 @@ def _fenceable(call: Call, node: str) -> None:
 async def _request_fencing(call: Call, event: m.FenceEvent, timeout_s: float) -> FenceResult:
     """Commit the request (any node: it goes through the DC), then wait for the DC's answer."""
     before = call.handle.cib()
+    call.check_if_match(before)  # an operator who names the configuration they saw gets it checked
     patch = Patch(ops=[Create(path="/status/fencing_history", value=msgspec.to_builtins(event))])
     done = await call.handle.submit(patch, actor=call.identity.actor)
     committed = WriteResult(
@@ -315,15 +323,17 @@ async def fence_node(call: Call) -> FenceResult:
 
 async def confirm_fenced(call: Call) -> FenceResult:
     """Record that an operator made sure a node is down: the cluster recovers its resources elsewhere."""
+    body: FenceConfirm = call.body
     node = call.path["node"]
     _fenceable(call, node)
     state = call.handle.cluster_state()
     member = next((m for m in state.members if m.name == node), None)
-    if member is not None and member.online:
+    if member is not None and member.online and not body.force:
         raise ApiError(
             409,
             f"{node} is online, a member of the cluster: it is not down, and confirming it fenced would let "
-            f"its resources start a second time elsewhere. Fence it instead ('hakeeper fence {node}')",
+            f"its resources start a second time elsewhere. Fence it instead ('hakeeper fence {node}'), "
+            "or force the confirmation if you have checked that it is off and membership is wrong",
         )
     event = request_event(
         node,
@@ -486,6 +496,7 @@ ROUTES: list[Route] = [
         Role.ADMIN,
         confirm_fenced,
         "Confirm that an operator powered a node off by hand: it is recorded fenced (manual)",
+        body=FenceConfirm,
         response=FenceResult,
         write=True,
     ),

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from hakeeper.api.routes_write import FenceRequest, FenceResult
+from hakeeper.api.routes_write import FenceConfirm, FenceRequest, FenceResult
 from hakeeper.api.schemas import FencingList
 from hakeeper.cib.model import Configuration, FenceEvent
 from hakeeper.cib.xml_io import CibXmlError, parse_cib_xml
@@ -136,8 +136,13 @@ corrupted. Confirm only after you have made sure yourself that {node} is powered
 @fence.command("confirm")
 @click.argument("name", metavar="NODE")
 @click.option("--yes", is_flag=True, help="Do not ask: I have made sure NODE is powered off.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Even though the cluster sees NODE online (only when you have checked it is off).",
+)
 @api_options
-def confirm(target: Target, name: str, yes: bool) -> None:
+def confirm(target: Target, name: str, yes: bool, force: bool) -> None:
     """Record that NODE was powered off by hand, so the cluster recovers its resources elsewhere."""
     click.echo(CONFIRM_WARNING.format(node=name), err=True)
     if not yes:
@@ -148,7 +153,7 @@ def confirm(target: Target, name: str, yes: bool) -> None:
                 f"not confirmed: nothing was recorded about {name} (give --yes once you are sure it is off)"
             ) from None
     with connected(target) as client:
-        raw = client.request("POST", f"/v1/nodes/{name}/fence/confirm")
+        raw = client.request("POST", f"/v1/nodes/{name}/fence/confirm", FenceConfirm(force=force))
     result = msgspec.json.decode(raw, type=FenceResult)
     click.echo(describe_event(result.event))
     if not result.ok:
