@@ -185,6 +185,10 @@ class PrimitiveActions:
                 need_stop = True
                 rsc.partial_migration_source = rsc.partial_migration_target = None
                 allow_migrate = False
+        for source in rsc.dangling_migrations:
+            if source not in rsc.running_on and source.online:
+                stop = self.graph.action(rsc, "stop", source, optional=False)  # the clean-up a migration owes
+                stop.dangling = True
         self.restart_actions(current, need_stop, need_promote)
         if changed == digests.RESTART and rsc.assigned is not None:
             for start in self.graph.find(rsc, "start", rsc.assigned):
@@ -328,8 +332,10 @@ def internal_orderings(graph: Graph, prim: Rsc) -> None:
     stops = graph.find(prim, "stop")
     starts = graph.find(prim, "start")
     for stop in stops:
+        # the clean-up stop of a finished migration does not make the resource restart where it runs
+        flags = OPTIONAL | RESTART if stop.dangling else OPTIONAL | IMPLIES_THEN | RESTART
         for start in starts:
-            graph.order(stop, start, OPTIONAL | IMPLIES_THEN | RESTART)
+            graph.order(stop, start, flags)
     for demote in graph.find(prim, "demote"):
         for stop in stops:
             graph.order(demote, stop, PROMOTED_IMPLIES_FIRST)

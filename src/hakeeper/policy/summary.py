@@ -79,7 +79,10 @@ def _first(actions: list[Action]) -> Action | None:
 
 
 def _find(rsc: Rsc, task: str, node: NodeInfo | None) -> list[Action]:
-    return [a for a in rsc.actions if a.task == task and (node is None or a.node is node)]
+    found = [a for a in rsc.actions if a.task == task and (node is None or a.node is node)]
+    if task == "stop":  # a clean-up stop where a finished migration left off is not a change to report
+        found = [a for a in found if a.node in rsc.running_on]
+    return found
 
 
 def resource_lines(rsc: Rsc) -> list[SummaryLine]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from hakeeper.cib import model as m
 from hakeeper.cib.rules import RuleContext
 from hakeeper.policy.attrs import is_true, parse_int_score, parse_interval_s, resolve_sets
+from hakeeper.policy.migration import MigrationHistory
 from hakeeper.policy.working import (
     INFINITY,
     ClusterConfig,
@@ -466,6 +467,7 @@ class HistoryUnpacker:
 
     def __init__(self, ws: WorkingSet) -> None:
         self.ws = ws
+        self.migrations = MigrationHistory(ws.cib, ws.nodes)
 
     def unpack_node(self, node: NodeInfo, state: m.NodeState) -> None:
         for hist in state.resources:
@@ -728,23 +730,13 @@ class HistoryUnpacker:
         elif task == "migrate_from":
             rsc.role = Role.STARTED
             clear = True
-            track.migrate_from = op
         elif task == "migrate_to":
-            self.migrate_to_success(rsc, node, op, track)
+            self.migrations.migrate_to_done(rsc, rsc.history_name or rsc.id, node, op)
         elif rsc.role < Role.STARTED:
             self.set_active(rsc)
         if clear and track.on_fail in ("block", "ignore", "demote", "restart", "restart-container"):
             track.on_fail = "ignore"
             rsc.next_role = Role.UNKNOWN
-
-    def migrate_to_success(self, rsc: Rsc, node: NodeInfo, op: m.OpRecord, track: _Track) -> None:
-        """A completed migrate_to: the resource may be partially migrated (or active on both nodes)."""
-        target = self.ws.nodes.get(op.migrate_target or "")
-        source = node
-        if target is None:
-            return
-        rsc.role = Role.STARTED
-        track.migrated_to = (source, target)
 
     def op_failure(self, rsc: Rsc, node: NodeInfo, op: m.OpRecord, rc: int, track: _Track) -> None:
         track.last_failure = op
@@ -765,9 +757,9 @@ class HistoryUnpacker:
             else:
                 rsc.role = Role.UNPROMOTED
         elif task == "migrate_to":
-            track.failed_migrate_to = op
+            self.migrations.migrate_to_failed(rsc, rsc.history_name or rsc.id, node, op)
         elif task == "migrate_from":
-            track.failed_migrate_from = op
+            self.migrations.migrate_from_failed(rsc, rsc.history_name or rsc.id, node, op)
         if _is_probe(op) and rc == RC_NOT_INSTALLED:
             rsc.role = Role.STOPPED
         elif rsc.role < Role.STARTED:
@@ -815,9 +807,6 @@ class HistoryUnpacker:
         ):
             rsc.failed = True
             rsc.stop_needed = True
-        if track.migrated_to is not None and rsc.role != Role.STOPPED:
-            source, target = track.migrated_to
-            self.partial_migration(rsc, source, target)
         if rsc.role not in (Role.STOPPED, Role.UNKNOWN):
             if node not in rsc.running_on:
                 rsc.running_on.append(node)
@@ -834,28 +823,6 @@ class HistoryUnpacker:
                 rsc.failed = True
                 rsc.stop_needed = True
 
-    def partial_migration(self, rsc: Rsc, source: NodeInfo, target: NodeInfo) -> None:
-        """migrate_to succeeded on ``source``; what happened on ``target`` decides the state."""
-        state = self.ws.cib.status
-        target_ops: list[m.OpRecord] = []
-        for ns in state.nodes:
-            if (ns.uname or ns.id) == target.name:
-                for hist in ns.resources:
-                    if hist.id in (rsc.id, rsc.history_name):
-                        target_ops = list(hist.ops)
-        newest = max(target_ops, key=_call_order) if target_ops else None
-        if newest is not None and newest.operation == "migrate_from":
-            return  # completed: the target's history shows the resource there; source stop pending
-        if (newest is not None and newest.operation in ("start", "stop")) or (
-            newest is not None and (newest.operation == "monitor" and newest.rc == RC_NOT_RUNNING)
-        ):
-            return
-        if target.online and not target.unclean:
-            rsc.partial_migration_source = source
-            rsc.partial_migration_target = target
-            if target not in rsc.running_on:
-                rsc.running_on.append(target)
-
 
 class _Track:
     """Per (resource, node) bookkeeping while walking the history."""
@@ -863,10 +830,6 @@ class _Track:
     def __init__(self) -> None:
         self.on_fail = "ignore"
         self.last_failure: m.OpRecord | None = None
-        self.migrate_from: m.OpRecord | None = None
-        self.migrated_to: tuple[NodeInfo, NodeInfo] | None = None
-        self.failed_migrate_to: m.OpRecord | None = None
-        self.failed_migrate_from: m.OpRecord | None = None
 
 
 def _op_key(op: m.OpRecord) -> str:

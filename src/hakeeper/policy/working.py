@@ -186,6 +186,10 @@ class Rsc:
         return out
 
     def current_node(self) -> NodeInfo | None:
+        """Where the resource runs; during a partial migration, the node it is migrating from."""
+        source = self.partial_migration_source
+        if source is not None and source in self.running_on:
+            return source
         return self.running_on[0] if self.running_on else None
 
     @property
@@ -235,6 +239,7 @@ class Action:
     runnable: bool = True
     pseudo: bool = False
     migratable: bool = False  # part of a live migration that can still happen
+    dangling: bool = False  # the clean-up stop on the source of a finished migration
     reason: str | None = None
     interval_ms: int = 0
     print_always: bool = False
