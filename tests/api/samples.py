@@ -77,6 +77,7 @@ SAMPLES: list[Sample] = [
     Sample("DELETE", "/v1/constraints/{id}", "/v1/constraints/web-with-vip"),
     Sample("POST", "/v1/nodes/{node}/standby", "/v1/nodes/n2/standby"),
     Sample("POST", "/v1/nodes/{node}/unstandby", "/v1/nodes/n2/unstandby"),
+    Sample("POST", "/v1/nodes/{node}/shutdown", "/v1/nodes/n2/shutdown"),
     Sample("POST", "/v1/nodes/{node}/maintenance", "/v1/nodes/n2/maintenance", {"on": True}),
     Sample("PUT", "/v1/nodes/{node}/attributes/{name}", "/v1/nodes/n2/attributes/rack", {"value": "r1"}),
     Sample("DELETE", "/v1/nodes/{node}/attributes/{name}", "/v1/nodes/n1/attributes/rack"),

@@ -83,6 +83,7 @@ def test_operate_and_admin_boundaries_are_as_documented() -> None:
         "/v1/resources/{rsc}/restart",
         "/v1/nodes/{node}/standby",
         "/v1/nodes/{node}/unstandby",
+        "/v1/nodes/{node}/shutdown",
     }
     assert all(r.role == Role.ADMIN for r in ROUTES.values() if r.write and r.path not in operate)
     assert all(r.role in (Role.READ, None) for r in ROUTES.values() if not r.write)
@@ -396,3 +397,15 @@ async def test_restart_that_never_sees_the_stop_says_so(env: Env) -> None:
     )
     assert resp.status_code == 504 and "stays disabled" in resp.json()["error"]
     assert vip_meta(env)["target-role"] == "Stopped"
+
+
+async def test_shutdown_asks_an_online_node_and_refuses_others(env: Env) -> None:
+    answer = await env.client.post("/v1/nodes/n2/shutdown", headers=env.auth("operate"))
+    assert answer.status_code == 200, answer.text
+    n2 = next(n for n in env.fake.cib().status.nodes if n.id == "n2")
+    assert any("shutdown" in s.values for s in n2.transient_attributes)
+    env.fake.set_member("n3", online=False)
+    down = await env.client.post("/v1/nodes/n3/shutdown", headers=env.auth("operate"))
+    assert down.status_code == 409 and "nothing to stop" in down.text
+    unknown = await env.client.post("/v1/nodes/n9/shutdown", headers=env.auth("operate"))
+    assert unknown.status_code == 404

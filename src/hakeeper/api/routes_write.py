@@ -1,8 +1,8 @@
 """Write routes: everything the CLI can change, each one a function of ``hakeeper.cib.operator``.
 
-``operate`` may move, ban, clear, clean up, enable, disable and restart resources and put nodes in standby;
-everything else (resources, constraints, attributes, maintenance, configuration) needs ``admin``. Every write
-answers with the version it committed, and is recorded in the audit log.
+``operate`` may move, ban, clear, clean up, enable, disable and restart resources, put nodes in standby and
+shut nodes down cleanly; everything else (resources, constraints, attributes, maintenance, configuration)
+needs ``admin``. Every write answers with the version it committed, and is recorded in the audit log.
 """
 
 from __future__ import annotations
