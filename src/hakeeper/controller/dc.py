@@ -309,7 +309,16 @@ class DcCore:
         for name, is_up in sorted(changes.items()):
             ops.append(ensure_node(name))
             if is_up:
-                fields = {"in_ccm": "true", "crmd": "online", "join": "member", "expected": "member"}
+                fields: dict[str, Any] = {
+                    "in_ccm": "true",
+                    "crmd": "online",
+                    "join": "member",
+                    "expected": "member",
+                }
+                if self._was_down(name):
+                    # What it ran before it left is not known now (Pacemaker replaces a joining node's history
+                    # with what its LRM reports): forget it, so the node is probed before anything is decided.
+                    fields["resources"] = []
             else:
                 fields = {"in_ccm": "false", "crmd": "offline", "join": "down"}
                 if SHUTDOWN_ATTRIBUTE in self._transient(name):
@@ -321,6 +330,10 @@ class DcCore:
         self.membership_pending_until = self.now_ms + MEMBERSHIP_COMMIT_WAIT_MS
         what = ", ".join(f"{'+' if up else '-'}{n}" for n, up in sorted(changes.items()))
         return [Propose(Patch(ops=ops), f"membership: {what}")]
+
+    def _was_down(self, node: str) -> bool:
+        state = next((n for n in self.cib.status.nodes if n.id == node), None)
+        return state is not None and (state.in_ccm or "false").lower() in ("false", "no", "off", "0", "")
 
     def _clear_shutdown_request(self, node: str) -> list[PatchOp]:
         """A node that left or (re)joined is no longer shutting down: a stale request would keep every
