@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 from hakeeper.policy.constraints import TicketDep, promotion_blocked_by_ticket, walk
+from hakeeper.policy.remote import connection_assigned
 from hakeeper.policy.unpack import WorkingSet
 from hakeeper.policy.working import INFINITY, Colocation, NodeInfo, Role, Rsc, add_scores
 
@@ -133,7 +134,13 @@ class Assigner:
         self.tickets = tickets or []
 
     def assign_all(self) -> None:
-        for rsc in sorted_for_assignment(self.ws):
+        ordered = sorted_for_assignment(self.ws)
+        # remote connections first: where they run decides which remote nodes are up
+        for rsc in ordered:
+            if rsc.agent == "ocf:pacemaker:remote" and rsc.kind == "primitive":
+                self.assign(rsc, rsc.partial_migration_target)
+                connection_assigned(rsc, self.ws.nodes)
+        for rsc in ordered:
             self.assign(rsc, None)
 
     def assign(self, rsc: Rsc, prefer: NodeInfo | None) -> NodeInfo | None:

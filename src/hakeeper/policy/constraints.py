@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hakeeper.cib import model as m
+from hakeeper.policy.remote import avoid_remote_nodes
 from hakeeper.policy.unpack import WorkingSet
 from hakeeper.policy.working import INFINITY, Colocation, NodeInfo, Role, Rsc, add_scores, parse_role
 
@@ -133,6 +134,7 @@ def init_allowed(ws: WorkingSet) -> None:
             if rsc.orphan:  # no longer configured: never started again
                 for node in ws.nodes.values():
                     rsc.allowed[node.name] = -INFINITY
+    avoid_remote_nodes(ws.nodes, ws.resources)
 
 
 def _multiply_active(ws: WorkingSet, rsc: Rsc) -> None:

@@ -9,6 +9,7 @@ from hakeeper.cib import model as m
 from hakeeper.cib.rules import RuleContext
 from hakeeper.policy.attrs import is_true, parse_int_score, parse_interval_s, resolve_sets
 from hakeeper.policy.migration import MigrationHistory
+from hakeeper.policy.remote import add_remote_nodes, set_remote_online
 from hakeeper.policy.working import (
     INFINITY,
     ClusterConfig,
@@ -894,9 +895,9 @@ def unpack_failcounts(ws: WorkingSet) -> None:
 def unpack(cib: m.Cib, now: int) -> WorkingSet:
     ctx = RuleContext(now=now)
     cfg = unpack_config(cib, ctx)
-    ws = WorkingSet(
-        config=cfg, nodes=unpack_nodes(cib, cfg, ctx), resources=[], by_id={}, now=now, cib=cib, ctx=ctx
-    )
+    nodes = unpack_nodes(cib, cfg, ctx)
+    add_remote_nodes(cib, nodes)
+    ws = WorkingSet(config=cfg, nodes=nodes, resources=[], by_id={}, now=now, cib=cib, ctx=ctx)
     ws.rsc_defaults = resolve_sets(cib.configuration.rsc_defaults, ctx)
     ws.op_defaults = resolve_sets(cib.configuration.op_defaults, ctx)
     ws.tickets = {t.id: t for t in cib.status.tickets}
@@ -914,4 +915,12 @@ def unpack(cib: m.Cib, now: int) -> WorkingSet:
         if not trust_offline and not node.online:
             continue
         history.unpack_node(node, state)
+    # remote nodes are up only while their connection runs: read their history once that is known
+    set_remote_online(ws.nodes, ws.by_id)
+    for state in cib.status.nodes:
+        node = _find_node(ws.nodes, state)
+        if node is not None and node.remote_rsc is not None and node.online:
+            node.standby = is_true(node.attrs.get("standby"))
+            node.maintenance = is_true(node.attrs.get("maintenance")) or bool(state.node_in_maintenance)
+            history.unpack_node(node, state)
     return ws

@@ -1,0 +1,62 @@
+"""Pacemaker Remote nodes: up while their connection resource runs, shut down when it stops."""
+
+from __future__ import annotations
+
+from hakeeper.cib import model as m
+from hakeeper.policy.schedule import schedule
+from tests.policy.builders import cib, lines, node_state, op, prim, started
+
+NOW = 1_700_000_000
+
+
+def _connection(**meta: str) -> m.Primitive:
+    sets = [m.NvSet(id="remote1-meta", values=dict(meta))] if meta else []
+    return m.Primitive(id="remote1", klass="ocf", provider="pacemaker", type="remote", meta_attributes=sets)
+
+
+def _connection_started() -> m.ResourceHistory:
+    return m.ResourceHistory(id="remote1", klass="ocf", provider="pacemaker", type="remote",
+                             ops=[op("remote1", "start", 2)])
+
+
+def _remote_state(*resources: m.ResourceHistory) -> m.NodeState:
+    return m.NodeState(id="remote1", uname="remote1", remote_node=True, resources=list(resources))
+
+
+def _banned(rsc: str, node: str) -> m.Location:
+    return m.Location(id=f"{rsc}-not-on-{node}", rsc=rsc, node=node, score=-1_000_000)
+
+
+def _prefers_remote() -> m.Location:
+    return m.Location(id="app-on-remote", rsc="app", node="remote1", score=100)
+
+
+def test_a_running_connection_brings_its_node_up() -> None:
+    config = cib([_connection(), prim("app")],
+                 [node_state("n1", _connection_started()), _remote_state(started("app"))],
+                 nodes=["n1"], constraints=[_prefers_remote()])
+    assert schedule(config, NOW).summary == []
+
+
+def test_a_connection_that_will_start_lets_resources_move_there() -> None:
+    config = cib([_connection(), prim("app")], [node_state("n1", started("app")), _remote_state()],
+                 nodes=["n1"], constraints=[_prefers_remote()])
+    assert lines(schedule(config, NOW).summary) == {"* Start remote1 (n1)", "* Move app (n1 -> remote1)"}
+
+
+def test_stopping_the_connection_stops_what_runs_on_the_remote_node() -> None:
+    config = cib([_connection(**{"target-role": "Stopped"}), prim("app")],
+                 [node_state("n1", _connection_started()), _remote_state(started("app"))],
+                 nodes=["n1"], constraints=[_banned("app", "n1")])
+    assert lines(schedule(config, NOW).summary) == {
+        "* Stop remote1 (n1) due to node availability",
+        "* Stop app (remote1) due to node availability",
+    }
+
+
+def test_connections_never_run_on_remote_nodes() -> None:
+    second = m.Primitive(id="remote2", klass="ocf", provider="pacemaker", type="remote")
+    config = cib([_connection(), second],
+                 [node_state("n1", _connection_started()), _remote_state()],
+                 nodes=["n1"], constraints=[_banned("remote2", "n1")])
+    assert schedule(config, NOW).summary == []
