@@ -100,3 +100,30 @@ def test_a_copy_found_running_twice_is_resolved_as_multiple_active(cluster: Loca
     evs = events(cluster, "n1")
     assert ("stop", 0) in ops(evs, "web", first), evs
     assert ops(evs, "web", "n3")[-2:] == [("stop", 0), ("start", 0)], evs
+
+
+def test_a_node_returning_unfenced_is_probed_again_and_nothing_moves(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path / "r", NODES, dummy_bootstrap("returning"))
+    try:
+        cluster.start_all()
+        assert wait_until(lambda: len(running(cluster, "web")) == 1, 90), cluster.logs()
+        (first,) = running(cluster, "web")
+        cluster.kill(first)
+        assert wait_until(lambda: len(running(cluster, "web")) == 1, 90), cluster.logs()
+        (survivor,) = running(cluster, "web")
+        (cluster.node_dir(first) / "lrm" / "Dummy-web.state").unlink(missing_ok=True)  # the reboot cleared it
+        before = max(e.id for e in events(cluster, survivor))
+        cluster.start(first)
+
+        def probed_again() -> bool:
+            since = [e for e in events(cluster, survivor) if e.id > before]
+            return ("monitor", 7) in ops(since, "web", first)
+
+        assert wait_until(probed_again, 90), cluster.logs()
+        for _ in range(20):  # its stale history does not make web look active twice: nothing moves
+            assert running(cluster, "web") == {survivor}
+            time.sleep(0.1)
+        evs = events(cluster, survivor)
+        assert ops(evs, "web", survivor).count(("stop", 0)) == 0, evs
+    finally:
+        cluster.stop_all()
