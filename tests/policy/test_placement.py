@@ -109,3 +109,11 @@ def test_failed_start_with_infinite_fail_count_moves_the_resource() -> None:
     config = cib([prim("web")], [node_state("n1", failed, attrs={"fail-count-web#start_0": "INFINITY"}),
                                  node_state("n2")])
     assert lines(schedule(config, NOW).summary) == {"* Recover web (n1 -> n2)"}
+
+
+def test_exclusive_discovery_confines_a_resource_to_the_constraints_nodes() -> None:
+    # resource-discovery=exclusive: nodes the constraint does not name are off limits, even at score 0
+    only_n2 = m.Location(id="web-where", rsc="web", node="n2", score=0, resource_discovery="exclusive")
+    away_from_n2 = m.Location(id="web-prefers-n1", rsc="web", node="n1", score=100)
+    config = cib([prim("web")], [node_state("n1"), node_state("n2")], constraints=[only_n2, away_from_n2])
+    assert lines(schedule(config, 1_700_000_000).summary) == {"* Start web (n2)"}

@@ -52,7 +52,10 @@ def apply_locations(ws: WorkingSet, node_rule: NodeRule) -> list[tuple[Rsc, str,
         if not isinstance(con, m.Location):
             continue
         for rsc in _location_targets(ws, con):
-            for role_text, node_name, score in _location_scores(ws, con, node_rule):
+            scores = _location_scores(ws, con, node_rule)
+            if (con.resource_discovery or "").lower() == "exclusive":
+                _discover_exclusively(rsc, {node_name for _role, node_name, _score in scores})
+            for role_text, node_name, score in scores:
                 role = parse_role(role_text)
                 if role == Role.PROMOTED and rsc_promotable(rsc):
                     promoted.append((rsc, node_name, score))
@@ -60,7 +63,24 @@ def apply_locations(ws: WorkingSet, node_rule: NodeRule) -> list[tuple[Rsc, str,
                 if role not in (Role.UNKNOWN, Role.STARTED, Role.UNPROMOTED) and not rsc_promotable(rsc):
                     continue
                 add_location(rsc, node_name, score)
+    _apply_exclusive_discovery(ws)
     return promoted
+
+
+def _discover_exclusively(rsc: Rsc, nodes: set[str]) -> None:
+    for member in _walk(rsc):
+        member.discover_exclusive = (member.discover_exclusive or set()) | nodes
+
+
+def _apply_exclusive_discovery(ws: WorkingSet) -> None:
+    """resource-discovery=exclusive: the resource may only run where such a constraint applies."""
+    for top in ws.resources:
+        for rsc in _walk(top):
+            if rsc.discover_exclusive is None:
+                continue
+            for name in rsc.allowed:
+                if name not in rsc.discover_exclusive:
+                    rsc.allowed[name] = -INFINITY
 
 
 def rsc_promotable(rsc: Rsc) -> bool:

@@ -162,6 +162,7 @@ class Rsc:
     definition_change: dict[str, str] = field(default_factory=dict)  # node -> restart, reload or agent
     # allocation
     allowed: dict[str, int] = field(default_factory=dict)
+    discover_exclusive: set[str] | None = None  # resource-discovery=exclusive: the only nodes it may use
     provisional: bool = True
     allocating: bool = False
     merging: bool = False
