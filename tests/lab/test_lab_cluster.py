@@ -305,12 +305,6 @@ def test_active_passive_two_nodes_and_a_witness(tmp_path: Path) -> None:
         lab.teardown()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controller: a node that returns without having been fenced keeps its old operation history in "
-    "the CIB (Pacemaker replaces a joining node's history with what its LRM reports), so the cluster "
-    "believes the group active twice and stops it on the survivor",
-)
 def test_a_node_that_returns_unfenced_does_not_move_the_service(tmp_path: Path) -> None:
     lab = build(tmp_path, ["n1", "n2"], group_toml, fencing=False, witness=True)
     try:
