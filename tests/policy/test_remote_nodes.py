@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hakeeper.cib import model as m
 from hakeeper.policy.schedule import schedule
-from tests.policy.builders import cib, lines, node_state, op, prim, started
+from tests.policy.builders import cib, fencing_device, lines, node_state, op, prim, started
 
 NOW = 1_700_000_000
 
@@ -60,3 +60,32 @@ def test_connections_never_run_on_remote_nodes() -> None:
                  [node_state("n1", _connection_started()), _remote_state()],
                  nodes=["n1"], constraints=[_banned("remote2", "n1")])
     assert schedule(config, NOW).summary == []
+
+
+def _failed_connection() -> m.ResourceHistory:
+    return m.ResourceHistory(id="remote1", klass="ocf", provider="pacemaker", type="remote", ops=[
+        op("remote1", "start", 2),
+        op("remote1", "monitor", 3, rc=1, interval=60000),
+    ])
+
+
+def test_a_failed_connection_fences_its_remote_node_and_reconnects() -> None:
+    config = cib([fencing_device(), _connection()],
+                 [node_state("n1", _failed_connection(), started("fence", 4)), _remote_state()],
+                 nodes=["n1"], stonith=True)
+    assert lines(schedule(config, NOW).summary) == {
+        "* Fence (reboot) remote1 'remote connection is unrecoverable'",
+        "* Recover remote1 (n1)",
+    }
+
+
+def test_a_reconnect_interval_keeps_a_failed_connection_down_until_it_expires() -> None:
+    delayed = m.Primitive(id="remote1", klass="ocf", provider="pacemaker", type="remote",
+                          instance_attributes=[m.NvSet(id="r1-params", values={"reconnect_interval": "60s"})])
+    config = cib([fencing_device(), delayed],
+                 [node_state("n1", _failed_connection(), started("fence", 4)), _remote_state()],
+                 nodes=["n1"], stonith=True)
+    assert lines(schedule(config, NOW).summary) == {
+        "* Fence (reboot) remote1 'remote connection is unrecoverable'",
+        "* Stop remote1 (n1) due to node availability",
+    }

@@ -15,6 +15,8 @@ from __future__ import annotations
 from hakeeper.cib import model as m
 from hakeeper.policy.working import INFINITY, NodeInfo, Role, Rsc
 
+REMOTE_AGENT = "ocf:pacemaker:remote"
+
 
 def is_connection(prim: m.Primitive) -> bool:
     return (prim.klass or "") == "ocf" and (prim.provider or "") == "pacemaker" and prim.type == "remote"
@@ -32,6 +34,7 @@ def add_remote_nodes(cib: m.Cib, nodes: dict[str, NodeInfo]) -> None:
         node.kind = "remote"
         node.remote_rsc = res.id
         node.unclean = False
+        node.unseen = True  # fencing it is revoked if the connection can run again (unless it failed)
 
 
 def connection_of(node: NodeInfo, by_id: dict[str, Rsc]) -> Rsc | None:
@@ -46,7 +49,6 @@ def set_remote_online(nodes: dict[str, NodeInfo], by_id: dict[str, Rsc]) -> None
             continue
         running = conn.role >= Role.STARTED and bool(conn.running_on)
         node.online = running and not conn.failed
-        node.unseen = not running
         node.shutdown = running and conn.next_role == Role.STOPPED
 
 

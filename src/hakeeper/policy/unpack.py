@@ -9,7 +9,7 @@ from hakeeper.cib import model as m
 from hakeeper.cib.rules import RuleContext
 from hakeeper.policy.attrs import is_true, parse_int_score, parse_interval_s, resolve_sets
 from hakeeper.policy.migration import MigrationHistory
-from hakeeper.policy.remote import add_remote_nodes, set_remote_online
+from hakeeper.policy.remote import REMOTE_AGENT, add_remote_nodes, set_remote_online
 from hakeeper.policy.working import (
     INFINITY,
     ClusterConfig,
@@ -153,6 +153,7 @@ def unpack_node_state(ws: WorkingSet, state: m.NodeState) -> None:
     transient = resolve_sets(state.transient_attributes, ws.ctx)
     node.attrs.update(transient)
     if node.kind == "remote" or state.remote_node:
+        node.remote_was_fenced = (state.node_fenced or "0") != "0"
         return
     node.unclean = False
     node.unseen = False
@@ -319,6 +320,11 @@ class _Builder:
         rsc.agent = prim.agent
         rsc.ops = [self._opdef(op) for op in prim.operations]
         apply_meta(self.ws, rsc)
+        if rsc.agent == REMOTE_AGENT:
+            # a reconnect interval works as the connection's failure timeout
+            rsc.reconnect_s = parse_interval_s(rsc.params.get("reconnect_interval"))
+            if rsc.reconnect_s > 0:
+                rsc.failure_timeout = rsc.reconnect_s
         self.ws.by_id[rsc.id] = rsc
         return rsc
 
@@ -572,6 +578,9 @@ class HistoryUnpacker:
         for opdef in rsc.ops:
             if opdef.name == op.operation and opdef.interval_ms == op.interval and opdef.on_fail:
                 return opdef.on_fail.lower()
+        if rsc.agent == REMOTE_AGENT and op.operation != "start" and not _is_probe(op):
+            # losing an active connection to a remote node means that node must be fenced
+            return "reset-remote" if rsc.managed else "stop"
         default = self.ws.op_defaults.get("on-fail")
         if op.operation == "stop":
             if default:
@@ -735,7 +744,11 @@ class HistoryUnpacker:
             self.migrations.migrate_to_done(rsc, rsc.history_name or rsc.id, node, op)
         elif rsc.role < Role.STARTED:
             self.set_active(rsc)
-        if clear and track.on_fail in ("block", "ignore", "demote", "restart", "restart-container"):
+        # with a reconnect interval a connection failure stays until it expires, even after a stop
+        cleared: tuple[str, ...] = ("block", "ignore", "demote", "restart", "restart-container")
+        if rsc.reconnect_s == 0:
+            cleared += ("reset-remote",)
+        if clear and track.on_fail in cleared:
             track.on_fail = "ignore"
             rsc.next_role = Role.UNKNOWN
 
@@ -775,6 +788,18 @@ class HistoryUnpacker:
             for name in self.ws.nodes:
                 ban(fail_rsc, name, -INFINITY)
 
+    def connection_failed(self, rsc: Rsc) -> None:
+        """A remote connection failed: recover it, and fence its node unless that already happened."""
+        rsc.failed = True
+        rsc.stop_needed = True
+        remote = self.ws.nodes.get(rsc.id)
+        if remote is not None and remote.remote_rsc == rsc.id:
+            remote.unseen = False  # a failed connection does not revoke the fencing
+            if self.ws.config.stonith_enabled and not remote.remote_was_fenced:
+                fence_node(self.ws, remote, "remote connection is unrecoverable")
+        if rsc.reconnect_s > 0:
+            rsc.next_role = Role.STOPPED  # stays down until the failure expires
+
     def process_state(self, rsc: Rsc, node: NodeInfo, track: _Track) -> None:
         if rsc.role != Role.UNKNOWN:
             rsc.known_on.add(node.name)
@@ -802,7 +827,9 @@ class HistoryUnpacker:
         elif on_fail == "stop":
             rsc.next_role = Role.STOPPED
             rsc.next_role_reason = "on-fail=stop"
-        elif on_fail in ("restart", "restart-container", "reset-remote") and rsc.role not in (
+        elif on_fail == "reset-remote":
+            self.connection_failed(rsc)
+        elif on_fail in ("restart", "restart-container") and rsc.role not in (
             Role.STOPPED,
             Role.UNKNOWN,
         ):

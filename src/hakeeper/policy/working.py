@@ -84,6 +84,7 @@ class NodeInfo:
     utilization: dict[str, int] = field(default_factory=dict)
     num_resources: int = 0  # resources assigned so far (tie-break)
     remote_rsc: str | None = None
+    remote_was_fenced: bool = False  # a remote node's recorded fencing since its connection last failed
 
     def available(self, consider_score: bool = False, score: int = 0) -> bool:
         """Can this node run resources at all (online, clean, not standby or shutting down)?"""
@@ -131,6 +132,7 @@ class Rsc:
     priority: int = 0
     migration_threshold: int = INFINITY
     failure_timeout: int = 0  # seconds
+    reconnect_s: int = 0  # a remote connection's reconnect_interval: no restart until its failure expires
     clone_max: int = 0
     clone_node_max: int = 1
     promoted_max: int = 1
