@@ -75,8 +75,13 @@ def test_stonith_watchdog_timeout_must_be_twice_the_nodes_watchdog() -> None:
     warning = stonith_watchdog_warning(cfg, "8s")
     assert warning is not None and "at least twice" in warning
     assert stonith_watchdog_warning(cfg, "10s") is None
-    assert stonith_watchdog_warning(cfg, "") is None
-    assert stonith_watchdog_warning(config('watchdog_timeout = "5s"'), "1s") is None  # no watchdog here
+    assert stonith_watchdog_warning(cfg, "-1") is not None  # "derive it": we need it set
+    unset = stonith_watchdog_warning(cfg, "")
+    assert unset is not None and "not set" in unset
+    plain = config('watchdog_timeout = "5s"')  # no watchdog on this node
+    assert stonith_watchdog_warning(plain, "") is None and stonith_watchdog_warning(plain, "0") is None
+    missing = stonith_watchdog_warning(plain, "10s")
+    assert missing is not None and "nothing resets it" in missing
 
 
 def test_unsafe_no_quorum_policies_become_stop_only_with_a_watchdog() -> None:

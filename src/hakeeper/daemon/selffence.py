@@ -63,17 +63,29 @@ def open_watchdog(config: DaemonConfig) -> Watchdog | None:
 
 
 def stonith_watchdog_warning(config: DaemonConfig, property_value: str | None) -> str | None:
-    """A sentence when the cluster's ``stonith-watchdog-timeout`` is too short for this node's watchdog."""
-    if not config.watchdog_enabled or not property_value or property_value.strip().startswith("-"):
-        return None
+    """A sentence when the cluster's ``stonith-watchdog-timeout`` and this node's watchdog do not fit."""
+    text = (property_value or "").strip()
     try:
-        cluster_ms = parse_duration_ms(property_value.strip())
+        cluster_ms = 0 if not text or text.startswith("-") else parse_duration_ms(text)
     except ValueError:
         return None  # the fencing layer reports an unreadable property
-    if cluster_ms == 0 or cluster_ms >= 2 * config.watchdog_timeout_ms:
+    if not config.watchdog_enabled:
+        if cluster_ms == 0:
+            return None
+        return (
+            f"stonith-watchdog-timeout is {text}, so the other nodes count this node as fenced that long "
+            "after losing it, but this node has no watchdog ([fencing] watchdog in its daemon "
+            "configuration): if it is cut off and cannot stop its resources, nothing resets it"
+        )
+    if cluster_ms == 0:
+        return (
+            "this node has a watchdog but the cluster property stonith-watchdog-timeout is not set: the "
+            "other nodes will not count on it (set it to at least twice the watchdog timeout)"
+        )
+    if cluster_ms >= 2 * config.watchdog_timeout_ms:
         return None
     return (
-        f"stonith-watchdog-timeout ({property_value}) is less than twice this node's watchdog timeout "
+        f"stonith-watchdog-timeout ({text}) is less than twice this node's watchdog timeout "
         f"({config.watchdog_timeout_ms / 1000:g}s): the other nodes may recover this node's resources "
         "before it has stopped them or been reset; set it to at least twice the watchdog timeout"
     )
@@ -136,13 +148,16 @@ class SelfFencing:
     def quorum_changed(self, quorate: bool, stonith_watchdog_timeout: str = "") -> None:
         """Quorum changed; ``stonith_watchdog_timeout`` is the cluster property now (checked once)."""
         was, self._quorate = self._quorate, quorate
-        if self.driver is None or was == quorate:
+        if was == quorate:
             return
         if quorate:
             warning = stonith_watchdog_warning(self.config, stonith_watchdog_timeout)
             if warning and warning != self._warned:
                 log.warning("%s: %s", self.node, warning)
             self._warned = warning or ""
+        if self.driver is None:
+            return
+        if quorate:
             self.driver.quorum_regained()
         else:
             self.driver.quorum_lost()
@@ -157,4 +172,3 @@ class SelfFencing:
         # The member core already asked the LRM to stop everything (no_quorum_policy says stop): wait for it.
         while self.active() > 0:
             await asyncio.sleep(STOP_POLL_S)
-
