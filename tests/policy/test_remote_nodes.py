@@ -89,3 +89,11 @@ def test_a_reconnect_interval_keeps_a_failed_connection_down_until_it_expires() 
         "* Fence (reboot) remote1 'remote connection is unrecoverable'",
         "* Stop remote1 (n1) due to node availability",
     }
+
+
+def test_resources_on_a_down_remote_node_wait_for_the_connection_to_come_back() -> None:
+    # the connection is stopped, not failed: it starts again, so the node is not fenced and app stays
+    config = cib([fencing_device(), _connection(), prim("app")],
+                 [node_state("n1", started("fence", 4)), _remote_state(started("app"))],
+                 nodes=["n1"], stonith=True, constraints=[_prefers_remote()])
+    assert lines(schedule(config, NOW).summary) == {"* Start remote1 (n1)"}

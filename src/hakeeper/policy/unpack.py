@@ -788,6 +788,15 @@ class HistoryUnpacker:
             for name in self.ws.nodes:
                 ban(fail_rsc, name, -INFINITY)
 
+    def lost_reason(self, rsc: Rsc, node: NodeInfo) -> str:
+        conn = self.ws.by_id.get(node.remote_rsc) if node.remote_rsc is not None else None
+        if conn is not None and not conn.failed:
+            # the fencing is called off if the connection can be re-established elsewhere
+            node.unseen = True
+            return (f"{rsc.id} is active there (fencing will be revoked if remote connection can be "
+                    "re-established elsewhere)")
+        return f"{rsc.id} is thought to be active there"
+
     def connection_failed(self, rsc: Rsc) -> None:
         """A remote connection failed: recover it, and fence its node unless that already happened."""
         rsc.failed = True
@@ -809,7 +818,7 @@ class HistoryUnpacker:
                 walker = walker.parent
         active_on_lost_node = rsc.role > Role.STOPPED and not node.online and not node.maintenance
         if active_on_lost_node and rsc.managed and self.ws.config.stonith_enabled:
-            fence_node(self.ws, node, f"{rsc.id} is thought to be active there")
+            fence_node(self.ws, node, self.lost_reason(rsc, node))
         on_fail = track.on_fail
         if node.unclean:
             on_fail = "ignore"
@@ -950,4 +959,10 @@ def unpack(cib: m.Cib, now: int) -> WorkingSet:
             node.standby = is_true(node.attrs.get("standby"))
             node.maintenance = is_true(node.attrs.get("maintenance")) or bool(state.node_in_maintenance)
             history.unpack_node(node, state)
+    # with fencing, what is recorded on a remote node that is down still counts (it may need fencing)
+    if cfg.stonith_enabled:
+        for state in cib.status.nodes:
+            node = _find_node(ws.nodes, state)
+            if node is not None and node.remote_rsc is not None and not node.online:
+                history.unpack_node(node, state)
     return ws
