@@ -473,6 +473,7 @@ def test_fencer_from_configuration() -> None:
 
 def test_watchdog_fencing_when_no_device_can_fence() -> None:
     f = fencer(dev("ipmi", hosts=["node1"]), watchdog_timeout_ms=10_000)
+    f.set_members(["node1", "node2"], 0.0)  # node3 was lost
     out = f.request("node3", "reboot", "node1", 100.0)
     assert runs(out) == [] and finished(out) is None
     assert next(o for o in out if isinstance(o, FencingPlanned)).first_attempt_at == 110.0
@@ -487,6 +488,7 @@ def test_watchdog_fencing_when_no_device_can_fence() -> None:
 
 def test_watchdog_wait_counts_only_quorate_time_and_can_be_cancelled() -> None:
     f = fencer(dev("ipmi", hosts=["node1"]), watchdog_timeout_ms=10_000)
+    f.set_members(["node1"], 0.0)
     f.request("node3", "off", "node1", 0.0)
     assert f.set_quorate(False, 5.0) == [] and f.next_deadline() is None
     assert finished(f.tick(50.0)) is None
@@ -499,6 +501,14 @@ def test_watchdog_wait_counts_only_quorate_time_and_can_be_cancelled() -> None:
     result = finished(out)
     assert result is not None and not result.ok and result.reason == "cancelled: node2 rejoined"
     assert f.tick(200.0) == []
+
+
+def test_watchdog_fencing_refuses_a_member_that_would_not_reset_itself() -> None:
+    f = fencer(dev("ipmi", hosts=["node1"]), watchdog_timeout_ms=10_000)  # node3 is still a member
+    out = f.request("node3", "off", "node1", 0.0)
+    result = finished(out)
+    assert result is not None and not result.ok and "is a member of the cluster" in result.reason
+    assert events(out)[-1][0] == "failed" and not f.in_progress("node3")
 
 
 def test_without_watchdog_timeout_no_device_still_fails() -> None:

@@ -27,6 +27,8 @@ Rules:
   request completes (``done``, device ``watchdog``) once that timeout has passed with this side quorate:
   the target, which lost quorum, has stopped its resources or reset itself by then
   (:mod:`~hakeeper.fencing.watchdog`). Time without quorum does not count (:meth:`Fencer.set_quorate`).
+  A target that is still a member (:meth:`Fencer.set_members`) has not lost quorum and will not reset
+  itself: such a request fails at once rather than reporting a fence that did not happen.
 - Requests to power off a node that is already being powered off (off or reboot) are merged.
 """
 
@@ -359,7 +361,14 @@ class Fencer:
         )
         self._next_id += 1
         out: list[Output] = [self._record(req, "pending", now, wall)]
-        if not req.levels and self._options.watchdog_timeout_ms > 0 and action in _POWER_OFF:
+        watchdog = not req.levels and self._options.watchdog_timeout_ms > 0 and action in _POWER_OFF
+        if watchdog and target in self._members:
+            why = (
+                f"no fencing device can fence {target}, and watchdog fencing cannot either while {target} "
+                "is a member of the cluster: only a node that lost quorum resets itself"
+            )
+            return out + self._finish(req, now, wall, ok=False, reason=why)
+        if watchdog:
             req.watchdog = True  # no device: the target resets itself (it lost quorum); wait for that
             delay = self._options.watchdog_timeout_ms / 1000.0
         elif not req.levels:
