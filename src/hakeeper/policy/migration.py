@@ -36,18 +36,25 @@ class MigrationHistory:
     """Reads migrations across nodes: each node's recorded operations per resource, as the CIB lists them."""
 
     def __init__(self, cib: m.Cib, nodes: dict[str, NodeInfo]) -> None:
+        self.cib = cib
         self.nodes = nodes
-        self.ops: dict[tuple[str, str], list[m.OpRecord]] = {}
-        for state in cib.status.nodes:
-            name = state.uname or state.id
-            for hist in state.resources:
-                self.ops[(name, hist.id)] = list(hist.ops)
+        self._index: dict[tuple[str, str], list[m.OpRecord]] | None = None
 
     # --- queries over the recorded history -------------------------------------------------------------
 
+    def _ops(self, node: str, rsc_id: str) -> list[m.OpRecord]:
+        """The recorded operations, in the CIB's order (indexed on first use: migrations are rare)."""
+        if self._index is None:
+            self._index = {
+                (state.uname or state.id, hist.id): hist.ops
+                for state in self.cib.status.nodes
+                for hist in state.resources
+            }
+        return self._index.get((node, rsc_id), [])
+
     def _find(self, rsc_id: str, task: str, node: str, source: str | None = None) -> m.OpRecord | None:
         """The first recorded ``task`` for the resource on ``node`` (of a migration from ``source``)."""
-        for op in self.ops.get((node, rsc_id), []):
+        for op in self._ops(node, rsc_id):
             if op.operation != task:
                 continue
             if source is not None and task == "migrate_from" and op.migrate_source != source:
@@ -58,12 +65,12 @@ class MigrationHistory:
         return None
 
     def _unknown_on(self, rsc_id: str, node: str) -> bool:
-        return not self.ops.get((node, rsc_id))
+        return not self._ops(node, rsc_id)
 
     def _non_monitor_after(self, rsc_id: str, node: str, op: m.OpRecord, same_node: bool) -> bool:
         return any(
             other is not op and other.operation in _STATE_CHANGING and _newer(other, op, same_node)
-            for other in self.ops.get((node, rsc_id), [])
+            for other in self._ops(node, rsc_id)
         )
 
     def _stopped_after(self, rsc_id: str, node: str, op: m.OpRecord, same_node: bool) -> bool:
