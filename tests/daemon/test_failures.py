@@ -17,8 +17,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
+from hakeeper.api.auth import Role
 from hakeeper.api.client import ApiClient, ApiRequestError
 from hakeeper.api.schemas import FailCountView, ResourceView
 from hakeeper.cli.localcluster import LocalCluster, wait_until
@@ -63,9 +64,15 @@ ops = [{{ name = "monitor", interval = "1s", timeout = "10s" }}]
 """
 
 
+class Local(LocalCluster):
+    token: str
+    """An admin token (only root needs none on the local socket)."""
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("failures"), NODES, BOOTSTRAP)
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    c = Local(tmp_path_factory.mktemp("failures"), NODES, BOOTSTRAP)
+    c.token = c.create_token("tests", Role.ADMIN)
     try:
         c.start_all()
         up = wait_until(lambda: all(len(running(c, r)) == 1 for r in ("inplace", "mover", "expiring")), 90)
@@ -73,6 +80,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield c
     finally:
         c.stop_all()
+
+
+def api(cluster: LocalCluster, node: str) -> ApiClient:
+    token = getattr(cluster, "token", None)
+    return ApiClient(socket_path=cluster.node_dir(node) / "api.sock", token=token, timeout_s=10)
 
 
 def state_file(cluster: LocalCluster, node: str, rsc: str) -> Path:
@@ -83,7 +95,7 @@ def view(cluster: LocalCluster, rsc: str) -> ResourceView | None:
     """The resource as the API of the first live node shows it (None while that API does not answer)."""
     node = next(iter(cluster.procs))
     try:
-        with ApiClient(socket_path=cluster.node_dir(node) / "api.sock", timeout_s=10) as c:
+        with api(cluster, node) as c:
             return c.resource(rsc)
     except ApiRequestError:
         return None
@@ -105,6 +117,15 @@ def kill_behind_the_clusters_back(cluster: LocalCluster, rsc: str) -> str:
     return node
 
 
+def hakeeper(cluster: LocalCluster, node: str, *args: str) -> Result:
+    """``hakeeper ARGS`` as an operator on ``node``."""
+    if "status" not in cli.commands:
+        _register()
+    socket = cluster.node_dir(node) / "api.sock"
+    env = {"HAKEEPER_URL": None, "HAKEEPER_TOKEN": getattr(cluster, "token", None)}
+    return CliRunner().invoke(cli, [*args, "--socket", str(socket)], env=env)
+
+
 def settled_on(cluster: LocalCluster, rsc: str, node: str) -> bool:
     return running(cluster, rsc) == {node}
 
@@ -122,11 +143,11 @@ def test_a_monitor_failure_is_recovered_in_place_with_a_fail_count(cluster: Loca
     [fc] = v.fail_counts
     assert fc.expires_in_s is None, "without failure-timeout a fail count never expires"
 
-    # cleanup clears the fail count and the failed action, and the resource keeps running where it was
-    with ApiClient(socket_path=cluster.node_dir(node) / "api.sock") as c:
-        assert c.cleanup("inplace").changed
+    # 'hakeeper resource cleanup' clears the fail count and the failed action; the resource keeps running
+    cleaned = hakeeper(cluster, node, "resource", "cleanup", "inplace")
+    assert cleaned.exit_code == 0 and "Committed" in cleaned.output, cleaned.output
     assert wait_until(lambda: not counts(cluster, "inplace"), 30, 0.3), fail_counts(cluster, "inplace")
-    with ApiClient(socket_path=cluster.node_dir(node) / "api.sock") as c:
+    with api(cluster, node) as c:
         failed = [f for f in c.resources().failed_actions if f.rsc == "inplace"]
     assert failed == []
     assert wait_until(lambda: (v := view(cluster, "inplace")) is not None and v.nodes == [node], 30, 0.3)
@@ -159,25 +180,21 @@ def test_migration_threshold_moves_the_resource_and_the_failed_node_is_not_used_
     assert all(f.migration_threshold == 2 for f in fail_counts(cluster, "mover").values())
 
     # cleanup on one node lets the resource run there again
-    with ApiClient(socket_path=cluster.node_dir(NODES[0]) / "api.sock") as c:
+    with api(cluster, NODES[0]) as c:
         c.cleanup("mover", visited[1])
     assert wait_until(lambda: running(cluster, "mover") == {visited[1]}, 60), cluster.logs()
     assert set(counts(cluster, "mover")) == set(NODES) - {visited[1]}
 
 
 def status_json(cluster: LocalCluster, node: str) -> dict[str, object]:
-    if "status" not in cli.commands:
-        _register()
-    socket = cluster.node_dir(node) / "api.sock"
-    result = CliRunner().invoke(cli, ["status", "--json", "--socket", str(socket)])
+    result = hakeeper(cluster, node, "status", "--json")
     assert result.exit_code == 0, result.output
     doc: dict[str, object] = json.loads(result.output)
     return doc
 
 
 def status_text(cluster: LocalCluster, node: str) -> str:
-    socket = cluster.node_dir(node) / "api.sock"
-    result = CliRunner().invoke(cli, ["status", "--socket", str(socket)])
+    result = hakeeper(cluster, node, "status")
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -200,7 +217,7 @@ def test_failure_timeout_expires_the_fail_count_and_status_shows_the_time_left(
         cluster, "expiring"
     )
     assert f"expiring on {node}" not in status_text(cluster, node)
-    with ApiClient(socket_path=cluster.node_dir(node) / "api.sock") as c:
+    with api(cluster, node) as c:
         failed = [f for f in c.resources().failed_actions if f.rsc == "expiring"]
     assert failed == [], "an expired failure is no longer listed as a failed action"
     assert running(cluster, "expiring") == {node}

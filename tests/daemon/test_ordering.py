@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from hakeeper.api.auth import Role
 from hakeeper.api.client import ApiClient, ApiRequestError
 from hakeeper.api.handle import Event
 from hakeeper.cli.localcluster import LocalCluster, wait_until
@@ -78,6 +79,7 @@ score = "INFINITY"
 
 class Cluster(LocalCluster):
     tools: Path
+    token: str  # admin (only root needs none on the local socket)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     (tools / "service").write_text(SERVICE_SCRIPT)
     c = Cluster(root / "cluster", NODES, bootstrap(tools))
     c.tools = tools
+    c.token = c.create_token("tests", Role.ADMIN)
     try:
         c.start_all()
         assert wait_until(lambda: together(c) is not None, 90), c.logs()
@@ -119,7 +122,7 @@ def together(cluster: Cluster) -> str | None:
 
 
 def client(cluster: Cluster, node: str) -> ApiClient:
-    return ApiClient(socket_path=cluster.node_dir(node) / "api.sock", timeout_s=10)
+    return ApiClient(socket_path=cluster.node_dir(node) / "api.sock", token=cluster.token, timeout_s=10)
 
 
 def the_dc(cluster: Cluster) -> str | None:
