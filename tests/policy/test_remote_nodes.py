@@ -97,3 +97,14 @@ def test_resources_on_a_down_remote_node_wait_for_the_connection_to_come_back() 
                  [node_state("n1", started("fence", 4)), _remote_state(started("app"))],
                  nodes=["n1"], stonith=True, constraints=[_prefers_remote()])
     assert lines(schedule(config, NOW).summary) == {"* Start remote1 (n1)"}
+
+
+def test_a_connection_stuck_on_a_lost_host_fences_the_remote_node_to_stop_its_resources() -> None:
+    # remote1's connection ran on n1, which is lost; it may run nowhere else, and app must move away
+    states = [node_state("n1", _connection_started(), online=False), node_state("n2", started("fence", 4)),
+              _remote_state(started("app"))]
+    config = cib([fencing_device(), _connection(), prim("app")], states, nodes=["n1", "n2"], stonith=True,
+                 constraints=[_banned("remote1", "n2")])
+    summary = lines(schedule(config, NOW).summary)
+    assert "* Fence (reboot) remote1 'resources are active but connection is unrecoverable'" in summary
+    assert "* Move app (remote1 -> n2)" in summary

@@ -64,6 +64,32 @@ def avoid_remote_nodes(nodes: dict[str, NodeInfo], resources: list[Rsc]) -> None
                     prim.allowed[name] = -INFINITY
 
 
+def connection_lost(node: NodeInfo, conn: Rsc) -> bool:
+    """Will this remote node stay unreachable: its connection cannot run again and it failed (or its host
+    is being fenced)? Then only fencing can stop what runs there."""
+    if conn.next_role != Role.STOPPED and conn.assigned is not None:
+        return False
+    host = conn.current_node()
+    if host is not None and host.unclean:
+        return True
+    if not conn.failed:
+        return False
+    # with a reconnect interval after a fencing, whether it can come back is only known after the interval
+    shutting_down = node.attrs.get("shutdown", "0") not in ("", "0")
+    return not (conn.reconnect_s > 0 and node.remote_was_fenced and not shutting_down)
+
+
+def unreachable_remote_nodes(nodes: dict[str, NodeInfo], by_id: dict[str, Rsc],
+                             stopping_on: set[str]) -> list[NodeInfo]:
+    """Remote nodes with something to stop whose connection is lost for good: they must be fenced."""
+    out: list[NodeInfo] = []
+    for node in nodes.values():
+        conn = connection_of(node, by_id)
+        if conn is not None and node.name in stopping_on and connection_lost(node, conn):
+            out.append(node)
+    return out
+
+
 def connection_assigned(conn: Rsc, nodes: dict[str, NodeInfo]) -> None:
     """Once its connection is placed, a remote node will be up for this transition, or shut down."""
     node = nodes.get(conn.id)

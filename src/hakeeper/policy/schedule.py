@@ -26,8 +26,9 @@ from hakeeper.policy.constraints import (
 )
 from hakeeper.policy.digests import find_definition_changes
 from hakeeper.policy.recurring import add_recurring_monitors
+from hakeeper.policy.remote import unreachable_remote_nodes
 from hakeeper.policy.summary import SummaryLine, render_lines, resource_lines
-from hakeeper.policy.unpack import WorkingSet, unpack
+from hakeeper.policy.unpack import WorkingSet, fence_node, unpack
 from hakeeper.policy.working import INFINITY, NodeInfo, Rsc
 
 
@@ -105,6 +106,16 @@ def _fence_actions(ws: WorkingSet, graph: act.Graph) -> list[SummaryLine]:
     return lines
 
 
+def _fence_unreachable_remotes(ws: WorkingSet, graph: act.Graph) -> None:
+    stopping_on = {
+        a.node.name
+        for a in graph.actions
+        if a.task == "stop" and a.rsc is not None and a.node is not None and not a.pseudo
+    }
+    for node in unreachable_remote_nodes(ws.nodes, ws.by_id, stopping_on):
+        fence_node(ws, node, "resources are active but connection is unrecoverable")
+
+
 def _resources_in_order(ws: WorkingSet) -> list[Rsc]:
     out: list[Rsc] = []
     for top in ws.resources:
@@ -134,6 +145,7 @@ def schedule(cib: m.Cib, now: int) -> Transition:
     graph = act.Graph(ws)
     for top in ws.resources:
         act.create_resource_actions(graph, top)
+    _fence_unreachable_remotes(ws, graph)
     fence_lines = _fence_actions(ws, graph)
     for prim in _resources_in_order(ws):
         act.internal_orderings(graph, prim)
