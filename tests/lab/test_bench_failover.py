@@ -6,8 +6,10 @@ These need no root: the lab itself is exercised by test_lab_cluster.py and by ru
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 
+import pytest
 from click.testing import CliRunner
 
 from hakeeper.cli.bench_cmd import bench
@@ -70,3 +72,15 @@ def test_the_command_is_registered_under_bench() -> None:
     result = CliRunner().invoke(bench, ["failover", "--help"])
     assert result.exit_code == 0
     assert "--runs" in result.output
+
+
+def test_without_root_the_lab_commands_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hakeeper.cli.demo_cmd import demo
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    result = CliRunner().invoke(bench, ["failover", "--runs", "1"])
+    assert result.exit_code == 1
+    assert "needs root" in result.output
+    result = CliRunner().invoke(demo, ["--lab", "--auto"])
+    assert result.exit_code == 1
+    assert "demo --lab runs the nodes in network namespaces: the lab needs root" in result.output

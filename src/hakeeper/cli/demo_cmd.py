@@ -70,10 +70,13 @@ def _serving_node(answer: str | None) -> str | None:
 )
 def demo(auto: bool, lab: bool, workdir: Path | None) -> None:
     """Start three nodes, run a web service, kill its node, and watch it come back elsewhere."""
-    root = workdir or Path(tempfile.mkdtemp(prefix="hakeeper-demo-"))
     if lab:
-        _run_lab(root, auto, keep=workdir is not None)
+        why = lab_supported()
+        if why is not None:
+            raise click.ClickException(f"demo --lab runs the nodes in network namespaces: {why}")
+        _run_lab(workdir or Path(tempfile.mkdtemp(prefix="hakeeper-demo-")), auto, keep=workdir is not None)
         return
+    root = workdir or Path(tempfile.mkdtemp(prefix="hakeeper-demo-"))
     port = free_tcp_port()
     url = f"http://127.0.0.1:{port}/"
     cluster = LocalCluster(root, NODES, _bootstrap(port), http_port=free_tcp_port())
@@ -92,9 +95,6 @@ def demo(auto: bool, lab: bool, workdir: Path | None) -> None:
 
 
 def _run_lab(root: Path, auto: bool, keep: bool) -> None:
-    why = lab_supported()
-    if why is not None:
-        raise click.ClickException(f"demo --lab runs the nodes in network namespaces: {why}")
     cluster = LabCluster(root, NODES, cluster_name="demo")
     cluster.bootstrap = web_group_bootstrap(cluster, fencing=True, port=LAB_PORT, monitor="2s")
     ok = False
