@@ -44,8 +44,8 @@ PORT = 8080
 SETTLE_S = 120
 ROUNDS = int(os.environ.get("HAKEEPER_LAB_ROUNDS", "4"))
 TIMERS = {"heartbeat_interval": "50ms", "failure_timeout": "300ms", "election_timeout": "600ms"}
-WATCHDOG_S = 3
-STONITH_WATCHDOG_S = 8
+WATCHDOG_S = 4
+STONITH_WATCHDOG_S = 10
 
 
 # --- the client's view ----------------------------------------------------------------------------------
