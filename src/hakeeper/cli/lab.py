@@ -362,17 +362,23 @@ class LabCluster:
         if start:
             self.start(name)
 
-    def cut(self, name: str) -> None:
-        """Isolate node ``name``: its links go down, its processes keep running."""
-        self._set_links(name, up=False)
+    def cut(self, name: str, link: int | None = None) -> None:
+        """Isolate node ``name``: its links (or only link ``link``) go down, its processes keep running."""
+        self._set_links(name, up=False, link=link)
 
-    def heal(self, name: str) -> None:
-        """Bring node ``name``'s links up again after :meth:`cut`."""
-        self._set_links(name, up=True)
+    def heal(self, name: str, link: int | None = None) -> None:
+        """Bring node ``name``'s links (or only link ``link``) up again after :meth:`cut`."""
+        self._set_links(name, up=True, link=link)
 
-    def _set_links(self, name: str, *, up: bool) -> None:
+    def _set_links(self, name: str, *, up: bool, link: int | None) -> None:
+        if link is not None and not 0 <= link < self.links:
+            raise LabError(f"this lab has {self.links} link(s) per node; there is no link {link}")
         try:
-            netns_agent.set_links(self.namespace(name), up=up)
+            if link is None:
+                netns_agent.set_links(self.namespace(name), up=up)
+            else:
+                state = "up" if up else "down"
+                netns_agent.ip("-n", self.namespace(name), "link", "set", self.interface(link), state)
         except netns_agent.Failure as err:
             raise LabError(f"could not set the links of {name} {'up' if up else 'down'}: {err}") from err
 
