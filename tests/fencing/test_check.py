@@ -129,10 +129,13 @@ def test_configuration_problems_are_reported() -> None:
 
 
 def test_watchdog_covers_nodes_without_devices() -> None:
-    report = check_fencing(config(nodes=NODES, props={"stonith-watchdog-timeout": "10s"}))
+    watchdog = {"stonith-watchdog-timeout": "10s", "have-watchdog": "true"}
+    report = check_fencing(config(nodes=NODES, props=watchdog))
     assert report.ok and report.warnings == ()
     assert report.nodes[0].fenced_by == ("watchdog self-fencing (stonith-watchdog-timeout)",)
-    two = check_fencing(config(props={"stonith-watchdog-timeout": "10s"}))
+    without = check_fencing(config(nodes=NODES, props={"stonith-watchdog-timeout": "10s"}))
+    assert without.ok and any("no resource will start" in w for w in without.warnings)
+    two = check_fencing(config(props=watchdog))
     assert any(
         w.startswith("watchdog fencing in a two-node cluster is safe only with a witness")
         for w in two.warnings

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from hakeeper.cib.model import Configuration, FencingLevel, Node
+from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.fencing.agent import AgentError, agent_metadata, run_agent
 from hakeeper.fencing.devices import (
     Capability,
@@ -167,6 +168,25 @@ def _nothing_fences(node: str, devset: DeviceSet) -> str:
     )
 
 
+def _watchdog_findings(config: Configuration, devset: DeviceSet) -> list[str]:
+    """Watchdog fencing needs have-watchdog (or no resource starts without a device) and real watchdogs."""
+    if devset.options.watchdog_timeout_ms <= 0 or not devset.options.enabled:
+        return []
+    props = cluster_properties(config.properties, None) if config.properties else {}
+    if props.get("have-watchdog", "false").strip().lower() in ("true", "yes", "on", "1", "y"):
+        return []
+    if devset.devices:
+        return [
+            "stonith-watchdog-timeout is set but have-watchdog is not true: set have-watchdog = true once "
+            "every node runs a watchdog ([fencing] watchdog in its daemon configuration)"
+        ]
+    return [
+        "no fencing device is configured and have-watchdog is not true, so no resource will start; set "
+        "have-watchdog = true once every node runs a watchdog ([fencing] watchdog in its daemon "
+        "configuration), which this check cannot see"
+    ]
+
+
 def _config_findings(config: Configuration, devset: DeviceSet) -> tuple[list[str], list[str]]:
     errors = list(devset.errors.values())  # each message names its device
     errors += list(bad_patterns(config.fencing_topology).values())
@@ -182,6 +202,7 @@ def _config_findings(config: Configuration, devset: DeviceSet) -> tuple[list[str
             "watchdog fencing in a two-node cluster is safe only with a witness: with two_node quorum both "
             "halves stay quorate, so neither resets itself while the other counts it as fenced"
         )
+    warnings += _watchdog_findings(config, devset)
     for level in config.fencing_topology:
         for dev_id in level.devices:
             if dev_id not in devset.devices and dev_id not in devset.errors:
