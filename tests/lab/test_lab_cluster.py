@@ -28,6 +28,7 @@ from hakeeper.api.client import ApiClient, ApiRequestError
 from hakeeper.api.schemas import ClusterView
 from hakeeper.cli.lab import LabCluster, LabError
 from hakeeper.cli.localcluster import wait_until
+from tests.clusters import dummy_bootstrap
 
 pytestmark = [
     pytest.mark.lab,
@@ -335,3 +336,41 @@ def test_the_lab_demo_runs_unattended(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the VIP answers again, served by" in proc.stdout
     assert "stays on" in proc.stdout
+
+
+def test_two_links_one_lost_changes_nothing_and_an_isolated_node_stops_its_resource(tmp_path: Path) -> None:
+    if not DUMMY.exists():
+        pytest.skip("Debian's resource-agents is needed")
+    lab = LabCluster(tmp_path, NODES3, links=2, client=False)
+    lab.bootstrap = dummy_bootstrap("lab-links")
+    try:
+        lab.create()
+    except LabError as err:
+        pytest.skip(f"cannot build a lab here: {err}")
+    try:
+        lab.start_all()
+        assert wait_until(lambda: len(dummy_nodes(lab)) == 1 and online(lab) == set(NODES3), SETTLE_S, 0.5)
+        (active,) = dummy_nodes(lab)
+        before = state_files(lab, active, "Dummy")
+        observer = next(n for n in NODES3 if n != active)
+
+        def link_up(link: int) -> bool | None:
+            with lab.api(observer) as client:
+                states = client.cluster().links
+            return next((s.up for s in states if s.node == active and s.link == link), None)
+
+        lab.cut(active, link=0)
+        assert wait_until(lambda: link_up(0) is False, SETTLE_S, 0.2), lab.logs()
+        assert link_up(1) is True
+        assert online(lab) == set(NODES3)  # a node is up while any of its links is
+        assert state_files(lab, active, "Dummy") == before and dummy_nodes(lab) == {active}
+        lab.heal(active, link=0)
+        assert wait_until(lambda: link_up(0) is True, SETTLE_S, 0.2), lab.logs()
+
+        lab.cut(active)  # isolated: it loses quorum and stops its resource; the others start it elsewhere
+        assert wait_until(lambda: not state_files(lab, active, "Dummy"), SETTLE_S, 0.2), lab.logs()
+        assert wait_until(lambda: len(dummy_nodes(lab)) == 1, SETTLE_S, 0.2), lab.logs()
+        assert active not in dummy_nodes(lab)
+        assert lab.alive(active)  # isolation, not a failure: its daemon still runs
+    finally:
+        lab.teardown()
