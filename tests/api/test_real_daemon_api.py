@@ -87,7 +87,6 @@ class Api:
     cluster: LocalCluster
     http: httpx.Client
     tokens: dict[Role, str]
-    started: float
 
     def auth(self, role: Role | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"} if role is not None else {}
@@ -114,7 +113,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     try:
         c.start_all()
         with httpx.Client(base_url=c.dashboard_url("n1").rstrip("/"), timeout=60) as http:
-            a = Api(c, http, tokens, time.time())
+            a = Api(c, http, tokens)
             assert wait_until(lambda: settled(a), 90, 0.5), c.logs()
             yield a
     finally:
