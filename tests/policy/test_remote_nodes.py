@@ -108,3 +108,38 @@ def test_a_connection_stuck_on_a_lost_host_fences_the_remote_node_to_stop_its_re
     summary = lines(schedule(config, NOW).summary)
     assert "* Fence (reboot) remote1 'resources are active but connection is unrecoverable'" in summary
     assert "* Move app (remote1 -> n2)" in summary
+
+
+def _vm(**meta: str) -> m.Primitive:
+    values = {"remote-node": "guest1", **meta}
+    return m.Primitive(id="vm", klass="ocf", provider="heartbeat", type="VirtualDomain",
+                       meta_attributes=[m.NvSet(id="vm-meta", values=values)])
+
+
+def _guest_connection_started() -> m.ResourceHistory:
+    return m.ResourceHistory(id="guest1", klass="ocf", provider="pacemaker", type="remote",
+                             ops=[op("guest1", "start", 3)])
+
+
+def _guest_state(*resources: m.ResourceHistory) -> m.NodeState:
+    return m.NodeState(id="guest1", uname="guest1", remote_node=True, resources=list(resources))
+
+
+def test_a_vm_with_remote_node_hosts_a_guest_node_once_it_runs() -> None:
+    # the connection to guest1 is implicit: it starts after the VM, where the VM runs
+    on_guest = m.Location(id="app-on-guest", rsc="app", node="guest1", score=100)
+    config = cib([_vm(), prim("app")], [node_state("n1"), _guest_state()], nodes=["n1"],
+                 constraints=[on_guest])
+    assert lines(schedule(config, NOW).summary) == {
+        "* Start vm (n1)", "* Start guest1 (n1)", "* Start app (guest1)"}
+
+
+def test_stopping_the_vm_stops_its_guest_node_and_what_runs_there() -> None:
+    states = [node_state("n1", started("vm"), _guest_connection_started()), _guest_state(started("app"))]
+    config = cib([_vm(**{"target-role": "Stopped"}), prim("app")], states, nodes=["n1"],
+                 constraints=[_banned("app", "n1")])
+    assert lines(schedule(config, NOW).summary) == {
+        "* Stop vm (n1) due to node availability",
+        "* Stop guest1 (n1) due to node availability",
+        "* Stop app (guest1) due to node availability",
+    }

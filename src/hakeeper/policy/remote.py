@@ -22,17 +22,51 @@ def is_connection(prim: m.Primitive) -> bool:
     return (prim.klass or "") == "ocf" and (prim.provider or "") == "pacemaker" and prim.type == "remote"
 
 
+def guest_name(prim: m.Primitive) -> str | None:
+    """The guest node a VM or container resource hosts (its ``remote-node`` meta attribute), if any."""
+    if is_connection(prim):
+        return None
+    for nvset in prim.meta_attributes:
+        name = nvset.values.get("remote-node")
+        if name:
+            return name
+    return None
+
+
+def guest_connection(container: m.Primitive, name: str) -> m.Primitive:
+    """The implicit connection resource to a guest node, named after the node (as Pacemaker makes it)."""
+    meta: dict[str, str] = {}
+    params: dict[str, str] = {}
+    for nvset in container.meta_attributes:
+        for key, value in nvset.values.items():
+            if key in ("is-managed", "allow-migrate"):
+                meta[key] = value
+            elif key == "remote-addr":
+                params["addr"] = value
+            elif key == "remote-port":
+                params["port"] = value
+    return m.Primitive(
+        id=name, klass="ocf", provider="pacemaker", type="remote",
+        meta_attributes=[m.NvSet(id=f"{name}-meta", values=meta)] if meta else [],
+        instance_attributes=[m.NvSet(id=f"{name}-params", values=params)] if params else [],
+    )
+
+
 def add_remote_nodes(cib: m.Cib, nodes: dict[str, NodeInfo]) -> None:
-    """One node per connection resource (kept where the configuration already lists it)."""
+    """One node per connection resource (kept where the configuration already lists it), and one per
+    guest (a resource with ``remote-node``)."""
     for res in cib.configuration.resources:
-        if not isinstance(res, m.Primitive) or not is_connection(res):
+        if not isinstance(res, m.Primitive):
             continue
-        node = nodes.get(res.id)
+        name = res.id if is_connection(res) else guest_name(res)
+        if name is None:
+            continue
+        node = nodes.get(name)
         if node is None:
-            node = NodeInfo(name=res.id, id=res.id, kind="remote")
-            nodes[res.id] = node
+            node = NodeInfo(name=name, id=name, kind="remote")
+            nodes[name] = node
         node.kind = "remote"
-        node.remote_rsc = res.id
+        node.remote_rsc = name
         node.unclean = False
         node.unseen = True  # fencing it is revoked if the connection can run again (unless it failed)
 
@@ -48,6 +82,9 @@ def set_remote_online(nodes: dict[str, NodeInfo], by_id: dict[str, Rsc]) -> None
         if conn is None:
             continue
         running = conn.role >= Role.STARTED and bool(conn.running_on)
+        host = conn.container
+        if host is not None and (host.role < Role.STARTED or host.failed):
+            running = False  # a guest is down with its VM or container
         node.online = running and not conn.failed
         node.shutdown = running and conn.next_role == Role.STOPPED
 
@@ -59,7 +96,8 @@ def avoid_remote_nodes(nodes: dict[str, NodeInfo], resources: list[Rsc]) -> None
         return
     for top in resources:
         for prim in top.primitives():
-            if prim.klass == "stonith" or prim.agent == "ocf:pacemaker:remote":
+            hosts_guest = any(c.container is prim for c in resources)
+            if prim.klass == "stonith" or prim.agent == REMOTE_AGENT or hosts_guest:
                 for name in remote:
                     prim.allowed[name] = -INFINITY
 

@@ -9,7 +9,13 @@ from hakeeper.cib import model as m
 from hakeeper.cib.rules import RuleContext
 from hakeeper.policy.attrs import is_true, parse_int_score, parse_interval_s, resolve_sets
 from hakeeper.policy.migration import MigrationHistory
-from hakeeper.policy.remote import REMOTE_AGENT, add_remote_nodes, set_remote_online
+from hakeeper.policy.remote import (
+    REMOTE_AGENT,
+    add_remote_nodes,
+    guest_connection,
+    guest_name,
+    set_remote_online,
+)
 from hakeeper.policy.working import (
     INFINITY,
     ClusterConfig,
@@ -434,10 +440,20 @@ def apply_meta(ws: WorkingSet, rsc: Rsc) -> None:
 
 def unpack_resources(ws: WorkingSet) -> None:
     builder = _Builder(ws)
+    guests: list[tuple[m.Primitive, Rsc, str]] = []
     for res in ws.cib.configuration.resources:
         rsc = builder.build(res)
         if rsc is not None:
             ws.resources.append(rsc)
+            if isinstance(res, m.Primitive):
+                name = guest_name(res)
+                if name is not None and name not in ws.by_id:
+                    guests.append((res, rsc, name))
+    # a guest node's connection is an implicit resource, after every configured one
+    for res, container, name in guests:
+        conn = builder.primitive(guest_connection(res, name), None, {}, "")
+        conn.container = container
+        ws.resources.append(conn)
     # As Pacemaker: a cluster whose nodes self-fence through a watchdog (have-watchdog) can fence too.
     ws.config.have_stonith_resource = any(
         r.klass == "stonith" for top in ws.resources for r in top.primitives()
