@@ -101,3 +101,15 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--seeds", "-1"])
     assert "must not be negative" in capsys.readouterr().err
+
+
+# Seeds the long soak once failed; each is fixed at its root cause with a scenario test in tests/messaging.
+SOAK_REGRESSIONS = [
+    1070251,  # a leader that removed itself left an entry only a witness held (test_raft_core)
+]
+
+
+@pytest.mark.parametrize("seed", SOAK_REGRESSIONS)
+def test_seeds_the_soak_once_failed_pass(seed: int) -> None:
+    result = run_seed(seed)
+    assert result.ok, result.error
