@@ -143,3 +143,19 @@ def test_stopping_the_vm_stops_its_guest_node_and_what_runs_there() -> None:
         "* Stop guest1 (n1) due to node availability",
         "* Stop app (guest1) due to node availability",
     }
+
+
+def test_a_failed_vm_is_recovered_and_that_fences_its_guest() -> None:
+    failed_vm = m.ResourceHistory(id="vm", klass="ocf", provider="heartbeat", type="VirtualDomain", ops=[
+        op("vm", "start", 2), op("vm", "monitor", 5, rc=1, interval=10000)])
+    states = [node_state("n1", failed_vm, _guest_connection_started(), started("fence", 6)),
+              _guest_state(started("app"))]
+    on_guest = m.Location(id="app-on-guest", rsc="app", node="guest1", score=100)
+    config = cib([fencing_device(), _vm(), prim("app")], states, nodes=["n1"], constraints=[on_guest],
+                 stonith=True)
+    assert lines(schedule(config, NOW).summary) == {
+        "* Fence (reboot) guest1 (resource: vm) 'guest is unclean'",
+        "* Recover vm (n1)",
+        "* Restart guest1 (n1) due to required vm start",
+        "* Recover app (guest1)",
+    }

@@ -82,9 +82,14 @@ def set_remote_online(nodes: dict[str, NodeInfo], by_id: dict[str, Rsc]) -> None
         if conn is None:
             continue
         running = conn.role >= Role.STARTED and bool(conn.running_on)
-        host = conn.container
-        if host is not None and (host.role < Role.STARTED or host.failed):
-            running = False  # a guest is down with its VM or container
+        container = conn.container
+        if container is not None:
+            host = container.current_node()
+            if container.failed or (host is not None and host.unclean and not host.online):
+                node.requires_reset = True  # recovering the container is this guest's fencing
+                running = False
+            elif container.role < Role.STARTED:
+                running = False  # a guest is down with its VM or container
         node.online = running and not conn.failed
         node.shutdown = running and conn.next_role == Role.STOPPED
 

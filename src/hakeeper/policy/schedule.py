@@ -88,8 +88,34 @@ def _score_lines(ws: WorkingSet) -> list[str]:
     return lines
 
 
+def _guest_fencing(ws: WorkingSet, graph: act.Graph, node: NodeInfo) -> SummaryLine | None:
+    """A guest is "fenced" by recovering its container: a pseudo fencing that what ran there waits for."""
+    conn = ws.by_id.get(node.remote_rsc or "")
+    container = conn.container if conn is not None else None
+    if container is None or not node.requires_reset:
+        return None
+    if any(not n.online and not can_fence(ws, n) for n in container.running_on):
+        return None
+    fence = graph.action(None, "stonith", node, optional=False, pseudo=True, owner=f"stonith-{node.name}")
+    fence.fence_kind = "reboot" if graph.find(container, "start") else "off"
+    fence.reason = "guest is unclean"
+    for stop in graph.find(container, "stop"):
+        graph.order(stop, fence, act.IMPLIES_THEN | act.RUNNABLE_LEFT)
+    for action in graph.actions:
+        if action.node is node and action.rsc is not None and action.task in ("stop", "demote"):
+            action.pseudo = True
+            action.runnable = True
+            graph.order(fence, action, act.IMPLIES_THEN)
+    label = f"{node.name} (resource: {container.id})"
+    return SummaryLine(f"Fence ({fence.fence_kind})", label, "", fence.reason)
+
+
 def _fence_actions(ws: WorkingSet, graph: act.Graph) -> list[SummaryLine]:
     lines: list[SummaryLine] = []
+    for node in ws.nodes.values():
+        guest_line = _guest_fencing(ws, graph, node)
+        if guest_line is not None:
+            lines.append(guest_line)
     for name in ws.fence_order + [n for n in ws.nodes if n not in ws.fence_order]:
         node = ws.nodes[name]
         if not node.unclean or not can_fence(ws, node):

@@ -139,6 +139,10 @@ def fence_node(ws: WorkingSet, node: NodeInfo, reason: str) -> None:
     """Mark a node unclean (it will be fenced if fencing is possible), remembering the first reason."""
     if node.kind == "remote" and node.remote_rsc is None:
         return
+    conn = ws.by_id.get(node.remote_rsc) if node.remote_rsc is not None else None
+    if conn is not None and conn.container is not None:
+        _reset_guest(node, conn.container, reason)
+        return
     if not node.unclean:
         node.unclean = True
         node.fence_reason = reason
@@ -148,6 +152,17 @@ def fence_node(ws: WorkingSet, node: NodeInfo, reason: str) -> None:
         node.fence_reason = reason
         if node.name not in ws.fence_order:
             ws.fence_order.append(node.name)
+
+
+def _reset_guest(node: NodeInfo, container: Rsc, reason: str) -> None:
+    """A guest node is fenced by recovering its VM or container; it is not unclean, so it can run
+    resources again in this very transition once that recovery succeeds."""
+    if container.failed or not container.managed:
+        return
+    node.requires_reset = True
+    node.fence_reason = node.fence_reason or reason
+    container.failed = True
+    container.stop_needed = True
 
 
 def unpack_node_state(ws: WorkingSet, state: m.NodeState) -> None:
@@ -833,7 +848,13 @@ class HistoryUnpacker:
                 walker.known_on.add(node.name)
                 walker = walker.parent
         active_on_lost_node = rsc.role > Role.STOPPED and not node.online and not node.maintenance
-        if active_on_lost_node and rsc.managed and self.ws.config.stonith_enabled:
+        guest = _is_guest(self.ws, node)
+        if active_on_lost_node and rsc.managed and guest:
+            # its guest is recovered, and so is it (whether or not fencing is enabled)
+            rsc.failed = True
+            rsc.stop_needed = True
+            fence_node(self.ws, node, f"{rsc.id} is thought to be active there")
+        elif active_on_lost_node and rsc.managed and self.ws.config.stonith_enabled:
             fence_node(self.ws, node, self.lost_reason(rsc, node))
         on_fail = track.on_fail
         if node.unclean:
@@ -875,6 +896,11 @@ class HistoryUnpacker:
             else:
                 rsc.failed = True
                 rsc.stop_needed = True
+
+
+def _is_guest(ws: WorkingSet, node: NodeInfo) -> bool:
+    conn = ws.by_id.get(node.remote_rsc) if node.remote_rsc is not None else None
+    return conn is not None and conn.container is not None
 
 
 class _Track:

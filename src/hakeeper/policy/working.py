@@ -85,6 +85,7 @@ class NodeInfo:
     num_resources: int = 0  # resources assigned so far (tie-break)
     remote_rsc: str | None = None
     remote_was_fenced: bool = False  # a remote node's recorded fencing since its connection last failed
+    requires_reset: bool = False  # a guest node "fenced" by recovering its VM or container
 
     def available(self, consider_score: bool = False, score: int = 0) -> bool:
         """Can this node run resources at all (online, clean, not standby or shutting down)?"""
