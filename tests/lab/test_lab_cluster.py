@@ -7,8 +7,8 @@ the cluster's own view (API, events).
 
 One three-node cluster (a VIP + web group, a Dummy clone and a promotable Stateful, fencing with the lab
 agent) is shared by the three-node checks; each check leaves it whole again (the failed node back and
-everything settled). Clusters run with fencing, as production clusters must: a node that comes back after a
-failure without having been fenced still carries its old operation history in the CIB (see the last test).
+everything settled). Clusters run with fencing, as production clusters must; one test checks that a node
+returning without having been fenced does not move the service either.
 """
 
 from __future__ import annotations
