@@ -16,6 +16,7 @@ from hakeeper.controller.dc import (
     SendOp,
 )
 from hakeeper.controller.graph import GraphAction, TransitionGraph
+from hakeeper.controller.messages import Sync
 from hakeeper.lrm.messages import AttributeUpdate, OpResult, OpStatus
 
 Planner = Callable[[m.Cib, int], list[GraphAction]]
@@ -24,7 +25,9 @@ Planner = Callable[[m.Cib, int], list[GraphAction]]
 class Harness:
     """Applies every proposal immediately (a one-node log) and answers plans with ``planner``."""
 
-    def __init__(self, planner: Planner, members: frozenset[str] = frozenset({"n1", "n2"})) -> None:
+    def __init__(
+        self, planner: Planner, members: frozenset[str] = frozenset({"n1", "n2"}), *, synced: bool = True
+    ) -> None:
         self.dc = DcCore("n1", uuid="dc-uuid")
         self.planner = planner
         self.cib = m.Cib(
@@ -38,6 +41,9 @@ class Harness:
         self.dc.cib = self.cib
         self.dc.members = members
         self.run(self.dc.become_dc(self.now))
+        if synced:  # every member reports it has nothing unrecorded and runs nothing
+            for node in sorted(members):
+                self.run(self.dc.member_sync(Sync(node=node, dc="n1"), self.now))
 
     def run(self, commands: list[Command]) -> None:
         queue = list(commands)
@@ -251,3 +257,59 @@ def test_a_probe_finding_it_running_stops_the_transition_before_the_start() -> N
     assert (last.operation, last.rc) == ("monitor", 0)
     assert not [o for hist in n2.resources for o in hist.ops if o.id == "a_last_failure_0"]
     assert h.plans >= 2  # planned again from what the probe found
+
+
+def start_result(rsc: str, call_id: int, key: str) -> OpResult:
+    return OpResult(
+        resource_id=rsc,
+        agent="ocf:heartbeat:Dummy",
+        operation="start",
+        interval_ms=0,
+        call_id=call_id,
+        rc=0,
+        op_status=OpStatus.DONE,
+        transition_key=key,
+    )
+
+
+def test_a_new_dc_plans_only_once_every_member_has_synced() -> None:
+    h = Harness(lambda cib, tid: [], synced=False)
+    assert h.plans == 0
+    h.run(h.dc.member_sync(Sync(node="n1", dc="n1"), h.now))
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1", in_flight=1), h.now))  # still running something
+    assert h.plans == 0
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n3"), h.now))  # meant for another DC
+    assert h.plans == 0
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1"), h.now))
+    assert h.plans == 1
+
+
+def test_what_a_member_started_for_the_previous_dc_is_recorded_before_the_first_plan() -> None:
+    seen: list[set[str]] = []
+
+    def planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+        seen.append(running_on(cib, "web"))
+        return []
+
+    h = Harness(planner, synced=False)
+    h.run(h.dc.member_sync(Sync(node="n1", dc="n1"), h.now))
+    result = start_result("web", 7, "3:1:0:old-dc")
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1", results=[result]), h.now))
+    assert seen[0] == {"n2"}  # the plan saw the start the old DC never recorded
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1", results=[result]), h.now))  # recorded: nothing new
+    assert h.plans == 1
+
+
+def test_syncs_that_arrive_before_the_barrier_count_and_joining_nodes_sync_too() -> None:
+    dc = DcCore("n1", uuid="u")
+    dc.members = frozenset({"n1", "n2"})
+    dc.cib = m.Cib(configuration=m.Configuration(nodes=[m.Node(id="n1", uname="n1")]))
+    assert dc.member_sync(Sync(node="n2", dc="n1"), 1) == []  # leader, barrier not committed yet
+    dc.become_dc(2)
+    assert dc.unsynced == {"n1"}
+    dc.membership(frozenset({"n1", "n2", "n3"}), 3)
+    assert dc.unsynced == {"n1", "n3"}
+    dc.membership(frozenset({"n1", "n2"}), 4)
+    assert dc.unsynced == {"n1"}
+    dc.lose_dc()
+    assert dc.unsynced == set() and dc.early_syncs == {}

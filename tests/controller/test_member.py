@@ -8,7 +8,7 @@ import pytest
 from hakeeper.cib import model as m
 from hakeeper.controller import messages
 from hakeeper.controller.member import MemberCore, Note, SelfFence, SendToDc, Submit
-from hakeeper.controller.messages import CancelOp, OpDone, RunOp
+from hakeeper.controller.messages import CancelOp, OpDone, RunOp, Sync
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 
 
@@ -55,7 +55,7 @@ def test_results_are_kept_until_committed_and_resent_to_a_new_dc() -> None:
     core.dc_changed("n1")
     result = res("vip", "start", call=5)
     assert core.on_result(result) == [SendToDc("n1", OpDone("n2", result))]
-    assert core.dc_changed("n3") == [SendToDc("n3", OpDone("n2", result))]
+    assert core.dc_changed("n3") == [SendToDc("n3", Sync(node="n2", dc="n3", results=[result]))]
     recorded = m.OpRecord(id="vip_last_0", operation="start", call_id=5, rc=0)
     cib = m.Cib(
         status=m.Status(
@@ -68,7 +68,20 @@ def test_results_are_kept_until_committed_and_resent_to_a_new_dc() -> None:
         )
     )
     core.cib_committed(cib)
-    assert core.dc_changed("n1") == []
+    assert core.dc_changed("n1") == [SendToDc("n1", Sync(node="n2", dc="n1"))]
+
+
+def test_a_sync_lists_results_in_the_order_they_happened_and_what_still_runs() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    core.on_message(RunOp(dc="n1", request=req("vip", "stop")))
+    core.on_message(RunOp(dc="n1", request=req("db", "stop")))
+    later, earlier = res("vip", "stop", call=9), res("vip", "monitor", rc=7, call=3)
+    core.on_result(later)
+    core.on_result(earlier)
+    assert core.dc_changed("n3") == [
+        SendToDc("n3", Sync(node="n2", dc="n3", results=[earlier, later], in_flight=1))
+    ]
 
 
 def test_attributes_go_to_the_dc() -> None:

@@ -37,6 +37,7 @@ from hakeeper.controller.history import (
     set_transient_attribute,
     transient_set_id,
 )
+from hakeeper.controller.messages import Sync
 from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 
@@ -137,6 +138,12 @@ class DcCore:
         self.membership_pending_until = 0
         # When the last plan goes stale by itself (a failure-timeout passes): plan again then (0: never).
         self.recheck_at_ms = 0
+        # A DC plans only once every member has synced: told it the results the DC may not have recorded
+        # (the previous DC may have died first) and that it runs nothing more. Otherwise a new DC could start
+        # again, here or elsewhere, what a member just started for its predecessor. Nodes that join sync too.
+        self.unsynced: set[str] = set()
+        self.sync_waiting: dict[str, set[tuple[str, int]]] = {}  # node -> synced results not yet recorded
+        self.early_syncs: dict[str, Sync] = {}  # syncs that came before this node's barrier committed
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -146,15 +153,22 @@ class DcCore:
         self.running = None
         self.planning = None
         self.replan_needed = False
+        self.unsynced = set(self.members)
+        self.sync_waiting = {}
+        early, self.early_syncs = self.early_syncs, {}
         membership = self._write_membership(self._recorded_changes(self.members))
+        out: list[Command] = [Event(f"{self.node} is now the DC")]
+        for _, sync in sorted(early.items()):
+            out += self._absorb(sync)
         # when membership must be written first, its commit triggers the first plan
-        return [Event(f"{self.node} is now the DC"), *(membership or self._request_plan())]
+        return out + (membership or self._request_plan())
 
     def lose_dc(self) -> list[Command]:
         was = self.is_dc
         self.is_dc = False
         self.running = None
         self.planning = None
+        self.unsynced, self.sync_waiting, self.early_syncs = set(), {}, {}
         return [Event(f"{self.node} is no longer the DC")] if was else []
 
     def membership(self, up: frozenset[str], now_ms: int) -> list[Command]:
@@ -164,6 +178,9 @@ class DcCore:
         self.members = up
         if not self.is_dc or not (joined or left):
             return []
+        self.unsynced = (self.unsynced | joined) - left
+        for n in left:
+            self.sync_waiting.pop(n, None)
         out: list[Command] = [Event(f"node {n} joined") for n in sorted(joined)]
         out += [Event(f"node {n} left") for n in sorted(left)]
         # record the membership first: the plan that follows the abort must wait until it is committed
@@ -185,7 +202,19 @@ class DcCore:
         trigger = self._trigger(patch)
         if trigger is not None:
             out += self._abort_and_replan(trigger)
-        return out
+        for node, waiting in self.sync_waiting.items():
+            waiting -= {w for w in waiting if self._recorded(node, *w)}
+        return out + self._plan_if_synced()
+
+    def member_sync(self, sync: Sync, now_ms: int) -> list[Command]:
+        """A member's ``Sync``: record what it reports; the first plan waits until every member synced."""
+        self.now_ms = now_ms
+        if sync.dc != self.node:
+            return []
+        if not self.is_dc:
+            self.early_syncs[sync.node] = sync  # leader already, barrier not committed yet: keep it for then
+            return []
+        return self._absorb(sync) + self._plan_if_synced()
 
     def op_result(self, node: str, result: OpResult, now_ms: int) -> list[Command]:
         """A node reports an operation result: record it (the commit drives what happens next)."""
@@ -331,6 +360,39 @@ class DcCore:
         what = ", ".join(f"{'+' if up else '-'}{n}" for n, up in sorted(changes.items()))
         return [Propose(Patch(ops=ops), f"membership: {what}")]
 
+    def _absorb(self, sync: Sync) -> list[Command]:
+        """Record the results a member reports that the CIB lacks; it is in sync once they are recorded and
+        it runs nothing more."""
+        out: list[Command] = []
+        waiting: set[tuple[str, int]] = set()
+        for result in sync.results:
+            if result.op_status in (OpStatus.PENDING, OpStatus.CANCELLED):
+                continue  # nothing to record (a cancellation removes its record)
+            if not self._recorded(sync.node, result.resource_id, result.call_id):
+                out += self.op_result(sync.node, result, self.now_ms)
+                waiting.add((result.resource_id, result.call_id))
+        self.sync_waiting[sync.node] = waiting
+        if sync.in_flight == 0 and sync.node in self.unsynced:
+            self.unsynced.discard(sync.node)
+        return out
+
+    def _recorded(self, node: str, rsc: str, call_id: int) -> bool:
+        """Whether ``node``'s history of ``rsc`` holds that call or a later one (which supersedes it)."""
+        state = next((n for n in self.cib.status.nodes if n.id == node), None)
+        history = next((h for h in state.resources if h.id == rsc), None) if state is not None else None
+        return history is not None and any(o.call_id >= call_id for o in history.ops)
+
+    def _syncing(self) -> bool:
+        return bool(self.unsynced) or any(self.sync_waiting.values())
+
+    def _plan_if_synced(self) -> list[Command]:
+        """The plan that waited for the members' syncs, once they are all in."""
+        if not self.replan_needed or not self._idle() or self._syncing():
+            return []
+        if self.now_ms < self.membership_pending_until:
+            return []
+        return self._request_plan()
+
     def _was_down(self, node: str) -> bool:
         state = next((n for n in self.cib.status.nodes if n.id == node), None)
         return state is not None and (state.in_ccm or "false").lower() in ("false", "no", "off", "0", "")
@@ -344,7 +406,7 @@ class DcCore:
         return [Delete(path=f"{base}/{SHUTDOWN_ATTRIBUTE}")]
 
     def _request_plan(self) -> list[Command]:
-        if self.planning is not None or self.now_ms < self.membership_pending_until:
+        if self.planning is not None or self.now_ms < self.membership_pending_until or self._syncing():
             self.replan_needed = True
             return []
         self.replan_needed = False

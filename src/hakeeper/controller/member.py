@@ -1,7 +1,9 @@
 """Every node's controller duties, sans-I/O (the DC is also a member).
 
 - Runs what the DC asks on the local LRM, and reports results and attribute changes to the DC. A result is
-  kept until it is seen committed in the CIB and sent again to each new DC, so a DC change loses nothing.
+  kept until it is seen committed in the CIB and sent again to each new DC (and periodically) in a ``Sync``
+  that also says how many operations still run here: a DC plans only once every member is in sync, so a DC
+  change loses nothing and no new DC starts again what a member started for its predecessor.
 - Never starts a resource twice: a new DC may ask again for a start whose result it has not seen yet (the old
   DC died before recording it). A start of a resource that runs here, or is being started here, is answered
   with that start's result under the new request's transition key instead of running the agent again.
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 
 from hakeeper.cib import model as m
-from hakeeper.controller.messages import AttributeChanged, CancelOp, ControllerMessage, OpDone, RunOp
+from hakeeper.controller.messages import AttributeChanged, CancelOp, ControllerMessage, OpDone, RunOp, Sync
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 
 
@@ -125,7 +127,8 @@ class MemberCore:
         self.dc = dc
         if dc is None:
             return []
-        return [SendToDc(dc, OpDone(self.node, r)) for _, r in sorted(self.unconfirmed.items())]
+        results = sorted(self.unconfirmed.values(), key=lambda r: (r.call_id, r.key))
+        return [SendToDc(dc, Sync(node=self.node, dc=dc, results=results, in_flight=sum(self.busy.values())))]
 
     # -- from the local LRM --------------------------------------------------------------------------
 

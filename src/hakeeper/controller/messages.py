@@ -28,6 +28,18 @@ class OpDone(msgspec.Struct, frozen=True, tag="op-done", tag_field="kind"):
     result: OpResult
 
 
+class Sync(msgspec.Struct, frozen=True, tag="sync", tag_field="kind"):
+    """A node tells the DC what the DC may not know yet: every result the node has not seen recorded (in the
+    order they happened) and how many operations it is still running. Sent to each new DC and periodically;
+    a DC plans only once every member is in sync, so it never starts again what a member started for the
+    previous DC."""
+
+    node: str
+    dc: str
+    results: list[OpResult] = []
+    in_flight: int = 0
+
+
 class AttributeChanged(msgspec.Struct, frozen=True, tag="attr", tag_field="kind"):
     update: AttributeUpdate
 
@@ -73,7 +85,7 @@ class FenceRan(msgspec.Struct, frozen=True, tag="fence-ran", tag_field="kind"):
 
 
 ControllerMessage = (
-    RunOp | CancelOp | OpDone | AttributeChanged | SubmitChange | SubmitAnswer | RunFence | FenceRan
+    RunOp | CancelOp | OpDone | Sync | AttributeChanged | SubmitChange | SubmitAnswer | RunFence | FenceRan
 )
 
 _DECODER: msgspec.msgpack.Decoder[ControllerMessage] = msgspec.msgpack.Decoder(ControllerMessage)

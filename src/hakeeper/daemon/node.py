@@ -466,6 +466,8 @@ class NodeDaemon:
                 self._send(self.leader, message)
         elif isinstance(message, cmsg.OpDone):
             self._run_dc(self.dc.op_result(message.node, message.result, now))
+        elif isinstance(message, cmsg.Sync):
+            self._run_dc(self.dc.member_sync(message, now))
         elif isinstance(message, cmsg.AttributeChanged):
             self._run_dc(self.dc.attribute_update(message.update, now))
         else:

@@ -153,6 +153,8 @@ class SimCrmNode:
                 self.env.send(self.name, self.leader, message)
         elif isinstance(message, cmsg.OpDone):
             self.run_dc(self.dc.op_result(message.node, message.result, self.now_ms))
+        elif isinstance(message, cmsg.Sync):
+            self.run_dc(self.dc.member_sync(message, self.now_ms))
         elif isinstance(message, cmsg.AttributeChanged):
             self.run_dc(self.dc.attribute_update(message.update, self.now_ms))
         elif isinstance(message, (cmsg.RunOp, cmsg.CancelOp)):
@@ -307,12 +309,14 @@ class SimCrmNode:
     def next_tick(self) -> int | None:
         """The first tick of the daemon's 200 ms ticker that would do anything, given the state now.
 
-        Ticks in between change nothing (each core's ``tick`` acts only at its own deadlines, and the resend —
-        every tenth tick — sends nothing while no result waits), so the simulation skips them."""
+        Ticks in between change nothing (each core's ``tick`` acts only at its own deadlines; the resend is
+        every tenth tick), so the simulation skips them."""
         wants: list[float] = []
         dc = self.dc
         if dc.is_dc and dc.replan_needed and dc.planning is None and dc.membership_pending_until:
             wants.append(dc.membership_pending_until)
+        if dc.is_dc and dc.recheck_at_ms:
+            wants.append(dc.recheck_at_ms)
         if dc.is_dc and dc.running is not None:
             deadline = dc.running.engine.next_deadline()
             if deadline is not None:
@@ -321,7 +325,7 @@ class SimCrmNode:
             due = self.fencer.next_deadline()
             if due is not None:
                 wants.append(due * 1000.0)
-        if self.member.unconfirmed and self.leader is not None:
+        if self.leader is not None:  # the member's periodic resend (a Sync to the DC)
             wants.append(self._next_grid(self.now_ms + 1, RESEND_MS))
         if not wants:
             return None
