@@ -117,3 +117,28 @@ def test_exclusive_discovery_confines_a_resource_to_the_constraints_nodes() -> N
     away_from_n2 = m.Location(id="web-prefers-n1", rsc="web", node="n1", score=100)
     config = cib([prim("web")], [node_state("n1"), node_state("n2")], constraints=[only_n2, away_from_n2])
     assert lines(schedule(config, 1_700_000_000).summary) == {"* Start web (n2)"}
+
+
+def test_a_failed_resource_inside_a_container_restarts_the_container() -> None:
+    # container meta: rsc runs inside box, and its failure is repaired by restarting box (then rsc)
+    box = prim("box")
+    inner = prim("inner", container="box")
+    failed_inner = history("inner", op("inner", "start", 3), op("inner", "monitor", 4, rc=1, interval=10000))
+    config = cib([box, inner], [node_state("n1", started("box", 2), failed_inner), node_state("n2")],
+                 constraints=[m.Location(id="box-likes-n1", rsc="box", node="n1", score=100)])
+    assert lines(schedule(config, 1_700_000_000).summary) == {
+        "* Restart box (n1)",
+        "* Recover inner (n1)",
+    }
+
+
+def test_failures_inside_a_container_count_towards_its_migration_threshold() -> None:
+    box = prim("box", **{"migration-threshold": "3"})
+    inner = prim("inner", container="box")
+    states = [node_state("n1", started("box", 2), started("inner", 3),
+                         attrs={"fail-count-inner": "2", "fail-count-box": "1"}), node_state("n2")]
+    config = cib([box, inner], states)
+    assert lines(schedule(config, 1_700_000_000).summary) == {
+        "* Move box (n1 -> n2)",
+        "* Move inner (n1 -> n2)",
+    }

@@ -170,6 +170,8 @@ class PrimitiveActions:
             start = self.start(rsc.assigned, optional=True)
             if not start.optional:
                 need_stop = True
+        if rsc.restart_required and not moving:
+            need_stop = True
         changed = self.definition_changed(current, moving)
         if changed in (digests.RESTART, digests.AGENT):
             need_stop = True

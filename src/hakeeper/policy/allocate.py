@@ -103,12 +103,22 @@ def failcount(ws: WorkingSet, rsc: Rsc, node: NodeInfo) -> int:
 
 
 def apply_fail_thresholds(ws: WorkingSet) -> None:
+    # the failures of what runs inside a container count towards the container's own
+    fillers: dict[int, list[Rsc]] = {}
+    for top in ws.resources:
+        for prim in top.primitives():
+            if prim.container is not None:
+                fillers.setdefault(id(prim.container), []).append(prim)
     for top in ws.resources:
         for rsc in top.primitives():
             if rsc.migration_threshold <= 0:
                 continue
+            inside = fillers.get(id(rsc), [])
             for node in ws.nodes.values():
-                if failcount(ws, rsc, node) >= rsc.migration_threshold:
+                count = failcount(ws, rsc, node)
+                for filler in inside:
+                    count = add_scores(count, failcount(ws, filler, node))
+                if count >= rsc.migration_threshold:
                     target = rsc
                     clone = rsc.clone_parent()
                     if clone is not None and not clone.unique:

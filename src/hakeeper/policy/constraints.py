@@ -184,9 +184,10 @@ def walk(rsc: Rsc) -> list[Rsc]:
 def build_colocations(ws: WorkingSet) -> list[Colocation]:
     out: list[Colocation] = []
     for top in ws.resources:
-        if top.container is not None:  # a guest's connection runs where its VM or container runs
-            out.append(Colocation(id="resource-with-container", dependent=top, primary=top.container,
-                                  score=INFINITY))
+        for prim in top.primitives():
+            if prim.container is not None:  # it runs where its VM or container runs
+                out.append(Colocation(id="resource-with-container", dependent=prim, primary=prim.container,
+                                      score=INFINITY))
         for rsc in _walk(top):
             if rsc.kind == "group":
                 members = rsc.children
@@ -314,9 +315,10 @@ def _set_colocations(ws: WorkingSet, con: m.Colocation) -> list[Colocation]:
 def build_orders(ws: WorkingSet) -> list[OrderSpec]:
     # a guest's connection starts after its VM or container, and stops before it
     out: list[OrderSpec] = [
-        OrderSpec(f"{top.id}-after-container", top.container, "start", top, "start", "Mandatory", True)
+        OrderSpec(f"{prim.id}-after-container", prim.container, "start", prim, "start", "Mandatory", True)
         for top in ws.resources
-        if top.container is not None
+        for prim in top.primitives()
+        if prim.container is not None
     ]
     for con in ws.cib.configuration.constraints:
         if not isinstance(con, m.Order):

@@ -101,7 +101,7 @@ def avoid_remote_nodes(nodes: dict[str, NodeInfo], resources: list[Rsc]) -> None
         return
     for top in resources:
         for prim in top.primitives():
-            hosts_guest = any(c.container is prim for c in resources)
+            hosts_guest = any(c.container is prim and c.agent == REMOTE_AGENT for c in resources)
             if prim.klass == "stonith" or prim.agent == REMOTE_AGENT or hosts_guest:
                 for name in remote:
                     prim.allowed[name] = -INFINITY

@@ -469,6 +469,21 @@ def unpack_resources(ws: WorkingSet) -> None:
         conn = builder.primitive(guest_connection(res, name), None, {}, "")
         conn.container = container
         ws.resources.append(conn)
+    _link_fillers(ws)
+
+
+def _link_fillers(ws: WorkingSet) -> None:
+    """``container`` meta: the resource runs inside another one, with it and after it."""
+    guest_hosts = {id(top.container) for top in ws.resources if top.container is not None}
+    for top in ws.resources:
+        for prim in top.primitives():
+            name = prim.meta.get("container")
+            host = ws.by_id.get(name) if name else None
+            if host is None or host is prim or prim.container is not None or prim.agent == REMOTE_AGENT:
+                continue
+            # (inside a VM that hosts a guest node, a resource simply runs on that guest: not covered here)
+            if host.kind == "primitive" and host.agent != REMOTE_AGENT and id(host) not in guest_hosts:
+                prim.container = host
     # As Pacemaker: a cluster whose nodes self-fence through a watchdog (have-watchdog) can fence too.
     ws.config.have_stonith_resource = any(
         r.klass == "stonith" for top in ws.resources for r in top.primitives()
@@ -612,6 +627,8 @@ class HistoryUnpacker:
         if rsc.agent == REMOTE_AGENT and op.operation != "start" and not _is_probe(op):
             # losing an active connection to a remote node means that node must be fenced
             return "reset-remote" if rsc.managed else "stop"
+        if rsc.container is not None and rsc.agent != REMOTE_AGENT:
+            return "restart-container"  # a filler's failure is repaired by restarting its container
         default = self.ws.op_defaults.get("on-fail")
         if op.operation == "stop":
             if default:
@@ -875,6 +892,10 @@ class HistoryUnpacker:
             rsc.next_role_reason = "on-fail=stop"
         elif on_fail == "reset-remote":
             self.connection_failed(rsc)
+        elif on_fail == "restart-container" and rsc.container is not None:
+            rsc.failed = True
+            rsc.stop_needed = True
+            rsc.container.restart_required = True
         elif on_fail in ("restart", "restart-container") and rsc.role not in (
             Role.STOPPED,
             Role.UNKNOWN,

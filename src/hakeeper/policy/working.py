@@ -134,7 +134,8 @@ class Rsc:
     migration_threshold: int = INFINITY
     failure_timeout: int = 0  # seconds
     reconnect_s: int = 0  # a remote connection's reconnect_interval: no restart until its failure expires
-    container: Rsc | None = None  # a guest node's connection: the VM or container resource it runs in
+    container: Rsc | None = None  # the VM or container it runs in (a guest's connection, or a filler)
+    restart_required: bool = False  # stop and start again where it runs (a filler inside it failed)
     clone_max: int = 0
     clone_node_max: int = 1
     promoted_max: int = 1
