@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hakeeper.messaging.crypto import (
@@ -74,6 +74,7 @@ def test_window_boots() -> None:
     assert w.check(11, 2) is ReplayVerdict.FRESH
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=300), max_size=200))
 def test_window_never_accepts_a_duplicate(seqs: list[int]) -> None:
     w = ReplayWindow(32)

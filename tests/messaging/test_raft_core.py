@@ -7,7 +7,7 @@ import random
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hakeeper.messaging.raft.core import (
@@ -562,6 +562,7 @@ def test_propose_many_respects_the_uncommitted_limit() -> None:
     assert isinstance(result, Rejected) and result.reason is RejectReason.TOO_MANY_UNCOMMITTED
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.dictionaries(st.integers(1, 9), st.integers(0, 50), min_size=1, max_size=9))
 def test_committed_index_is_the_highest_index_a_majority_holds(match: dict[int, int]) -> None:
     voters = list(match)
@@ -571,6 +572,7 @@ def test_committed_index_is_the_highest_index_a_majority_holds(match: dict[int, 
     assert sum(1 for v in voters if match[v] >= index + 1) < need
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.dictionaries(st.integers(1, 9), st.booleans(), max_size=9), st.integers(1, 9))
 def test_vote_result_agrees_with_counting(votes: dict[int, bool], size: int) -> None:
     voters = list(range(1, size + 1))

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hakeeper.messaging.api import LeaderChanged, NoQuorum, NotLeader, ProposalTooLarge
@@ -60,6 +60,7 @@ def test_reassembly_drops_duplicates_bad_parts_and_stale_or_excess_partials() ->
     assert r.feed(5.0, 1, split_message(big, 9)[1]) == big
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.binary(max_size=200))
 def test_any_bytes_fed_to_the_reassembler_never_raise(data: bytes) -> None:
     Reassembler().feed(0.0, 1, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hakeeper.messaging.wire import (
@@ -206,12 +206,14 @@ def test_no_notice_for_senders_outside_the_cluster() -> None:
         assert (result.notice is not None) == (sender == 1)
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise_or_deliver(data: bytes) -> None:
     b = codec(2)
     assert isinstance(b.open(data, 0.0), Rejected)
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.data())
 def test_any_mutation_of_a_real_packet_is_rejected(data: st.DataObject) -> None:
     packet = codec(1).seal(2, Channel.RAFT, b"some raft message")

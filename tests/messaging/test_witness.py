@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hakeeper.messaging.witness import (
@@ -106,7 +106,7 @@ step = st.tuples(
 Step = tuple[float, int, frozenset[int], bool, float]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, max_size=60))
 @example(  # node 1 holds the vote then falls silent; node 2 takes it over once node 1's report expires
     [
