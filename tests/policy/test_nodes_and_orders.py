@@ -113,3 +113,17 @@ def test_one_way_order_still_blocks_a_start() -> None:
     config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1")],
                  constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)])
     assert lines(schedule(config, NOW).summary) == {"* Start app (n1) due to unrunnable db start (blocked)"}
+
+
+def test_every_start_needing_fencing_waits_for_every_fencing_of_the_transition() -> None:
+    # "db" never ran on n1 as far as the CIB knows, yet n1 is unclean: a start its DC never recorded may
+    # be running there, so db starts only after n1 is fenced (Pacemaker's requires=fencing); the device not.
+    config = cib([fencing_device(), prim("db")],
+                 [node_state("n1", online=False), node_state("n2")], stonith=True)
+    transition = schedule(config, NOW)
+    by_id = {a.id: a for a in transition.actions}
+    fence = next(a for a in transition.actions if a.task == "stonith")
+    starts = {a.rsc: a for a in transition.actions if a.task == "start"}
+    after_fence = {by_id[e.then].rsc for e in transition.edges if e.first == fence.id}
+    assert "db" in starts and "db" in after_fence
+    assert "fence" not in after_fence

@@ -29,7 +29,7 @@ from hakeeper.policy.recurring import add_recurring_monitors
 from hakeeper.policy.remote import unreachable_remote_nodes
 from hakeeper.policy.summary import SummaryLine, render_lines, resource_lines
 from hakeeper.policy.unpack import WorkingSet, fence_node, unpack
-from hakeeper.policy.working import INFINITY, NodeInfo, Rsc
+from hakeeper.policy.working import INFINITY, Action, NodeInfo, Rsc
 
 
 class GraphAction(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,7 +129,18 @@ def _fence_actions(ws: WorkingSet, graph: act.Graph) -> list[SummaryLine]:
                 action.pseudo = True
                 action.runnable = True
                 graph.order(fence, action, act.IMPLIES_THEN)
+        _starts_wait_for(graph, fence)
     return lines
+
+
+def _starts_wait_for(graph: act.Graph, fence: Action) -> None:
+    """Every start or promote of a resource that requires fencing waits for every fencing of the transition
+    (Pacemaker's ``requires=fencing``): an unclean node may run something the CIB does not show — a start
+    whose result its DC never recorded — so nothing of that kind starts anywhere before it is fenced."""
+    for action in graph.actions:
+        rsc = action.rsc
+        if rsc is not None and rsc.requires_fencing and action.task in ("start", "promote"):
+            graph.order(fence, action, act.OPTIONAL)
 
 
 def _fence_unreachable_remotes(ws: WorkingSet, graph: act.Graph) -> None:
