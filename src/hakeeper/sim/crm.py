@@ -29,7 +29,7 @@ from hakeeper.lrm.messages import OcfRc, OpStatus
 from hakeeper.sim.crm_invariants import CrmViolation, Phys, World
 from hakeeper.sim.crm_log import SimLog
 from hakeeper.sim.crm_node import Glue, SimCrmNode
-from hakeeper.sim.crm_scenario import START_MS, CrmProfile, primitive_ids, scenario_cib
+from hakeeper.sim.crm_scenario import START_MS, CrmProfile, fencing_devices, primitive_ids, scenario_cib
 
 
 class CrmLivenessViolation(AssertionError):
@@ -64,7 +64,7 @@ class CrmSim:
         self.names = [f"n{i}" for i in range(1, self.profile.nodes + 1)]
         cib = scenario_cib(self.names, self.profile.device_delay_max_ms)
         self.log = SimLog(cib)
-        self.world = World(primitive_ids(cib), tuple(self.names))
+        self.world = World(primitive_ids(cib), tuple(self.names), fencing_devices(cib))
         self.nodes: dict[str, SimCrmNode | None] = {n: None for n in self.names}
         self.boots = {n: 0 for n in self.names}
         self.frozen: dict[str, list[tuple[Callable[..., None], tuple[object, ...]]]] = {}  # node -> backlog
@@ -475,6 +475,7 @@ class CrmSim:
             return OcfRc.SUCCESS
         if operation == "monitor":
             if phys is None:
+                self.world.seen_not_running(node, rsc)
                 return OcfRc.NOT_RUNNING
             return OcfRc.SUCCESS if phys is Phys.RUNNING else OcfRc.ERR_GENERIC
         return OcfRc.ERR_UNIMPLEMENTED

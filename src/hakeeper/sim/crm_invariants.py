@@ -8,11 +8,15 @@ as:
 - a start begins on a node while another node may still run the resource, or two nodes possibly run one
   primitive at any moment (never two active copies);
 - a resource of a lost node (possibly active there when it was lost) starts elsewhere before a completed
-  fencing of that node, done after the loss, is committed in the CIB (recovery waits for the *record*);
+  fencing of that node, done after the loss, is committed in the CIB (recovery waits for the *record*) —
+  unless the node came back and was seen to have stopped it (a stop, or a probe finding it not running);
 - a start begins where the resource already runs or is starting, with no stop or failure in between (a DC
   handover must not start anything twice).
 
-Liveness (everything runs exactly once after the faults stop) is checked by :meth:`World.unconverged`.
+Fencing devices (``stonith`` primitives) are exempt from the first two: as in Pacemaker they need quorum, not
+fencing (``requires=quorum``), so the cluster may start one elsewhere while its old node is still unclean — a
+second copy only watches the same power switch. Liveness (everything runs exactly once after the faults stop)
+is checked by :meth:`World.unconverged`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class _Loss:
 class World:
     resources: tuple[str, ...]
     nodes: tuple[str, ...]
+    exempt: frozenset[str] = frozenset()  # resources that do not require fencing (fencing devices)
     state: dict[str, dict[str, Phys]] = field(default_factory=dict)  # node -> rsc -> state
     losses: dict[str, _Loss] = field(default_factory=dict)  # unresolved losses, by node
     starts: int = 0
@@ -80,6 +85,9 @@ class World:
                 f"{rsc} started on {node} at {now_ms} ms while already {here.value} there, "
                 "with no stop or failure in between"
             )
+        self.state[node][rsc] = Phys.STARTING
+        if rsc in self.exempt:
+            return
         others = [f"{n} ({self.state[n][rsc].value})" for n in self.where(rsc) if n != node]
         if others:
             raise CrmViolation(
@@ -91,7 +99,6 @@ class World:
                     f"{rsc} started on {node} at {now_ms} ms, but it was active on {lost} when that node was "
                     f"lost at {loss.at_ms} ms and no fencing of {lost} after that is committed in the CIB"
                 )
-        self.state[node][rsc] = Phys.STARTING
 
     def set(self, node: str, rsc: str, phys: Phys | None) -> None:
         if phys is None:
@@ -101,6 +108,11 @@ class World:
                 loss.resources.discard(rsc)  # seen stopped there: no longer a lost node's resource
         else:
             self.state[node][rsc] = phys
+
+    def seen_not_running(self, node: str, rsc: str) -> None:
+        """A monitor on ``node`` itself found ``rsc`` not running (a probe after the node came back)."""
+        if rsc not in self.state[node]:
+            self.set(node, rsc, None)
 
     def node_lost(self, node: str, now_ms: int) -> None:
         """``node`` crashed or was powered off: what it may run stays possibly active until fenced."""
@@ -126,7 +138,7 @@ class World:
         seen: set[str] = set()
         for node in self.nodes:
             for rsc in self.state[node]:
-                if rsc in seen:
+                if rsc in seen and rsc not in self.exempt:
                     shown = ", ".join(f"{n} ({self.state[n][rsc].value})" for n in self.where(rsc))
                     raise CrmViolation(f"{rsc} is possibly active on two nodes at once: {shown}")
                 seen.add(rsc)

@@ -55,6 +55,13 @@ def scenario_cib(nodes: list[str], device_delay_max_ms: int = 0) -> m.Cib:
     return m.Cib(configuration=config)
 
 
+def fencing_devices(cib: m.Cib) -> frozenset[str]:
+    """The stonith primitives (top level in the scenario): they need quorum, not fencing."""
+    return frozenset(
+        r.id for r in cib.configuration.resources if isinstance(r, m.Primitive) and r.klass == "stonith"
+    )
+
+
 def primitive_ids(cib: m.Cib) -> tuple[str, ...]:
     out: list[str] = []
 
