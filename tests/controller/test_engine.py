@@ -139,3 +139,45 @@ def test_actions_on_a_lost_node_fail_at_once() -> None:
     assert finished(out) == [
         TransitionFinished(5, "aborted", "node n1 left while running a_start_0 on n1", (1,))
     ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_graphs_complete_in_dependency_order_under_any_batch_limit(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    actions: list[GraphAction] = []
+    for aid in range(rng.randint(1, 60)):
+        inputs = sorted(rng.sample(range(aid), k=min(aid, rng.randint(0, 3))))
+        make = pseudo if rng.random() < 0.3 else (lambda i, t, *ins: rsc(i, t, "n1", *ins))
+        actions.append(make(aid, "start", *inputs))
+    rng.shuffle(actions)  # graph order need not be dependency order
+    engine = TransitionEngine(TransitionGraph(id=1, actions=actions), batch_limit=rng.choice([0, 1, 2, 5]))
+    done: set[int] = set()
+    running: list[int] = []
+    outputs = engine.start(0)
+    while True:
+        for aid in fired(outputs):
+            action = next(a for a in actions if a.id == aid)
+            assert set(action.inputs) <= done | {a.id for a in actions if a.kind == "pseudo"} and all(
+                engine.state[i].value == "done" for i in action.inputs
+            )
+            running.append(aid)
+        if finished(outputs):
+            break
+        assert running, "the engine stalled with actions left"
+        aid = running.pop(rng.randrange(len(running)))
+        done.add(aid)
+        outputs = engine.result(aid, True, 0)
+    assert finished(outputs)[0].outcome == "complete"
+    assert all(state.value == "done" for state in engine.state.values())
+
+
+def test_a_result_looks_only_at_its_neighbourhood() -> None:
+    """A wide graph: each result fires exactly the one action waiting for it, in order."""
+    firsts = [rsc(i, "monitor", f"n{i}", rsc_id=f"r{i}") for i in range(500)]
+    thens = [rsc(500 + i, "start", "n1", i, rsc_id=f"r{i}") for i in range(500)]
+    engine = TransitionEngine(TransitionGraph(id=2, actions=firsts + thens))
+    assert fired(engine.start(0)) == list(range(500))
+    for i in range(500):
+        assert fired(engine.result(i, True, 0)) == [500 + i]

@@ -53,6 +53,8 @@ class TransitionEngine:
         self.state: dict[int, ActionState] = {a.id: ActionState.WAITING for a in graph.actions}
         self._by_id = {a.id: a for a in graph.actions}
         self._dependents: dict[int, list[int]] = {a.id: [] for a in graph.actions}
+        self._position = {a.id: i for i, a in enumerate(graph.actions)}
+        self._deferred: set[int] = set()  # ready, but held back by the batch limit
         for a in graph.actions:
             for i in a.inputs:
                 self._dependents[i].append(a.id)
@@ -64,7 +66,7 @@ class TransitionEngine:
     # -- inputs -------------------------------------------------------------------------------------------
 
     def start(self, now: int) -> list[Output]:
-        return self._advance(now)
+        return self._advance(now, [a.id for a in self.graph.actions])
 
     def result(self, action_id: int, success: bool, now: int, *, reason: str = "") -> list[Output]:
         """The outcome of an action this engine fired. Results for other actions are counted and ignored."""
@@ -78,7 +80,7 @@ class TransitionEngine:
             self.state[action_id] = ActionState.FAILED
             action = self._by_id[action_id]
             self._abort(f"{action.describe()} failed" + (f": {reason}" if reason else ""))
-        return self._advance(now)
+        return self._advance(now, self._dependents[action_id])
 
     def abort(self, reason: str, now: int) -> list[Output]:
         """Stop firing new actions; finish once the running ones are back."""
@@ -126,28 +128,38 @@ class TransitionEngine:
             self.state[i] is ActionState.DONE for i in action.inputs
         )
 
-    def _advance(self, now: int) -> list[Output]:
+    def _advance(self, now: int, candidates: list[int] | None = None) -> list[Output]:
+        """Fire what became ready. Only ``candidates`` (the dependents of what just completed, in graph
+        order) and the actions the batch limit held back can have become ready, so a result costs the
+        size of its neighbourhood, not of the whole graph."""
         if self.finished:
             return []
         out: list[Output] = []
-        progress = True
-        while progress and self.abort_reason is None:
-            progress = False
-            for action in self.graph.actions:
+        pending = self._in_order([*(candidates or []), *self._deferred])
+        self._deferred.clear()
+        while pending and self.abort_reason is None:
+            unlocked: list[int] = []
+            for i, aid in enumerate(pending):
+                action = self._by_id[aid]
                 if not self._ready(action):
                     continue
                 if action.kind == "pseudo":
-                    self.state[action.id] = ActionState.DONE
-                    progress = True
+                    self.state[aid] = ActionState.DONE
+                    unlocked += self._dependents[aid]
                     continue
                 if self.batch_limit and len(self._deadline) >= self.batch_limit:
+                    self._deferred.update(a for a in pending[i:] if self._ready(self._by_id[a]))
                     break
-                self.state[action.id] = ActionState.RUNNING
-                self._deadline[action.id] = now + action.timeout_ms + self.margin_ms
+                self.state[aid] = ActionState.RUNNING
+                self._deadline[aid] = now + action.timeout_ms + self.margin_ms
                 out.append(Execute(action))
+            pending = self._in_order(unlocked)
         if not self._deadline:
             out.extend(self._finish_if_idle())
         return out
+
+    def _in_order(self, ids: list[int]) -> list[int]:
+        return sorted(set(ids), key=self._position.__getitem__)
 
     def _finish_if_idle(self) -> list[Output]:
         waiting = [i for i, s in self.state.items() if s is ActionState.WAITING]
