@@ -103,9 +103,11 @@ class _Running:
     graph: TransitionGraph
     engine: TransitionEngine
     keys: dict[int, str] = field(default_factory=dict)  # action id -> transition key of what we sent
+    # the same, inverted: every commit is matched against it, so it must not be rebuilt per commit
+    by_key: dict[str, int] = field(default_factory=dict)
 
     def engine_action(self, action_id: int) -> GraphAction:
-        return next(a for a in self.graph.actions if a.id == action_id)
+        return self.engine.action(action_id)
 
 
 def _props(cib: m.Cib, now_s: int) -> dict[str, str]:
@@ -436,6 +438,7 @@ class DcCore:
         assert self.running is not None
         exp = Expectation(action.id, self.running.graph.id, action.expected_rc, self.uuid)
         self.running.keys[action.id] = exp.transition_key
+        self.running.by_key[exp.transition_key] = action.id
         if action.kind == "fence":
             reason = action.meta.get("reason", "requested by the policy engine")
             action_name = action.fence_action or "reboot"
@@ -486,7 +489,7 @@ class DcCore:
     def _our_keys(self) -> dict[str, int]:
         if self.running is None:
             return {}
-        return {key: aid for aid, key in self.running.keys.items()}
+        return self.running.by_key
 
     def _match_committed(self, patch: Patch) -> list[Command]:
         """Complete running actions whose results this commit recorded."""

@@ -110,6 +110,9 @@ class TransitionEngine:
 
     # -- queries ------------------------------------------------------------------------------------------
 
+    def action(self, action_id: int) -> GraphAction:
+        return self._by_id[action_id]
+
     @property
     def running(self) -> list[GraphAction]:
         return [self._by_id[i] for i, s in self.state.items() if s is ActionState.RUNNING]
