@@ -313,3 +313,21 @@ def test_syncs_that_arrive_before_the_barrier_count_and_joining_nodes_sync_too()
     assert dc.unsynced == {"n1"}
     dc.lose_dc()
     assert dc.unsynced == set() and dc.early_syncs == {}
+
+
+def test_a_node_running_a_new_daemon_has_its_old_history_forgotten_before_the_plan() -> None:
+    seen: list[set[str]] = []
+
+    def planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+        seen.append(running_on(cib, "web"))
+        return []
+
+    h = Harness(planner, synced=False)
+    h.run(h.dc.member_sync(Sync(node="n1", dc="n1"), h.now))
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1", results=[start_result("web", 3, "1:1:0:x")]), h.now))
+    assert seen == [{"n2"}]  # no daemon run named: nothing forgotten
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1", boot="run-2"), h.now))  # n2's daemon restarted
+    assert seen[-1] == set()  # what its earlier run reported is forgotten (it will be probed)
+    plans = h.plans
+    h.run(h.dc.member_sync(Sync(node="n2", dc="n1", boot="run-2"), h.now))
+    assert h.plans == plans  # the same run again: nothing to forget, nothing to plan

@@ -93,6 +93,8 @@ class Event:
 Command = Propose | Plan | SendOp | SendCancel | RequestFence | Event
 
 MEMBERSHIP_COMMIT_WAIT_MS = 5_000
+BOOT_ATTRIBUTE = "hakeeper-boot"
+"""The transient node attribute recording which daemon run of the node the CIB's history comes from."""
 
 
 # --- state ------------------------------------------------------------------------------------------------
@@ -146,6 +148,7 @@ class DcCore:
         self.unsynced: set[str] = set()
         self.sync_waiting: dict[str, set[tuple[str, int]]] = {}  # node -> synced results not yet recorded
         self.early_syncs: dict[str, Sync] = {}  # syncs that came before this node's barrier committed
+        self.boot_waiting: dict[str, str] = {}  # node -> its new daemon run, until the CIB records it
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -156,7 +159,7 @@ class DcCore:
         self.planning = None
         self.replan_needed = False
         self.unsynced = set(self.members)
-        self.sync_waiting = {}
+        self.sync_waiting, self.boot_waiting = {}, {}
         early, self.early_syncs = self.early_syncs, {}
         membership = self._write_membership(self._recorded_changes(self.members))
         out: list[Command] = [Event(f"{self.node} is now the DC")]
@@ -170,7 +173,7 @@ class DcCore:
         self.is_dc = False
         self.running = None
         self.planning = None
-        self.unsynced, self.sync_waiting, self.early_syncs = set(), {}, {}
+        self.unsynced, self.sync_waiting, self.early_syncs, self.boot_waiting = set(), {}, {}, {}
         return [Event(f"{self.node} is no longer the DC")] if was else []
 
     def membership(self, up: frozenset[str], now_ms: int) -> list[Command]:
@@ -183,6 +186,7 @@ class DcCore:
         self.unsynced = (self.unsynced | joined) - left
         for n in left:
             self.sync_waiting.pop(n, None)
+            self.boot_waiting.pop(n, None)
         out: list[Command] = [Event(f"node {n} joined") for n in sorted(joined)]
         out += [Event(f"node {n} left") for n in sorted(left)]
         # record the membership first: the plan that follows the abort must wait until it is committed
@@ -206,6 +210,9 @@ class DcCore:
             out += self._abort_and_replan(trigger)
         for node, waiting in self.sync_waiting.items():
             waiting -= {w for w in waiting if self._recorded(node, *w)}
+        for node, boot in list(self.boot_waiting.items()):
+            if self._transient(node).get(BOOT_ATTRIBUTE) == boot:
+                del self.boot_waiting[node]
         return out + self._plan_if_synced()
 
     def member_sync(self, sync: Sync, now_ms: int) -> list[Command]:
@@ -365,7 +372,7 @@ class DcCore:
     def _absorb(self, sync: Sync) -> list[Command]:
         """Record the results a member reports that the CIB lacks; it is in sync once they are recorded and
         it runs nothing more."""
-        out: list[Command] = []
+        out = self._new_boot(sync)
         waiting: set[tuple[str, int]] = set()
         for result in sync.results:
             if result.op_status in (OpStatus.PENDING, OpStatus.CANCELLED):
@@ -378,6 +385,23 @@ class DcCore:
             self.unsynced.discard(sync.node)
         return out
 
+    def _new_boot(self, sync: Sync) -> list[Command]:
+        """A node whose daemon restarted cannot vouch for what its earlier run reported (its LRM starts empty,
+        while what it ran may still run): forget that history, so the node is probed before any plan uses it.
+        Pacemaker likewise replaces a joining node's history with what its LRM reports."""
+        node = sync.node
+        if not sync.boot or self.boot_waiting.get(node) == sync.boot:
+            return []
+        if self._transient(node).get(BOOT_ATTRIBUTE) == sync.boot:
+            return []
+        self.boot_waiting[node] = sync.boot
+        ops: list[PatchOp] = [
+            ensure_node(node),
+            Modify(path=f"/status/nodes/{node}", changes={"resources": []}),
+        ]
+        ops += set_transient_attribute(node, BOOT_ATTRIBUTE, sync.boot)
+        return [Propose(Patch(ops=ops), f"{node} runs a new daemon: its earlier history is forgotten")]
+
     def _recorded(self, node: str, rsc: str, call_id: int) -> bool:
         """Whether ``node``'s history of ``rsc`` holds that call or a later one (which supersedes it)."""
         state = next((n for n in self.cib.status.nodes if n.id == node), None)
@@ -385,7 +409,7 @@ class DcCore:
         return history is not None and any(o.call_id >= call_id for o in history.ops)
 
     def _syncing(self) -> bool:
-        return bool(self.unsynced) or any(self.sync_waiting.values())
+        return bool(self.unsynced) or bool(self.boot_waiting) or any(self.sync_waiting.values())
 
     def _plan_if_synced(self) -> list[Command]:
         """The plan that waited for the members' syncs, once they are all in."""

@@ -74,8 +74,9 @@ def _probe_found_active(result: OpResult) -> bool:
 
 
 class MemberCore:
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, boot: str = "") -> None:
         self.node = node
+        self.boot = boot  # this daemon run (the DC forgets what an earlier run of this node reported)
         self.dc: str | None = None
         self.quorate = True
         self.active: dict[str, _Active] = {}
@@ -128,7 +129,14 @@ class MemberCore:
         if dc is None:
             return []
         results = sorted(self.unconfirmed.values(), key=lambda r: (r.call_id, r.key))
-        return [SendToDc(dc, Sync(node=self.node, dc=dc, results=results, in_flight=sum(self.busy.values())))]
+        return [
+            SendToDc(
+                dc,
+                Sync(
+                    node=self.node, dc=dc, results=results, in_flight=sum(self.busy.values()), boot=self.boot
+                ),
+            )
+        ]
 
     # -- from the local LRM --------------------------------------------------------------------------
 

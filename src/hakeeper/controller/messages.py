@@ -38,6 +38,8 @@ class Sync(msgspec.Struct, frozen=True, tag="sync", tag_field="kind"):
     dc: str
     results: list[OpResult] = []
     in_flight: int = 0
+    boot: str = ""
+    """Identifies the node's daemon run: a new one knows nothing of what the previous one ran."""
 
 
 class AttributeChanged(msgspec.Struct, frozen=True, tag="attr", tag_field="kind"):

@@ -105,7 +105,7 @@ class NodeDaemon:
         self._answers: dict[str, asyncio.Future[cmsg.SubmitAnswer]] = {}
         self.app = _CibApplication(self._on_applied)
         self.dc = DcCore(node_name, uuid=uuid.uuid4().hex[:12])
-        self.member = MemberCore(node_name)
+        self.member = MemberCore(node_name, boot=self.dc.uuid)
         self.up: set[str] = {node_name}
         self.leader: str | None = None
         self._barrier: str | None = None

@@ -79,7 +79,7 @@ class SimCrmNode:
         self.glue = glue
         self.dc = DcCore(name, uuid=f"{name}.{boot}.{rng.getrandbits(24):06x}")
         self.dc.cib = cib  # the daemon gets it from the entries replayed at start; see SimCrm._start_node
-        self.member = MemberCore(name)
+        self.member = MemberCore(name, boot=self.dc.uuid)
         self.lrm = LrmCore()
         self.up = set(up)
         self.leader: str | None = None
