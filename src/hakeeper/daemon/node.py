@@ -252,6 +252,10 @@ class NodeDaemon:
                 applied = await self.submit(patch, actor=f"dc:{self.name}", why=why)
             except mapi.ProposalError as err:
                 log.info("%s: not recorded (%s): %s", self.name, why, err)
+                if self.dc.is_dc and self.leader == self.name and self._barrier is None:
+                    # The DC's own view (membership, fencing, results) already counts this change: take
+                    # over again from the log alone rather than act on a CIB that lacks it.
+                    self._renew_dc()
                 return
             if applied.error:
                 log.warning("%s: change refused (%s): %s", self.name, why, applied.error)
