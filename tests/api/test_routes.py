@@ -409,3 +409,9 @@ async def test_shutdown_asks_an_online_node_and_refuses_others(env: Env) -> None
     assert down.status_code == 409 and "nothing to stop" in down.text
     unknown = await env.client.post("/v1/nodes/n9/shutdown", headers=env.auth("operate"))
     assert unknown.status_code == 404
+    # the node answering: its daemon begins the shutdown itself (no commit needed, so no quorum needed)
+    env.fake.quorate = False
+    before = env.fake.cib().version
+    local = await env.client.post("/v1/nodes/n1/shutdown", headers=env.auth("operate"))
+    assert local.status_code == 200, local.text
+    assert len(env.fake.shutdowns) == 1 and env.fake.cib().version == before

@@ -44,6 +44,7 @@ class FakeCluster:
         self.dc: str | None = names[0] if names else None
         self.refuse_next: SubmitError | None = None
         self.submitted: list[tuple[str, Patch]] = []
+        self.shutdowns: list[str] = []  # why this node was asked to shut down, in order
         self.fence_outcome: Literal["done", "failed"] | None = "done"
         """How the fake DC answers operator fencing requests (None: never, as a DC that went away)."""
 
@@ -84,6 +85,9 @@ class FakeCluster:
 
     def now(self) -> float:
         return self._now
+
+    def shutdown_here(self, why: str) -> None:
+        self.shutdowns.append(why)
 
     def _answer_fencing(self, old: Cib) -> None:
         """Answer operator fencing requests the last commit added, as the DC's fencer would."""

@@ -137,3 +137,8 @@ class ClusterHandle(Protocol):
     def now(self) -> float:
         """Wall-clock epoch seconds (for countdowns); a parameter so tests control time."""
         ...
+
+    def shutdown_here(self, why: str) -> None:
+        """Begin this node's clean shutdown (resources moved or stopped first, then the daemon exits). It
+        needs no commit first, so it works without quorum too (the node then stops its resources itself)."""
+        ...

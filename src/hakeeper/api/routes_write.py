@@ -261,6 +261,13 @@ async def shutdown_node(call: Call) -> WriteResult:
     if member is None or not member.online:
         raise ApiError(409, f"{node} is not a running member of the cluster: there is nothing to stop there")
     before = call.handle.cib()
+    if node == call.handle.cluster_state().local_node:
+        # this node's own daemon: it asks the DC itself (or, without quorum, stops its resources itself)
+        call.handle.shutdown_here(f"{call.identity.actor} asked for it through the API")
+        version = str(version_of(before))
+        return WriteResult(
+            version=version, index=0, previous_version=version, config_version=version.rsplit(".", 1)[0]
+        )
     ops = set_transient_attribute(node, SHUTDOWN_ATTRIBUTE, str(int(call.handle.now())))
     done = await call.handle.submit(Patch(ops=ops), actor=call.identity.actor)
     return WriteResult(

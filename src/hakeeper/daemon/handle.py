@@ -82,3 +82,6 @@ class DaemonHandle:
 
     def now(self) -> float:
         return time.time()
+
+    def shutdown_here(self, why: str) -> None:
+        self.daemon.shutdown.begin(why)

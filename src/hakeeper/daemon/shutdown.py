@@ -52,6 +52,13 @@ class DaemonShutdown:
         log.warning("%s: %s again: stopping at once, without moving resources", self.daemon.name, why)
         self._leave()
 
+    def begin(self, why: str) -> None:
+        """Begin a clean shutdown if none is running (an operator's request: asking twice changes nothing)."""
+        first = self.core.request(self._now_ms(), why)
+        if first:
+            self._carry_out(first)
+            self.tick()
+
     def cib_committed(self, cib: m.Cib) -> None:
         self._carry_out(self.core.cib_committed(cib, self._now_ms()))
 
