@@ -176,3 +176,19 @@ def test_start_all_runs_the_other_nodes_over_ssh(tmp_path: Path, monkeypatch: py
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+
+
+def test_the_last_node_stops_without_quorum_and_stops_its_resources(cluster: LocalCluster) -> None:
+    cluster.start_all()
+    assert wait_until(lambda: len(running(cluster, "web")) == 1, 90), cluster.logs()
+    (active,) = running(cluster, "web")
+    others = [n for n in NODES if n != active]
+    result = hakeeper("cluster", "stop", "--socket", sock(cluster, active), *others)
+    assert result.exit_code == 0, result.output
+    for n in others:
+        assert cluster.procs.pop(n).wait(timeout=60) == 0
+    # alone, the node has no quorum: nothing can be committed, yet it stops cleanly when asked
+    last = hakeeper("cluster", "stop", "--socket", sock(cluster, active))
+    assert last.exit_code == 0, last.output
+    assert cluster.procs.pop(active).wait(timeout=90) == 0, cluster.logs()
+    assert not (cluster.node_dir(active) / "lrm" / "Dummy-web.state").exists()
