@@ -1,8 +1,9 @@
 """``python -m hakeeper.sim --seeds 2000 [--start N] [--jobs J]`` runs a Raft seed sweep and prints a summary;
 ``--replay SEED`` reruns one seed and prints its per-event trace.
 
-``python -m hakeeper.sim crm --seeds 2000 [--start N] [--daemon-restarts]`` does the same for the whole-CRM
-simulation (DC, members, LRMs and fencing under faults); ``crm --replay SEED`` prints that seed's trace."""
+``python -m hakeeper.sim crm --seeds 2000 [--start N] [--cold] [--daemon-restarts]`` does the same for the
+whole-CRM simulation (DC, members, LRMs and fencing under faults); ``crm --replay SEED`` (with the same flags)
+prints that seed's trace."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def crm_main(argv: list[str]) -> int:
     """``python -m hakeeper.sim crm ...``: the whole-CRM simulation."""
-    from hakeeper.sim.crm import replay_crm
+    from hakeeper.sim.crm import WarmStarts, replay_crm
     from hakeeper.sim.crm_runner import sweep_crm
 
     parser = argparse.ArgumentParser(
@@ -50,15 +51,21 @@ def crm_main(argv: list[str]) -> int:
         action="store_true",
         help="unfenced lost nodes come back with a restarted daemon while their resources keep running",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start every seed from an empty cluster (default: most start from a settled one, faster)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 0 or args.start < 0:
         parser.error("--seeds and --start must not be negative")
     if args.replay is not None:
-        lines = replay_crm(args.replay, daemon_restarts=args.daemon_restarts)
+        warm = None if args.cold else WarmStarts()
+        lines = replay_crm(args.replay, warm=warm, daemon_restarts=args.daemon_restarts)
         print("\n".join(lines))
         return 1 if "FAILED" in lines[-1] else 0
     seeds = range(args.start, args.start + args.seeds)
-    summary = sweep_crm(seeds, daemon_restarts=args.daemon_restarts, progress=_progress)
+    summary = sweep_crm(seeds, daemon_restarts=args.daemon_restarts, cold=args.cold, progress=_progress)
     print("\n".join(summary.lines()))
     return 1 if summary.failures else 0
 

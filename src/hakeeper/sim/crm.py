@@ -14,6 +14,8 @@ A run is a pure function of its seed and :class:`~hakeeper.sim.crm_node.Glue`: `
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import heapq
 import random
 from collections import deque
@@ -85,6 +87,28 @@ class CrmSim:
         self._returning: set[str] = set()
         self._touched: set[str] = set()  # nodes an event reached: their timers may have moved
 
+    def fork(self, seed: int, profile: CrmProfile, trace_limit: int | None = 0) -> CrmSim:
+        """A copy of this (settled) run that continues as ``seed`` with ``profile``'s faults."""
+        immutable: dict[int, object] = {id(a): a for a in self.log.entries}
+        immutable.update({id(a.cib): a.cib for a in self.log.entries})
+        sim = copy.deepcopy(self, immutable)
+        rng = random.Random(seed)
+        CrmProfile.random(rng)  # the same draws as a cold run of this seed, so the streams below differ
+        sim.seed, sim.profile = seed, profile
+        sim._rng = {k: random.Random(rng.getrandbits(64)) for k in sim._rng}
+        for node in sim.nodes.values():
+            if node is not None:
+                node.fencer_rng_reseed(rng.getrandbits(64))
+        sim.stats = CrmStats()
+        sim._faulty, sim._failed_once = True, set()
+        sim._start_failures = profile.start_failures
+        sim.trace, sim._tracing = deque(maxlen=trace_limit), trace_limit != 0
+        return sim
+
+    def run_warm(self) -> CrmStats:
+        """Continue a forked run: the faults begin now."""
+        return self._run_faults()
+
     # --- the event queue -----------------------------------------------------------------------------
 
     def _at(self, when: int, fn: Callable[..., None], *args: object) -> None:
@@ -127,13 +151,18 @@ class CrmSim:
     # --- running -------------------------------------------------------------------------------------
 
     def run(self) -> CrmStats:
-        p = self.profile
+        """From a cold start: every node boots, a DC is elected and the faults begin at once."""
         for name in self.names:
             self._start(name)
         self._at(self.now_ms + self._rng["fault"].randint(100, 600), self._elect)
-        self._plan_faults()
-        self._at(START_MS + p.fault_ms, self._heal)
-        deadline = START_MS + p.fault_ms + p.liveness_ms
+        return self._run_faults()
+
+    def _run_faults(self) -> CrmStats:
+        p = self.profile
+        begin = self.now_ms
+        self._plan_faults(begin)
+        self._at(begin + p.fault_ms, self._heal)
+        deadline = begin + p.fault_ms + p.liveness_ms
         while self._queue:
             when, _seq, fn, args = heapq.heappop(self._queue)
             if when > deadline:
@@ -152,11 +181,11 @@ class CrmSim:
             f"not converged {p.liveness_ms // 1000} s after the faults stopped: {problems}"
         )
 
-    def _plan_faults(self) -> None:
+    def _plan_faults(self, begin: int) -> None:
         p, rng = self.profile, self._rng["fault"]
 
         def some_time() -> int:
-            return START_MS + rng.randint(500, p.fault_ms)
+            return begin + rng.randint(500, p.fault_ms)
 
         for _ in range(p.crashes):
             self._at(some_time(), self._freeze_some_node)
@@ -504,7 +533,7 @@ class CrmSim:
                 self.now_ms + timeout, self._device_done, node.name, node.boot, attempt, False, "timed out"
             )
             if power_off and rng.random() < 0.5:
-                self._at(self.now_ms + rng.randint(timeout // 2, timeout * 2), self._power_off, target)
+                self._at(self.now_ms + rng.randint(timeout // 2, timeout * 2), self._late_power_off, target)
         else:
             when = self.now_ms + self._rng["op"].randint(50, 1_500)
             if power_off:
@@ -515,6 +544,11 @@ class CrmSim:
         node = self._node(name, boot, (self._device_done, (name, boot, attempt_id, ok, reason)))
         if node is not None:
             node.device_done(attempt_id, ok, reason)
+
+    def _late_power_off(self, target: str) -> None:
+        """A hung device that still cuts the power — a fault, so not once the faults have stopped."""
+        if self._faulty:
+            self._power_off(target)
 
     def _power_off(self, target: str) -> None:
         """A fencing device powered ``target`` off: its daemon and everything it ran are gone."""
@@ -541,24 +575,48 @@ class CrmSeedResult:
         return self.error is None
 
 
-def run_crm_seed(seed: int, glue: Glue | None = None, *, daemon_restarts: bool = False) -> CrmSeedResult:
-    sim = CrmSim(seed, glue, daemon_restarts=daemon_restarts)
+COLD_EVERY = 8
+"""With warm starts, one seed in this many still starts cold (faults during the cluster's bootstrap)."""
+
+
+def _prepare(
+    seed: int, glue: Glue | None, warm: WarmStarts | None, daemon_restarts: bool, trace_limit: int | None = 0
+) -> tuple[CrmSim, Callable[[], CrmStats]]:
+    """The simulation of ``seed`` and how to run it: forked from a settled cluster when ``warm`` is given
+    (and the glue is the daemon's), except every ``COLD_EVERY``-th seed."""
+    if warm is not None and (glue is None or glue == Glue()) and seed % COLD_EVERY:
+        sim = warm.sim(seed, daemon_restarts=daemon_restarts, trace_limit=trace_limit)
+        return sim, sim.run_warm
+    sim = CrmSim(seed, glue, trace_limit=trace_limit, daemon_restarts=daemon_restarts)
+    return sim, sim.run
+
+
+def run_crm_seed(
+    seed: int, glue: Glue | None = None, *, warm: WarmStarts | None = None, daemon_restarts: bool = False
+) -> CrmSeedResult:
+    sim, run = _prepare(seed, glue, warm, daemon_restarts)
     try:
-        stats = sim.run()
+        stats = run()
     except (CrmViolation, CrmLivenessViolation) as exc:
         return CrmSeedResult(seed, f"{type(exc).__name__}: {exc}", sim.stats.events)
     return CrmSeedResult(seed, None, stats.events, stats.converged_ms)
 
 
 def replay_crm(
-    seed: int, glue: Glue | None = None, trace_limit: int | None = None, *, daemon_restarts: bool = False
+    seed: int,
+    glue: Glue | None = None,
+    trace_limit: int | None = None,
+    *,
+    warm: WarmStarts | None = None,
+    daemon_restarts: bool = False,
 ) -> list[str]:
     """Run ``seed`` again with its trace (time in ms from the start, node, what happened); the last line says
-    how it ended. Runs are deterministic, so this reproduces a failure from a sweep exactly."""
-    sim = CrmSim(seed, glue, trace_limit=trace_limit, daemon_restarts=daemon_restarts)
+    how it ended. Runs are deterministic, so this reproduces a failure from a sweep exactly (pass a
+    ``WarmStarts`` if the sweep had one)."""
+    sim, run = _prepare(seed, glue, warm, daemon_restarts, trace_limit)
     lines = [f"seed {seed}: {sim.profile}"]
     try:
-        stats = sim.run()
+        stats = run()
         outcome = (
             f"seed {seed}: passed ({stats.events} events, {stats.plans} plans, {stats.fenced} fenced, "
             f"converged {stats.converged_ms} ms after the faults)"
@@ -566,3 +624,44 @@ def replay_crm(
     except (CrmViolation, CrmLivenessViolation) as exc:
         outcome = f"seed {seed}: FAILED: {type(exc).__name__}: {exc}"
     return [*lines, *sim.trace, outcome]
+
+
+# --- warm starts ---------------------------------------------------------------------------------------
+
+WarmKey = tuple[int, int]  # (nodes, device delay max)
+
+
+class WarmStarts:
+    """Settled clusters to start seeds from, so most seeds spend their time on faults, not on bootstrap.
+
+    For each cluster shape, one fault-free run (a fixed seed) is taken to the point where every resource runs
+    once and the DC is idle; a seed copies it and draws its own randomness and faults from there. The
+    copies are made once per sweep and kept here; a run stays a pure function of its seed."""
+
+    def __init__(self) -> None:
+        self._settled: dict[WarmKey, CrmSim] = {}
+
+    def sim(self, seed: int, *, daemon_restarts: bool = False, trace_limit: int | None = 0) -> CrmSim:
+        profile = CrmProfile.random(random.Random(seed), daemon_restarts=daemon_restarts)
+        key = (profile.nodes, profile.device_delay_max_ms)
+        base = self._settled.get(key)
+        if base is None:
+            base = self._settle(seed)
+            self._settled[key] = base
+        return base.fork(seed, profile, trace_limit)
+
+    @staticmethod
+    def _settle(seed: int) -> CrmSim:
+        sim = CrmSim(seed)
+        sim.profile = dataclasses.replace(
+            sim.profile,
+            fault_ms=0,
+            crashes=0,
+            dc_crashes=0,
+            deposals=0,
+            start_failures=0,
+            daemon_restarts=False,
+        )
+        sim._start_failures = 0
+        sim.run()
+        return sim

@@ -85,9 +85,11 @@ class World:
                 f"{rsc} started on {node} at {now_ms} ms while already {here.value} there, "
                 "with no stop or failure in between"
             )
+        if rsc not in self.exempt:
+            self._check_elsewhere(node, rsc, now_ms)
         self.state[node][rsc] = Phys.STARTING
-        if rsc in self.exempt:
-            return
+
+    def _check_elsewhere(self, node: str, rsc: str, now_ms: int) -> None:
         others = [f"{n} ({self.state[n][rsc].value})" for n in self.where(rsc) if n != node]
         if others:
             raise CrmViolation(

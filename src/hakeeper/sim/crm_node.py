@@ -92,6 +92,10 @@ class SimCrmNode:
         self.tick_at: int | None = None  # the tick the simulation has scheduled for this node
         self.lrm_at: int | None = None  # the LRM timer the simulation has scheduled
 
+    def fencer_rng_reseed(self, seed: int) -> None:
+        """A forked simulation draws its own fencing delays (the fencer keeps the generator it was given)."""
+        self._fencer_rng.seed(seed)
+
     @property
     def now_ms(self) -> int:
         return self.env.now_ms

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hakeeper.sim.crm import CrmSeedResult, replay_crm, run_crm_seed
+from hakeeper.sim.crm import CrmSeedResult, WarmStarts, replay_crm, run_crm_seed
 from hakeeper.sim.crm_node import Glue
 
 
@@ -31,7 +31,9 @@ class CrmSweepSummary:
                 f"last events of seed {self.failures[0].seed} (ms from the start, node, what happened):"
             )
             out += ["    " + line for line in self.first_failure_trace]
-            out.append(f"replay it with: python -m hakeeper.sim crm --replay {self.failures[0].seed}")
+            out.append(
+                f"replay it with: python -m hakeeper.sim crm --replay {self.failures[0].seed} (same flags)"
+            )
         return out
 
 
@@ -40,19 +42,23 @@ def sweep_crm(
     glue: Glue | None = None,
     *,
     daemon_restarts: bool = False,
+    cold: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> CrmSweepSummary:
-    """Run every seed; ``progress(done, failed)`` every 200 seeds so a long sweep shows it is alive."""
+    """Run every seed — most from settled clusters (see ``WarmStarts``) unless ``cold`` — and call
+    ``progress(done, failed)`` every 200 seeds so a long sweep shows it is alive."""
     started = time.monotonic()
+    warm = None if cold else WarmStarts()
     results: list[CrmSeedResult] = []
     for seed in seeds:
-        results.append(run_crm_seed(seed, glue, daemon_restarts=daemon_restarts))
+        results.append(run_crm_seed(seed, glue, warm=warm, daemon_restarts=daemon_restarts))
         if progress is not None and len(results) % 200 == 0:
             progress(len(results), sum(1 for r in results if not r.ok))
     failures = tuple(r for r in results if not r.ok)
     trace: tuple[str, ...] = ()
     if failures:
-        lines = replay_crm(failures[0].seed, glue, trace_limit=40, daemon_restarts=daemon_restarts)
+        seed = failures[0].seed
+        lines = replay_crm(seed, glue, trace_limit=40, warm=warm, daemon_restarts=daemon_restarts)
         trace = tuple(lines[1:])
     slowest = max(((r.converged_ms, r.seed) for r in results if r.ok), default=(0, -1))
     return CrmSweepSummary(
