@@ -125,3 +125,10 @@ def test_a_failed_probe_counts_as_a_failed_resource_there() -> None:
     t = schedule(cib([prim("web")], states), NOW)
     assert lines(t.summary) == {"* Recover web (n1)"}  # it may be half-running: stop it first
     assert find(t, "stop", "web", "n1")
+
+
+def test_resource_discovery_by_pattern() -> None:
+    loc = m.Location(id="nd", rsc_pattern="^web", node="n2", score=0, resource_discovery="never")
+    states = [node_state("n1"), node_state("n2")]
+    t = schedule(cib([prim("web1"), prim("db")], states, constraints=[loc]), NOW)
+    assert probes(t) == {("web1", "n1"), ("db", "n1"), ("db", "n2")}

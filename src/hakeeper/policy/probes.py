@@ -15,6 +15,8 @@ transition summary, as in crm_simulate.
 
 from __future__ import annotations
 
+import re
+
 from hakeeper.cib import model as m
 from hakeeper.cib.rules import RuleContext, evaluate_rule
 from hakeeper.policy.actions import OPTIONAL, Graph
@@ -38,7 +40,7 @@ class Discovery:
                 continue  # "always" (the default) and unknown words change nothing
             table = self.never if mode == "never" else self.exclusive
             nodes = _constraint_nodes(ws, con)
-            for rsc_id in _constraint_resources(con):
+            for rsc_id in _constraint_resources(ws, con):
                 table.setdefault(rsc_id, set()).update(nodes)
 
     def allows(self, rsc: Rsc, node: NodeInfo) -> bool:
@@ -58,9 +60,15 @@ def _lineage(rsc: Rsc) -> list[Rsc]:
     return out
 
 
-def _constraint_resources(con: m.Location) -> list[str]:
+def _constraint_resources(ws: WorkingSet, con: m.Location) -> list[str]:
     if con.rsc is not None:
         return [con.rsc]
+    if con.rsc_pattern is not None:
+        try:
+            pattern = re.compile(con.rsc_pattern)
+        except re.error:
+            return []  # the placement code already warns about it
+        return [r.id for r in ws.resources if pattern.search(r.id)]
     return [ref for rset in con.resource_sets for ref in rset.resources]
 
 
