@@ -1,12 +1,14 @@
-"""What every built-in agent needs inside its subprocess: its OCF environment, exit reasons, and dispatch."""
+"""What every built-in agent needs inside its subprocess: its OCF environment, exit reasons, and dispatch.
+
+Every agent action is a fresh interpreter on the failover's critical path, so this module (like the agents)
+imports only the standard library's cheap modules: no msgspec, no typing.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Callable, Mapping
-
-import msgspec
 
 from hakeeper.agents.results import OcfRc
 
@@ -22,14 +24,19 @@ class AgentFailure(Exception):
         self.rc = rc
 
 
-class OcfEnv(msgspec.Struct, frozen=True, kw_only=True):
+class OcfEnv:
     """The OCF environment as a built-in agent sees it."""
 
-    instance: str
-    action: str
-    params: dict[str, str]
-    meta: dict[str, str]
-    run_dir: str
+    __slots__ = ("action", "instance", "meta", "params", "run_dir")
+
+    def __init__(
+        self, *, instance: str, action: str, params: dict[str, str], meta: dict[str, str], run_dir: str
+    ) -> None:
+        self.instance = instance
+        self.action = action
+        self.params = params
+        self.meta = meta
+        self.run_dir = run_dir
 
     @classmethod
     def from_environ(cls, action: str, environ: Mapping[str, str]) -> OcfEnv:
@@ -86,6 +93,19 @@ class OcfEnv(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Action = Callable[[OcfEnv], int]
+
+
+def process_start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot), or None if it is gone or a zombie: with the pid, this
+    names a process for good, so a recycled pid is never mistaken for ours."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]  # field 22 (starttime), counted after the command name
 
 
 def run_agent(metadata: str, actions: Mapping[str, Action], action: str, environ: Mapping[str, str]) -> int:

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 
-from hakeeper.agents.builtin.common import Action, AgentFailure, OcfEnv
+from hakeeper.agents.builtin.common import Action, AgentFailure, OcfEnv, process_start_time
 from hakeeper.agents.results import OcfRc
 
 METADATA = """<?xml version="1.0"?>
@@ -106,17 +106,6 @@ def _pidfile(env: OcfEnv) -> str:
     return env.param("pidfile") or env.state_path("process") + ".pid"
 
 
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[19]  # field 22 (starttime), counted after the command name
-
-
 def _running_pid(env: OcfEnv) -> int | None:
     """Our daemon's pid if the pidfile names a live process that started when we recorded it."""
     try:
@@ -127,7 +116,7 @@ def _running_pid(env: OcfEnv) -> int | None:
     if len(words) != 2 or not words[0].isdigit():
         return None
     pid = int(words[0])
-    return pid if _start_time(pid) == words[1] else None
+    return pid if process_start_time(pid) == words[1] else None
 
 
 def _command(env: OcfEnv, name: str) -> list[str]:
@@ -215,7 +204,7 @@ def start(env: OcfEnv) -> int:
             )
         except (OSError, ValueError, KeyError) as exc:
             raise AgentFailure(f"could not start {argv[0]}: {exc}", OcfRc.ERR_INSTALLED) from None
-    started = _start_time(child.pid) or ""
+    started = process_start_time(child.pid) or ""
     pidfile = _pidfile(env)
     os.makedirs(os.path.dirname(pidfile) or ".", exist_ok=True)
     with open(pidfile, "w", encoding="ascii") as handle:
@@ -275,10 +264,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def _wait_exit(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if _start_time(pid) is None:
+        if process_start_time(pid) is None:
             return True
         time.sleep(POLL_S)
-    return _start_time(pid) is None
+    return process_start_time(pid) is None
 
 
 def validate(env: OcfEnv) -> int:

@@ -1,21 +1,27 @@
-"""``ocf:hakeeper:vip``: a virtual IPv4 or IPv6 address, managed through netlink (pyroute2).
+"""``ocf:hakeeper:vip``: a virtual IPv4 or IPv6 address, managed through netlink (:mod:`.rtnl`).
 
 start adds the address (IPv6 without duplicate address detection, so it answers at once) and announces it:
-gratuitous ARP for IPv4, unsolicited neighbour advertisements for IPv6, ``arp_count`` times. monitor checks
-that the address is on the interface; stop removes it. Without ``nic`` the interface is the one holding an
-address in the same subnet (as IPaddr2's findif does); without ``cidr_netmask`` that address's prefix is used.
+gratuitous ARP for IPv4, unsolicited neighbour advertisements for IPv6, ``arp_count`` times. It returns once
+the address is up and the first announcement is out; the rest go from a detached child (as IPaddr2 runs
+send_arp in the background), so the next resource in a group need not wait for them. monitor checks
+that the address is on the interface; stop ends a running announcer, then removes the address.
+Without ``nic`` the interface is the one holding an address in the same subnet (as IPaddr2's findif does);
+without ``cidr_netmask`` that address's prefix is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
+import signal
 import socket
 import struct
 import time
-from typing import Any
+from collections.abc import Callable
 
-from hakeeper.agents.builtin.common import Action, AgentFailure, OcfEnv
+from hakeeper.agents.builtin.common import Action, AgentFailure, OcfEnv, process_start_time
+from hakeeper.agents.builtin.rtnl import Rtnl
 from hakeeper.agents.results import OcfRc
 
 METADATA = """<?xml version="1.0"?>
@@ -65,8 +71,10 @@ IFA_F_NODAD = 0x02
 ARPHRD_ETHER = 1
 ETH_P_ARP = 0x0806
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-def _address(env: OcfEnv) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+
+def _address(env: OcfEnv) -> Address:
     text = env.required("ip")
     try:
         return ipaddress.ip_address(text)
@@ -74,19 +82,7 @@ def _address(env: OcfEnv) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise AgentFailure(f"'{text}' is not an IPv4 or IPv6 address", OcfRc.ERR_CONFIGURED) from None
 
 
-def _ipr() -> Any:
-    try:
-        from pyroute2 import IPRoute
-    except ImportError:
-        raise AgentFailure("pyroute2 is not installed", OcfRc.ERR_INSTALLED) from None
-    return IPRoute()
-
-
-def _addresses(ipr: Any) -> list[tuple[int, str, int]]:
-    return [(a["index"], a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr()]
-
-
-def _placement(env: OcfEnv, ipr: Any) -> tuple[int, int]:
+def _placement(env: OcfEnv, rtnl: Rtnl) -> tuple[int, int]:
     """(interface index, prefix length) for the address."""
     addr = _address(env)
     nic, netmask = env.param("nic"), env.param("cidr_netmask")
@@ -95,8 +91,8 @@ def _placement(env: OcfEnv, ipr: Any) -> tuple[int, int]:
         raise AgentFailure(
             f"cidr_netmask must be a prefix length such as 24, not {netmask!r}", OcfRc.ERR_CONFIGURED
         )
-    index = _lookup_nic(ipr, nic) if nic else None
-    for if_index, text, length in _addresses(ipr):
+    index = _lookup_nic(nic) if nic else None
+    for if_index, text, length in rtnl.addresses():
         other = ipaddress.ip_address(text)
         if other.version != addr.version or other == addr or (index is not None and if_index != index):
             continue
@@ -111,55 +107,96 @@ def _placement(env: OcfEnv, ipr: Any) -> tuple[int, int]:
     )
 
 
-def _lookup_nic(ipr: Any, nic: str) -> int:
-    found = ipr.link_lookup(ifname=nic)
-    if not found:
-        raise AgentFailure(f"interface {nic} does not exist on this node", OcfRc.ERR_ARGS)
-    return int(found[0])
+def _lookup_nic(nic: str) -> int:
+    try:
+        return socket.if_nametoindex(nic)
+    except OSError:
+        raise AgentFailure(f"interface {nic} does not exist on this node", OcfRc.ERR_ARGS) from None
 
 
-def _present(ipr: Any, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int | None:
+def _present(rtnl: Rtnl, addr: Address) -> int | None:
     """The index of the interface holding ``addr``, or None."""
-    return next((i for i, text, _ in _addresses(ipr) if ipaddress.ip_address(text) == addr), None)
+    return next((i for i, text, _ in rtnl.addresses() if ipaddress.ip_address(text) == addr), None)
 
 
 def start(env: OcfEnv) -> int:
     addr = _address(env)
-    with contextlib.closing(_ipr()) as ipr:
-        index = _present(ipr, addr)
+    with Rtnl() as rtnl:
+        index = _present(rtnl, addr)
         if index is None:
-            index, prefix = _placement(env, ipr)
+            index, prefix = _placement(env, rtnl)
             flags = IFA_F_NODAD if addr.version == 6 else 0
-            ipr.addr("add", index=index, address=str(addr), prefixlen=prefix, flags=flags)
-        link = ipr.get_links(index)[0]
-        mac, ifname, hwtype = link.get_attr("IFLA_ADDRESS"), link.get_attr("IFLA_IFNAME"), link["ifi_type"]
+            rtnl.add_address(index, str(addr), prefix, flags)
+        link = rtnl.link(index)
     count = int(env.number("arp_count", 5))
     interval = env.number("arp_interval", 200) / 1000.0
-    if hwtype == ARPHRD_ETHER and mac:
-        _announce(addr, ifname, index, mac, count, interval)
+    if link.hwtype == ARPHRD_ETHER and link.mac and count > 0:
+        mac = bytes.fromhex(link.mac.replace(":", ""))
+        _announce(env, lambda: _send_announcement(addr, link.name, index, mac), count, interval)
     return OcfRc.SUCCESS
 
 
-def _announce(
-    addr: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    ifname: str,
-    index: int,
-    mac: str,
-    count: int,
-    interval: float,
-) -> None:
-    mac_bytes = bytes.fromhex(mac.replace(":", ""))
-    for i in range(count):
-        if i:
+def _send_announcement(addr: Address, ifname: str, index: int, mac: bytes) -> bool:
+    """One gratuitous ARP or unsolicited neighbour advertisement; False (and a warning) if it failed."""
+    try:
+        if addr.version == 4:
+            _send_garp(addr.packed, ifname, mac)
+        else:
+            _send_unsolicited_na(str(addr), addr.packed, index, mac)
+    except OSError as exc:
+        print(f"warning: could not announce {addr} on {ifname}: {exc}", flush=True)
+        return False
+    return True
+
+
+def _announce(env: OcfEnv, send: Callable[[], bool], count: int, interval: float) -> None:
+    """The first announcement now; the other ``count - 1`` from a detached child."""
+    _stop_announcer(env)  # a previous start's announcer would only duplicate ours
+    if not send() or count < 2:
+        return
+    pid = os.fork()
+    if pid == 0:
+        _announcer(send, count - 1, interval)
+    started = process_start_time(pid) or ""
+    with open(_announcer_pidfile(env), "w", encoding="ascii") as handle:
+        handle.write(f"{pid} {started}\n")
+
+
+def _announcer(send: Callable[[], bool], count: int, interval: float) -> None:
+    """The background child: its own session, and no hold on the agent's pipes (the executor reads them until
+    they close), so neither the agent's exit nor the LRM waits for it."""
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        for _ in range(count):
             time.sleep(interval)
-        try:
-            if addr.version == 4:
-                _send_garp(addr.packed, ifname, mac_bytes)
-            else:
-                _send_unsolicited_na(str(addr), addr.packed, index, mac_bytes)
-        except OSError as exc:
-            print(f"warning: could not announce {addr} on {ifname}: {exc}", flush=True)
-            return
+            if not send():
+                break
+    finally:
+        os._exit(0)
+
+
+def _announcer_pidfile(env: OcfEnv) -> str:
+    path = env.state_path("vip-announcer") + ".pid"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return path
+
+
+def _stop_announcer(env: OcfEnv) -> None:
+    """End the announcer a start left behind (if it still runs), so a stopped address is not announced."""
+    path = _announcer_pidfile(env)
+    try:
+        with open(path, encoding="ascii") as handle:
+            words = handle.read().split()
+    except FileNotFoundError:
+        return
+    if len(words) == 2 and words[0].isdigit() and process_start_time(int(words[0])) == words[1]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(words[0]), signal.SIGTERM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _send_garp(ip: bytes, ifname: str, mac: bytes) -> None:
@@ -183,29 +220,30 @@ def _send_unsolicited_na(address: str, ip: bytes, index: int, mac: bytes) -> Non
 
 def stop(env: OcfEnv) -> int:
     addr = _address(env)
-    with contextlib.closing(_ipr()) as ipr:
-        for index, text, prefix in _addresses(ipr):
+    _stop_announcer(env)
+    with Rtnl() as rtnl:
+        for index, text, prefix in rtnl.addresses():
             if ipaddress.ip_address(text) == addr:
-                ipr.addr("del", index=index, address=text, prefixlen=prefix)
+                rtnl.delete_address(index, text, prefix)
     return OcfRc.SUCCESS
 
 
 def monitor(env: OcfEnv) -> int:
     addr = _address(env)
-    with contextlib.closing(_ipr()) as ipr:
-        index = _present(ipr, addr)
-        if index is None:
-            return OcfRc.NOT_RUNNING
-        nic = env.param("nic")
-        if nic and index != _lookup_nic(ipr, nic):
-            raise AgentFailure(f"{addr} is on another interface than {nic}", OcfRc.ERR_GENERIC)
+    with Rtnl() as rtnl:
+        index = _present(rtnl, addr)
+    if index is None:
+        return OcfRc.NOT_RUNNING
+    nic = env.param("nic")
+    if nic and index != _lookup_nic(nic):
+        raise AgentFailure(f"{addr} is on another interface than {nic}", OcfRc.ERR_GENERIC)
     return OcfRc.SUCCESS
 
 
 def validate(env: OcfEnv) -> int:
     _address(env)
-    with contextlib.closing(_ipr()) as ipr:
-        _placement(env, ipr)
+    with Rtnl() as rtnl:
+        _placement(env, rtnl)
     return OcfRc.SUCCESS
 
 
