@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hakeeper.agents.base import ActionContext, AgentSpec, AgentSpecError, AgentUnavailable
-from hakeeper.agents.builtin import BuiltinAgent
+from hakeeper.agents.builtin.agent import BuiltinAgent
 from hakeeper.agents.lsb import LsbAgent
 from hakeeper.agents.ocf import OcfAgent
 from hakeeper.agents.registry import AgentRegistry, RegistryPaths, ServiceAgent, parse_spec

@@ -23,7 +23,8 @@ from hakeeper.agents.base import (
     Invocation,
     Outcome,
 )
-from hakeeper.agents.builtin import BUILTIN_PROVIDER, BUILTIN_TYPES, BuiltinAgent
+from hakeeper.agents.builtin import BUILTIN_PROVIDER, BUILTIN_TYPES
+from hakeeper.agents.builtin.agent import BuiltinAgent
 from hakeeper.agents.lsb import DEFAULT_INIT_DIR, LsbAgent, list_lsb
 from hakeeper.agents.metadata import AgentMetadata, MetadataCache, MetadataError
 from hakeeper.agents.ocf import DEFAULT_OCF_ROOT, OcfAgent

@@ -18,8 +18,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 from hakeeper.agents.builtin.common import Action, AgentFailure, OcfEnv, process_start_time
 from hakeeper.agents.results import OcfRc
@@ -173,6 +171,10 @@ def _http_health(url: str, timeout: float) -> str:
         raise AgentFailure(
             f"health_http must be an http:// or https:// URL, not {url!r}", OcfRc.ERR_CONFIGURED
         )
+    # imported here, after the daemon is spawned: urllib costs tens of milliseconds of a start's critical path
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             status = int(response.status)
