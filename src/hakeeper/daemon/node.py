@@ -160,6 +160,9 @@ class NodeDaemon:
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=1, mp_context=ctx, initializer=ignore_termination
         )
+        # pre-warm: spawn the worker and import the policy engine now (an empty plan), on every node, so a
+        # node that becomes DC after a failure plans at once instead of paying ~0.5 s of process start-up
+        self._pool.submit(plan_transition, m.Cib(), 0, 0)
         lrm_dir = self.config.data_dir / "lrm"
         lrm_dir.mkdir(parents=True, exist_ok=True)
         # agents keep state under the node's own directory; HA_NODENAME tells services which node they are on
