@@ -49,7 +49,7 @@ def crm_main(argv: list[str]) -> int:
     parser.add_argument(
         "--daemon-restarts",
         action="store_true",
-        help="unfenced lost nodes come back with a restarted daemon while their resources keep running",
+        help="every unfenced lost node comes back with a restarted daemon (default: a third of the seeds)",
     )
     parser.add_argument(
         "--cold",
