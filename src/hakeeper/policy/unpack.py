@@ -531,8 +531,7 @@ class HistoryUnpacker:
             if rsc is None:
                 rsc = self.orphan(hist)
             ordered = sorted(ops, key=_call_order)
-            agent = ":".join(p for p in (hist.klass, hist.provider or "", hist.type) if p)
-            rsc.history.append(NodeHistory(node=node, agent=agent, ops=ordered))
+            rsc.history.append(NodeHistory(node, hist, ordered))
             self.unpack_resource(rsc, node, ordered)
 
     # which resource a history entry belongs to

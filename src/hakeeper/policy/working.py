@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hakeeper.cib.model import OpRecord
+    from hakeeper.cib.model import OpRecord, ResourceHistory
 
 INFINITY = 1_000_000
 
@@ -224,13 +224,18 @@ class OpDef:
     params: dict[str, str] = field(default_factory=dict)  # the op's own instance attributes
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class NodeHistory:
     """A resource's recorded operations on one node (oldest call first) and the agent they ran."""
 
     node: NodeInfo
-    agent: str
+    record: ResourceHistory
     ops: list[OpRecord]
+
+    @property
+    def agent(self) -> str:
+        parts = (self.record.klass, self.record.provider or "", self.record.type)
+        return ":".join(p for p in parts if p)
 
 
 @dataclass(eq=False)
