@@ -142,3 +142,15 @@ def test_failures_inside_a_container_count_towards_its_migration_threshold() -> 
         "* Move box (n1 -> n2)",
         "* Move inner (n1 -> n2)",
     }
+
+
+def test_no_quorum_policy_demote_demotes_but_keeps_instances_running() -> None:
+    clone = m.Clone(id="ms", child=prim("db"), meta_attributes=[
+        m.NvSet(id="ms-meta", values={"promotable": "true", "promoted-max": "1"})])
+    promoted = history("db", op("db", "start", 2), op("db", "promote", 3))
+    config = cib([clone], [node_state("n1", promoted, attrs={"master-db": "10"}), node_state("n2")],
+                 nodes=["n1", "n2"], quorum=False, props={"no-quorum-policy": "demote"})
+    assert lines(schedule(config, NOW).summary) == {
+        "* Demote db:0 (Promoted -> Unpromoted n1)",
+        "* Start db:1 (n2) due to no quorum (blocked)",  # nothing new starts without quorum
+    }

@@ -766,6 +766,8 @@ def set_promotable_roles(assigner: Assigner, clone: Rsc) -> None:
             and ws.config.no_quorum_policy == "freeze"
         ):
             chosen = False
+        if chosen and not ws.config.have_quorum and ws.config.no_quorum_policy == "demote":
+            chosen = False  # without quorum, promoted instances are demoted (and kept running)
         if not chosen:
             _set_role_tree(inst, Role.UNPROMOTED if node is not None else Role.STOPPED)
             continue
