@@ -154,7 +154,11 @@ def _announce(env: OcfEnv, send: Callable[[], bool], count: int, interval: float
     _stop_announcer(env)  # a previous start's announcer would only duplicate ours
     if not send() or count < 2:
         return
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # the address is up and announced once: that start succeeded all the same
+        print(f"warning: no further announcements (cannot fork an announcer: {exc})", flush=True)
+        return
     if pid == 0:
         _announcer(send, count - 1, interval)
     started = process_start_time(pid) or ""
