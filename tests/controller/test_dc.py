@@ -331,3 +331,34 @@ def test_a_node_running_a_new_daemon_has_its_old_history_forgotten_before_the_pl
     plans = h.plans
     h.run(h.dc.member_sync(Sync(node="n2", dc="n1", boot="run-2"), h.now))
     assert h.plans == plans  # the same run again: nothing to forget, nothing to plan
+
+
+def test_an_unanswered_request_is_sent_again_until_its_result_arrives() -> None:
+    from hakeeper.controller.dc import RESEND_OP_MS
+
+    h = Harness(ordered_planner)
+    (first,) = h.sent
+    h.now += RESEND_OP_MS - 1
+    h.run(h.dc.tick(h.now))
+    assert len(h.sent) == 1  # not yet: the answer may be on its way
+    h.now += 1
+    h.run(h.dc.tick(h.now))
+    assert [s.request for s in h.sent] == [first.request, first.request]  # same transition key
+    h.complete(h.sent[0])
+    (then,) = h.sent[2:]
+    assert then.request.resource_id == "b"
+    h.now += RESEND_OP_MS
+    h.run(h.dc.tick(h.now))
+    assert [s.request.resource_id for s in h.sent[2:]] == ["b", "b"]  # a is answered: only b again
+
+
+def test_a_request_for_a_node_that_left_is_not_sent_again() -> None:
+    from hakeeper.controller.dc import RESEND_OP_MS
+
+    h = Harness(lambda cib, tid: [] if running_on(cib, "a") else [start(1, "a", "n2")])
+    (first,) = h.sent
+    h.run(h.dc.membership(frozenset({"n1"}), h.now))
+    h.now += 10 * RESEND_OP_MS
+    h.run(h.dc.tick(h.now))
+    assert first.request.transition_key not in h.dc.unanswered
+    assert all(s.request.transition_key != first.request.transition_key for s in h.sent[1:])

@@ -194,3 +194,15 @@ def test_what_a_probe_finds_running_is_stopped_when_quorum_is_lost() -> None:
     out = core.quorum_changed(False, "stop")
     submits = [(o.request.resource_id, o.request.operation) for o in out if isinstance(o, Submit)]
     assert submits == [("found", "stop")]
+
+
+def test_a_request_sent_again_by_the_dc_runs_once_and_is_answered_with_its_result() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    request = msgspec.structs.replace(req("vip", "stop"), transition_key="1:3:0:dc")
+    assert core.on_message(RunOp(dc="n1", request=request)) == [Submit(request)]
+    assert core.on_message(RunOp(dc="n1", request=request)) == []  # still running: no second run
+    result = msgspec.structs.replace(res("vip", "stop"), transition_key="1:3:0:dc")
+    core.on_result(result)
+    # answered again (the first answer was lost), never run again
+    assert core.on_message(RunOp(dc="n1", request=request)) == [SendToDc("n1", OpDone("n2", result))]

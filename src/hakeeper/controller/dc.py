@@ -94,6 +94,9 @@ Command = Propose | Plan | SendOp | SendCancel | RequestFence | Event
 
 MEMBERSHIP_COMMIT_WAIT_MS = 5_000
 BOOT_ATTRIBUTE = "hakeeper-boot"
+RESEND_OP_MS = 1_000
+"""An operation request not answered within this is sent again (the node-to-node channel is datagrams; a
+member recognises a request it already has by its transition key and never runs it twice)."""
 """The transient node attribute recording which daemon run of the node the CIB's history comes from."""
 
 
@@ -146,9 +149,10 @@ class DcCore:
         # (the previous DC may have died first) and that it runs nothing more. Otherwise a new DC could start
         # again, here or elsewhere, what a member just started for its predecessor. Nodes that join sync too.
         self.unsynced: set[str] = set()
-        self.sync_waiting: dict[str, set[tuple[str, int]]] = {}  # node -> synced results not yet recorded
+        self.sync_waiting: dict[str, set[OpResult]] = {}  # node -> synced results not yet recorded
         self.early_syncs: dict[str, Sync] = {}  # syncs that came before this node's barrier committed
         self.boot_waiting: dict[str, str] = {}  # node -> its new daemon run, until the CIB records it
+        self.unanswered: dict[str, tuple[str, OpRequest, int]] = {}  # transition key -> node, request, sent
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -174,6 +178,7 @@ class DcCore:
         self.running = None
         self.planning = None
         self.unsynced, self.sync_waiting, self.early_syncs, self.boot_waiting = set(), {}, {}, {}
+        self.unanswered = {}
         return [Event(f"{self.node} is no longer the DC")] if was else []
 
     def membership(self, up: frozenset[str], now_ms: int) -> list[Command]:
@@ -209,7 +214,7 @@ class DcCore:
         if trigger is not None:
             out += self._abort_and_replan(trigger)
         for node, waiting in self.sync_waiting.items():
-            waiting -= {w for w in waiting if self._recorded(node, *w)}
+            waiting -= {w for w in waiting if self._recorded(node, w)}
         for node, boot in list(self.boot_waiting.items()):
             if self._transient(node).get(BOOT_ATTRIBUTE) == boot:
                 del self.boot_waiting[node]
@@ -228,6 +233,7 @@ class DcCore:
     def op_result(self, node: str, result: OpResult, now_ms: int) -> list[Command]:
         """A node reports an operation result: record it (the commit drives what happens next)."""
         self.now_ms = now_ms
+        self.unanswered.pop(result.transition_key, None)
         if not self.is_dc or result.op_status == OpStatus.PENDING:
             return []
         exp = Expectation.parse(result.transition_key) or Expectation(0, 0, 0, "")
@@ -310,6 +316,18 @@ class DcCore:
             out += self._request_plan()
         if self.running is not None:
             out += self._engine_outputs(self.running.engine.tick(now_ms))
+        return out + self._resend_unanswered(now_ms)
+
+    def _resend_unanswered(self, now_ms: int) -> list[Command]:
+        running = self.running
+        waiting = set() if running is None else {running.keys.get(a.id) for a in running.engine.running}
+        out: list[Command] = []
+        for key, (node, request, sent_ms) in list(self.unanswered.items()):
+            if key not in waiting or node not in self.members:
+                del self.unanswered[key]
+            elif now_ms - sent_ms >= RESEND_OP_MS:
+                self.unanswered[key] = (node, request, now_ms)
+                out.append(SendOp(node, request))
         return out
 
     # -- internals ------------------------------------------------------------------------------------
@@ -373,13 +391,13 @@ class DcCore:
         """Record the results a member reports that the CIB lacks; it is in sync once they are recorded and
         it runs nothing more."""
         out = self._new_boot(sync)
-        waiting: set[tuple[str, int]] = set()
+        waiting: set[OpResult] = set()
         for result in sync.results:
             if result.op_status in (OpStatus.PENDING, OpStatus.CANCELLED):
                 continue  # nothing to record (a cancellation removes its record)
-            if not self._recorded(sync.node, result.resource_id, result.call_id):
+            if not self._recorded(sync.node, result):
                 out += self.op_result(sync.node, result, self.now_ms)
-                waiting.add((result.resource_id, result.call_id))
+                waiting.add(result)
         self.sync_waiting[sync.node] = waiting
         if sync.in_flight == 0 and sync.node in self.unsynced:
             self.unsynced.discard(sync.node)
@@ -402,11 +420,18 @@ class DcCore:
         ops += set_transient_attribute(node, BOOT_ATTRIBUTE, sync.boot)
         return [Propose(Patch(ops=ops), f"{node} runs a new daemon: its earlier history is forgotten")]
 
-    def _recorded(self, node: str, rsc: str, call_id: int) -> bool:
-        """Whether ``node``'s history of ``rsc`` holds that call or a later one (which supersedes it)."""
+    def _recorded(self, node: str, result: OpResult) -> bool:
+        """Whether ``node``'s history records ``result``: a one-shot operation by its call id or a later one
+        (which supersedes it); a recurring one by call id and outcome (all its runs share the call id)."""
         state = next((n for n in self.cib.status.nodes if n.id == node), None)
+        rsc = result.resource_id
         history = next((h for h in state.resources if h.id == rsc), None) if state is not None else None
-        return history is not None and any(o.call_id >= call_id for o in history.ops)
+        if history is None:
+            return False
+        if result.interval_ms == 0:
+            return any(o.interval == 0 and o.call_id >= result.call_id for o in history.ops)
+        outcome = (result.call_id, result.rc, int(result.op_status))
+        return any((o.call_id, o.rc, o.op_status) == outcome for o in history.ops if o.interval)
 
     def _syncing(self) -> bool:
         return bool(self.unsynced) or bool(self.boot_waiting) or any(self.sync_waiting.values())
@@ -486,6 +511,7 @@ class DcCore:
             role=action.meta.get("role", ""),
             transition_key=exp.transition_key,
         )
+        self.unanswered[exp.transition_key] = (action.node or "", request, self.now_ms)
         return [SendOp(action.node or "", request)]
 
     def _cluster_action(self, action: GraphAction) -> list[Command]:

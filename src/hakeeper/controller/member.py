@@ -60,6 +60,10 @@ class _Active:
     promoted: bool
 
 
+KNOWN_REQUESTS = 4096
+"""How many recent requests a member remembers by transition key, to recognise the DC's resends."""
+
+
 def _is_start(operation: str, interval_ms: int) -> bool:
     return operation == "start" and interval_ms == 0
 
@@ -85,6 +89,9 @@ class MemberCore:
         self.started: dict[str, OpResult] = {}  # resource -> the successful start that made it active
         self.busy: dict[str, int] = {}  # resource -> one-shot operations submitted and not finished
         self.starting: dict[str, list[OpRequest]] = {}  # resource -> repeated starts awaiting the one running
+        # transition key -> its result once known (None while it runs): a request the DC sends again (it
+        # resends what it has no answer for) is answered, never run twice. Bounded: oldest keys forgotten.
+        self.by_transition_key: dict[str, OpResult | None] = {}
 
     # -- from the DC ---------------------------------------------------------------------------------
 
@@ -94,12 +101,25 @@ class MemberCore:
                 return [
                     Note(f"ignored {message.request.key} from {message.dc}, which is not the DC ({self.dc})")
                 ]
-            return self._run(message.request)
+            return self._run_once(message.request)
         if isinstance(message, CancelOp):
             if message.dc != self.dc:
                 return []
             return [Cancel(message.request)]
         return [Note(f"a {type(message).__name__} message is for the DC, not for {self.node}")]
+
+    def _run_once(self, request: OpRequest) -> list[MemberOutput]:
+        key = request.transition_key
+        if key and key in self.by_transition_key:
+            known = self.by_transition_key[key]
+            if known is None:
+                return []
+            return self._report(known)
+        if key:
+            self.by_transition_key[key] = None
+            while len(self.by_transition_key) > KNOWN_REQUESTS:
+                del self.by_transition_key[next(iter(self.by_transition_key))]
+        return self._run(request)
 
     def _run(self, request: OpRequest) -> list[MemberOutput]:
         rid = request.resource_id
@@ -149,6 +169,8 @@ class MemberCore:
         return out
 
     def _report(self, result: OpResult) -> list[MemberOutput]:
+        if result.transition_key in self.by_transition_key and result.op_status != OpStatus.PENDING:
+            self.by_transition_key[result.transition_key] = result
         self.unconfirmed[result.key] = result
         return [] if self.dc is None else [SendToDc(self.dc, OpDone(self.node, result))]
 
@@ -186,13 +208,14 @@ class MemberCore:
     # -- from the CIB and the message layer ----------------------------------------------------------
 
     def cib_committed(self, cib: m.Cib) -> None:
-        """Forget results the CIB now records (matched by call id)."""
+        """Forget results the CIB now records (matched by call id, and by outcome: every run of a recurring
+        operation has the same call id, so an earlier run's record does not confirm a new result)."""
         state = next((n for n in cib.status.nodes if n.id == self.node), None)
         if state is None or not self.unconfirmed:
             return
-        recorded = {(h.id, o.call_id) for h in state.resources for o in h.ops}
+        recorded = {(h.id, o.call_id, o.rc, o.op_status) for h in state.resources for o in h.ops}
         for key, res in list(self.unconfirmed.items()):
-            if (res.resource_id, res.call_id) in recorded:
+            if (res.resource_id, res.call_id, res.rc, int(res.op_status)) in recorded:
                 del self.unconfirmed[key]
 
     def quorum_changed(self, quorate: bool, policy: str) -> list[MemberOutput]:
