@@ -206,3 +206,14 @@ def test_a_request_sent_again_by_the_dc_runs_once_and_is_answered_with_its_resul
     core.on_result(result)
     # answered again (the first answer was lost), never run again
     assert core.on_message(RunOp(dc="n1", request=request)) == [SendToDc("n1", OpDone("n2", result))]
+
+
+def test_a_new_result_of_a_recurring_monitor_is_kept_until_that_result_is_recorded() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    gone = res("vip", "monitor", rc=7, call=4, interval=10_000)  # same call id as every run of the monitor
+    core.on_result(gone)
+    earlier = m.OpRecord(id="vip_monitor_10000", operation="monitor", call_id=4, rc=0, interval=10_000)
+    history = m.ResourceHistory(id="vip", klass="ocf", type="IPaddr2", ops=[earlier])
+    core.cib_committed(m.Cib(status=m.Status(nodes=[m.NodeState(id="n2", resources=[history])])))
+    assert core.unconfirmed == {"vip_monitor_10000": gone}  # the earlier run's record does not confirm it

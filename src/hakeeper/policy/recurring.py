@@ -9,7 +9,8 @@ transition summary, as in crm_simulate.
 This is the scheduler's last step, so it also adds the probes (``policy/probes.py``): they need the final
 start and promote actions to order themselves before.
 
-Not yet here: re-creating a monitor that the history lacks on a resource that otherwise stays put.
+A resource that stays where it runs gets each monitor its history lacks there (as Pacemaker does): a
+transition aborted between a start and its monitor must not leave the resource unwatched for good.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def _add_monitors(graph: Graph, primitives: list[Rsc]) -> None:
             continue
         change = _last_role_change(rsc, node)
         if change is None:
+            _restore_missing_monitors(graph, rsc, node)
             continue
         after, role = change
         if role is Role.PROMOTED:
@@ -80,3 +82,26 @@ def _add_monitors(graph: Graph, primitives: list[Rsc]) -> None:
             if _applies(op, role):
                 monitor = _new_action(graph, rsc, node, "monitor", op.interval_ms, after.runnable)
                 graph.order(after, monitor, OPTIONAL)
+
+
+def _restore_missing_monitors(graph: Graph, rsc: Rsc, node: NodeInfo) -> None:
+    """Monitors of a resource that stays put on ``node`` whose history there lacks them."""
+    if node not in rsc.running_on or not rsc.managed or not node.online or node.unclean:
+        return
+    if any(a.task in ("stop", "demote") and a.node is node and not a.optional for a in rsc.actions):
+        return
+    role = Role.UNPROMOTED if rsc.promotable and rsc.role is Role.STARTED else rsc.role
+    recorded = {
+        o.interval
+        for h in rsc.history
+        if h.node is node
+        for o in h.ops
+        # a failure record (<rsc>_last_failure_0) is history, not an active monitor; 1: cancelled
+        if o.operation == "monitor"
+        and o.interval > 0
+        and o.op_status != 1
+        and not o.id.endswith("_failure_0")
+    }
+    for op in rsc.ops:
+        if _applies(op, role) and op.interval_ms not in recorded:
+            _new_action(graph, rsc, node, "monitor", op.interval_ms, True)
