@@ -31,7 +31,14 @@ from hakeeper.lrm.messages import OcfRc, OpStatus
 from hakeeper.sim.crm_invariants import CrmViolation, Phys, World
 from hakeeper.sim.crm_log import SimLog
 from hakeeper.sim.crm_node import Glue, SimCrmNode
-from hakeeper.sim.crm_scenario import START_MS, CrmProfile, fencing_devices, primitive_ids, scenario_cib
+from hakeeper.sim.crm_scenario import (
+    MONITORED,
+    START_MS,
+    CrmProfile,
+    fencing_devices,
+    primitive_ids,
+    scenario_cib,
+)
 
 
 class CrmLivenessViolation(AssertionError):
@@ -193,6 +200,8 @@ class CrmSim:
             self._at(some_time(), self._arm_dc_crash)
         for _ in range(p.deposals):
             self._at(some_time(), self._depose)
+        for _ in range(p.deaths):
+            self._at(some_time(), self._kill_monitored)
 
     def _heal(self) -> None:
         self._faulty = False
@@ -336,6 +345,13 @@ class CrmSim:
         if (len(alive) - 1) * 2 <= len(self.names):
             return  # keep a majority: consensus is abstracted, not the loss of quorum
         self._freeze(self._rng["fault"].choice(alive))
+
+    def _kill_monitored(self) -> None:
+        """The monitored resource's process dies where it runs (its monitor will find it gone)."""
+        for name in self._alive():
+            if self.world.phys(name, MONITORED) is Phys.RUNNING:
+                self.note("sim", f"{MONITORED} dies on {name}")
+                self.world.set(name, MONITORED, None)
 
     def _arm_dc_crash(self) -> None:
         self._dc_crash_armed += 1

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from hakeeper.cib import model as m
 
 START_MS = 1_700_000_000_000
+MONITORED = "db"
+"""The resource with a recurring monitor: the one that may die behind the cluster's back."""
 """The simulated clock starts at a plausible epoch (the CIB records epoch seconds)."""
 
 
-def _dummy(rsc: str) -> m.Primitive:
-    return m.Primitive(
-        id=rsc,
-        klass="ocf",
-        provider="heartbeat",
-        type="Dummy",
-        operations=[m.Operation(id=f"{rsc}-start", name="start", timeout=20_000)],
-    )
+def _dummy(rsc: str, monitor_ms: int = 0) -> m.Primitive:
+    operations = [m.Operation(id=f"{rsc}-start", name="start", timeout=20_000)]
+    if monitor_ms:
+        operations.append(
+            m.Operation(id=f"{rsc}-monitor", name="monitor", interval=monitor_ms, timeout=20_000)
+        )
+    return m.Primitive(id=rsc, klass="ocf", provider="heartbeat", type="Dummy", operations=operations)
 
 
 def _device(node: str, delay_max_ms: int) -> m.Primitive:
@@ -46,7 +47,7 @@ def scenario_cib(nodes: list[str], device_delay_max_ms: int = 0) -> m.Cib:
         nodes=[m.Node(id=n, uname=n) for n in nodes],
         resources=[
             *(_device(n, device_delay_max_ms) for n in nodes),
-            _dummy("db"),
+            _dummy(MONITORED, monitor_ms=5_000),
             m.Group(id="web", children=[_dummy("ip"), _dummy("www")]),
             _dummy("cron"),
         ],
@@ -92,6 +93,7 @@ class CrmProfile:
     start_failures: int  # how many starts may fail (at most one per resource, so all can still run)
     away_ms: tuple[int, int]  # how long a crashed or fenced node stays away, during the fault phase
     liveness_ms: int  # after the faults: bound for every resource to run exactly once
+    deaths: int = 0  # the monitored resource (db) dies behind the cluster's back
     daemon_restarts: bool = False
     """A lost node that was not fenced comes back with a *restarted* daemon (its LRM's memory gone) while what
     it ran keeps running — instead of resuming where it stopped. Drawn for about a third of the seeds."""
@@ -118,4 +120,5 @@ class CrmProfile:
             away_ms=rng.choice(((500, 3_000), (2_000, 12_000), (10**9, 10**9))),
             liveness_ms=300_000,
             daemon_restarts=daemon_restarts or rng.random() < 0.3,
+            deaths=some(0.3, 2),
         )
