@@ -276,3 +276,13 @@ def test_run_updates_an_instance_recorded_with_its_number() -> None:
     assert "Started" not in shown
     ids = [h.id for s in after.status.nodes for h in s.resources]
     assert ids == ["ping:0"]
+
+
+@pytest.mark.parametrize(
+    "args", [["--node-fail", "n1"], ["--explain", "web"], ["--run"], ["--op-fail", "web_monitor_0@n1=1"]]
+)
+def test_what_if_options_for_a_saved_cib_are_refused_with_live(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["simulate", "--live", *args])
+    assert result.exit_code == 2
+    assert "only for a saved CIB (FILE), not with --live" in result.output
+    assert args[0] in result.output

@@ -221,6 +221,13 @@ def _optional_file(param: click.Parameter) -> click.Parameter:
     return param
 
 
+def _offline_default(offline: click.Command, name: str) -> object:
+    for param in offline.params:
+        if param.name == name:
+            return param.default
+    return None
+
+
 def with_live(offline: click.Command) -> click.Command:
     """``hakeeper simulate``: the offline command (FILE) plus ``--live`` against the running cluster."""
 
@@ -241,6 +248,18 @@ def with_live(offline: click.Command) -> click.Command:
         if live:
             if offline_args.get("file") is not None:
                 raise click.UsageError("give either FILE (a saved CIB) or --live (the running cluster)")
+            offline_only = sorted(
+                f"--{name.replace('_', '-')}"
+                for name, value in offline_args.items()
+                if name != "file"
+                and value not in (None, False, (), [], "")
+                and value != _offline_default(offline, name)
+            )
+            if offline_only:
+                raise click.UsageError(
+                    f"{', '.join(offline_only)}: only for a saved CIB (FILE), not with --live; "
+                    "with --live use --standby, --move, --disable, --config or --ops"
+                )
             what = WhatIf(standby, move, disable)
             simulate_live(Target(socket_path, url, token, ca_file), config_file, ops_file, what, as_json)
             return
