@@ -16,7 +16,17 @@ from typing import Protocol
 from hakeeper.cib import model as m
 from hakeeper.cib.patch import Patch, apply
 from hakeeper.controller import messages as cmsg
-from hakeeper.controller.dc import Command, DcCore, Event, Plan, Propose, RequestFence, SendCancel, SendOp
+from hakeeper.controller.dc import (
+    RESEND_OP_MS,
+    Command,
+    DcCore,
+    Event,
+    Plan,
+    Propose,
+    RequestFence,
+    SendCancel,
+    SendOp,
+)
 from hakeeper.controller.member import Cancel, MemberCore, MemberOutput, Note, SelfFence, SendToDc, Submit
 from hakeeper.daemon.cib_state import Applied, LogEntry
 from hakeeper.daemon.node import RESEND_S, TICK_S
@@ -321,6 +331,8 @@ class SimCrmNode:
             wants.append(dc.membership_pending_until)
         if dc.is_dc and dc.recheck_at_ms:
             wants.append(dc.recheck_at_ms)
+        if dc.is_dc and dc.unanswered:  # requests sent again until their node answers
+            wants.append(min(sent for _, _, sent in dc.unanswered.values()) + RESEND_OP_MS)
         if dc.is_dc and dc.running is not None:
             deadline = dc.running.engine.next_deadline()
             if deadline is not None:
