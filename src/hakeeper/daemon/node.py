@@ -122,6 +122,7 @@ class NodeDaemon:
         self.shutdown = DaemonShutdown(self)
         self.selffence = SelfFencing(config, node_name, lambda: len(self.member.active))
         self._unrecorded_fences: list[m.FenceEvent] = []  # fenced without a quorate DC: recorded later
+        self._was_quorate = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -397,7 +398,11 @@ class NodeDaemon:
             if self.fencer is not None:  # watchdog fencing counts only time spent with quorum
                 self._run_fencer(self.fencer.set_quorate(state.quorate, time.monotonic(), time.time()))
             self._fence_race([self.names[n] for n in sorted(state.awaiting_fence) if n in self.names])
-            if state.quorate and self.leader == self.name:
+            # Only quorum *regained* means proposals were lost; a quorate change of votes (3 -> 2 nodes)
+            # must not make the DC step down and wait for a barrier and every member's sync again.
+            regained = state.quorate and not self._was_quorate
+            self._was_quorate = state.quorate
+            if regained and self.leader == self.name:
                 self._renew_dc()
         elif isinstance(event, mapi.PeerMessage):
             self._peer_message(event)
