@@ -675,6 +675,7 @@ class WarmStarts:
             crashes=0,
             dc_crashes=0,
             deposals=0,
+            deaths=0,
             start_failures=0,
             daemon_restarts=False,
         )
