@@ -51,6 +51,13 @@ def test_a_seed_replays_exactly_cold_and_warm() -> None:
     assert "passed" in warm[-1] and any("stops responding" in line for line in warm)
 
 
+def test_a_warm_seed_does_not_depend_on_the_seeds_run_before_it() -> None:
+    shared = WarmStarts()
+    for seed in (1, 2, 3, 5):
+        run_crm_seed(seed, warm=shared)
+    assert run_crm_seed(9, warm=shared) == run_crm_seed(9, warm=WarmStarts())
+
+
 def test_the_command_line_runs_and_replays_crm_seeds(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crm", "--seeds", "3", "--start", "11"]) == 0
     assert "simulated 3 CRM seeds" in capsys.readouterr().out
