@@ -362,3 +362,19 @@ def test_a_request_for_a_node_that_left_is_not_sent_again() -> None:
     h.run(h.dc.tick(h.now))
     assert first.request.transition_key not in h.dc.unanswered
     assert all(s.request.transition_key != first.request.transition_key for s in h.sent[1:])
+
+
+def test_a_fencing_merged_into_an_earlier_request_completes_the_fence_action_too() -> None:
+    def planner(cib: m.Cib, tid: int) -> list[GraphAction]:
+        lost = [s.id for s in cib.status.nodes if s.in_ccm == "false" and s.expected == "member"]
+        if not lost:
+            return []
+        return [GraphAction(id=1, kind="fence", task="stonith", node=lost[0]), start(2, "a", "n1", 1)]
+
+    h = Harness(planner)
+    h.run(h.dc.membership(frozenset({"n1"}), h.now))
+    assert [f.target for f in h.fences] == ["n2"]
+    # the fencer merged this request into one an earlier transition made: its result names that one's key
+    event = m.FenceEvent(target="n2", action="reboot", state="done", delegate="n1", client="1:1:0:earlier")
+    h.run(h.dc.fence_result(event, h.now))
+    assert [(s.request.resource_id, s.node) for s in h.sent] == [("a", "n1")]

@@ -541,6 +541,14 @@ class DcCore:
             return {}
         return self.running.by_key
 
+    def _fencing_of(self, running: _Running, target: object) -> int | None:
+        """Our running fence action against ``target``: the fencer merges a request for a node it is already
+        fencing into the one in progress, whose result carries the first request's key — it answers both."""
+        for action in running.engine.running:
+            if action.kind == "fence" and action.node == target:
+                return action.id
+        return None
+
     def _match_committed(self, patch: Patch) -> list[Command]:
         """Complete running actions whose results this commit recorded."""
         if self.running is None or self.running.engine.finished:
@@ -554,6 +562,8 @@ class DcCore:
                 continue
             key = value.get("transition_key") or value.get("client")
             aid = keys.get(key) if isinstance(key, str) else None
+            if aid is None and op.path == "/status/fencing_history":
+                aid = self._fencing_of(running, value.get("target"))
             if aid is None or running.engine.state.get(aid) is not ActionState.RUNNING:
                 continue
             if str(value.get("id", "")).endswith("_last_failure_0"):
