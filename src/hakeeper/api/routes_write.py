@@ -261,6 +261,7 @@ async def shutdown_node(call: Call) -> WriteResult:
     if member is None or not member.online:
         raise ApiError(409, f"{node} is not a running member of the cluster: there is nothing to stop there")
     before = call.handle.cib()
+    call.check_if_match(before)  # an operator who names the configuration they saw gets it checked
     if node == call.handle.cluster_state().local_node:
         # this node's own daemon: it asks the DC itself (or, without quorum, stops its resources itself)
         call.handle.shutdown_here(f"{call.identity.actor} asked for it through the API")
