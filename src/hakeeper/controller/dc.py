@@ -94,10 +94,10 @@ Command = Propose | Plan | SendOp | SendCancel | RequestFence | Event
 
 MEMBERSHIP_COMMIT_WAIT_MS = 5_000
 BOOT_ATTRIBUTE = "hakeeper-boot"
+"""The transient node attribute recording which daemon run of the node the CIB's history comes from."""
 RESEND_OP_MS = 1_000
 """An operation request not answered within this is sent again (the node-to-node channel is datagrams; a
 member recognises a request it already has by its transition key and never runs it twice)."""
-"""The transient node attribute recording which daemon run of the node the CIB's history comes from."""
 
 
 # --- state ------------------------------------------------------------------------------------------------
