@@ -46,17 +46,33 @@ def constraint(cib: m.Cib, cid: str) -> m.Constraint:
 
 
 def failed_history_cib() -> m.Cib:
-    ops = [m.OpRecord(id="vip_last_0", operation="start", call_id=3, rc=1),
-           m.OpRecord(id="vip_last_failure_0", operation="start", call_id=3, rc=1)]
+    ops = [
+        m.OpRecord(id="vip_last_0", operation="start", call_id=3, rc=1),
+        m.OpRecord(id="vip_last_failure_0", operation="start", call_id=3, rc=1),
+    ]
     state = m.NodeState(
-        id="n1", uname="n1",
-        resources=[m.ResourceHistory(id="vip", klass="ocf", provider="pacemaker", type="Dummy", ops=ops),
-                   m.ResourceHistory(id="fs", klass="ocf", provider="pacemaker", type="Dummy")],
-        transient_attributes=[m.NvSet(id="status-n1", values={
-            "fail-count-vip#start_0": "INFINITY", "last-failure-vip#start_0": "1699999999", "other": "x"})],
+        id="n1",
+        uname="n1",
+        resources=[
+            m.ResourceHistory(id="vip", klass="ocf", provider="pacemaker", type="Dummy", ops=ops),
+            m.ResourceHistory(id="fs", klass="ocf", provider="pacemaker", type="Dummy"),
+        ],
+        transient_attributes=[
+            m.NvSet(
+                id="status-n1",
+                values={
+                    "fail-count-vip#start_0": "INFINITY",
+                    "last-failure-vip#start_0": "1699999999",
+                    "other": "x",
+                },
+            )
+        ],
     )
-    other = m.NodeState(id="n2", uname="n2", resources=[
-        m.ResourceHistory(id="vip", klass="ocf", provider="pacemaker", type="Dummy")])
+    other = m.NodeState(
+        id="n2",
+        uname="n2",
+        resources=[m.ResourceHistory(id="vip", klass="ocf", provider="pacemaker", type="Dummy")],
+    )
     return msgspec.structs.replace(base_cib(), status=m.Status(nodes=[state, other]))
 
 
@@ -64,10 +80,13 @@ def failed_history_cib() -> m.Cib:
 
 
 def test_create_a_primitive_with_params_meta_and_operations() -> None:
-    spec = op.ResourceSpec(id="db", agent="ocf:heartbeat:pgsql", params={"pgdata": "/srv"},
-                           meta={"resource-stickiness": "100"},
-                           operations=[op.OperationSpec(name="monitor", interval_ms=10_000,
-                                                        timeout_ms=20_000)])
+    spec = op.ResourceSpec(
+        id="db",
+        agent="ocf:heartbeat:pgsql",
+        params={"pgdata": "/srv"},
+        meta={"resource-stickiness": "100"},
+        operations=[op.OperationSpec(name="monitor", interval_ms=10_000, timeout_ms=20_000)],
+    )
     new = apply(base_cib(), op.resource_create(base_cib(), spec))
     rsc = op.find_resource(new, "db").resource
     assert isinstance(rsc, m.Primitive)
@@ -92,24 +111,31 @@ def test_create_in_a_new_group_and_into_an_existing_group() -> None:
 
 def test_create_a_promotable_clone() -> None:
     cib = base_cib()
-    spec = op.ResourceSpec(id="st", agent="ocf:pacemaker:Stateful", promotable=True,
-                           clone_meta={"promoted-max": "1"})
+    spec = op.ResourceSpec(
+        id="st", agent="ocf:pacemaker:Stateful", promotable=True, clone_meta={"promoted-max": "1"}
+    )
     clone = op.find_resource(apply(cib, op.resource_create(cib, spec)), "st-clone").resource
     assert isinstance(clone, m.Clone) and clone.child.id == "st"
     assert clone.meta_attributes[0].values == {"promoted-max": "1", "promotable": "true"}
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    (op.ResourceSpec(id="vip", agent="ocf:pacemaker:Dummy"), "already used"),
-    (op.ResourceSpec(id="httpd", agent="ocf:pacemaker:Dummy"), "already used"),
-    (op.ResourceSpec(id="x", agent="Dummy"), "is not understood"),
-    (op.ResourceSpec(id="x", agent="ocf:Dummy"), "is not understood"),
-    (op.ResourceSpec(id="has space", agent="ocf:pacemaker:Dummy"), "not usable"),
-    (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="vip"), "not a group"),
-    (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="x"), "both a resource and its group"),
-    (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="g", clone=True), "cannot also be cloned"),
-    (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", params={"a b": "1"}), "not usable"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (op.ResourceSpec(id="vip", agent="ocf:pacemaker:Dummy"), "already used"),
+        (op.ResourceSpec(id="httpd", agent="ocf:pacemaker:Dummy"), "already used"),
+        (op.ResourceSpec(id="x", agent="Dummy"), "is not understood"),
+        (op.ResourceSpec(id="x", agent="ocf:Dummy"), "is not understood"),
+        (op.ResourceSpec(id="has space", agent="ocf:pacemaker:Dummy"), "not usable"),
+        (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="vip"), "not a group"),
+        (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="x"), "both a resource and its group"),
+        (
+            op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", group="g", clone=True),
+            "cannot also be cloned",
+        ),
+        (op.ResourceSpec(id="x", agent="ocf:pacemaker:Dummy", params={"a b": "1"}), "not usable"),
+    ],
+)
 def test_create_refuses_clearly(spec: op.ResourceSpec, message: str) -> None:
     with pytest.raises(op.OperatorError, match=message):
         op.resource_create(base_cib(), spec)
@@ -179,12 +205,32 @@ def test_enable_and_disable_set_target_role() -> None:
 
 
 def with_running_web(cib: m.Cib) -> m.Cib:
-    hist = [m.ResourceHistory(id=r, klass="ocf", provider="pacemaker", type="Dummy", ops=[
-        m.OpRecord(id=f"{r}_last_0", operation="start", call_id=i, rc=0, on_node="n1")])
-        for i, r in enumerate(["fs", "httpd"], start=1)]
-    return msgspec.structs.replace(cib, status=m.Status(nodes=[
-        m.NodeState(id="n1", uname="n1", in_ccm="true", crmd="online", join="member", expected="member",
-                    resources=hist)]))
+    hist = [
+        m.ResourceHistory(
+            id=r,
+            klass="ocf",
+            provider="pacemaker",
+            type="Dummy",
+            ops=[m.OpRecord(id=f"{r}_last_0", operation="start", call_id=i, rc=0, on_node="n1")],
+        )
+        for i, r in enumerate(["fs", "httpd"], start=1)
+    ]
+    return msgspec.structs.replace(
+        cib,
+        status=m.Status(
+            nodes=[
+                m.NodeState(
+                    id="n1",
+                    uname="n1",
+                    in_ccm="true",
+                    crmd="online",
+                    join="member",
+                    expected="member",
+                    resources=hist,
+                )
+            ]
+        ),
+    )
 
 
 def test_restart_is_disable_then_the_previous_target_role() -> None:
@@ -220,9 +266,15 @@ def test_move_prefers_the_node_with_infinity_and_replaces_an_earlier_move() -> N
     loc = constraint(cib, "cli-prefer-vip")
     assert isinstance(loc, m.Location) and (loc.rsc, loc.node, loc.score) == ("vip", "n3", INFINITY)
     assert constraint_ids(cib).count("cli-prefer-vip") == 1
-    online = msgspec.structs.replace(cib, status=m.Status(nodes=[
-        m.NodeState(id=n, uname=n, in_ccm="true", crmd="online", join="member", expected="member")
-        for n in ("n1", "n2", "n3")]))
+    online = msgspec.structs.replace(
+        cib,
+        status=m.Status(
+            nodes=[
+                m.NodeState(id=n, uname=n, in_ccm="true", crmd="online", join="member", expected="member")
+                for n in ("n1", "n2", "n3")
+            ]
+        ),
+    )
     assert any("vip" in line and "n3" in line for line in schedule(online, NOW).summary)
 
 
@@ -253,14 +305,17 @@ def test_ban_and_clear() -> None:
     assert op.clear(base_cib(), "web").ops == []
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda c: op.move(c, "nope", "n1"), "no resource 'nope'"),
-    (lambda c: op.move(c, "vip", "n9"), "no node 'n9'"),
-    (lambda c: op.move(c, "httpd", "n1"), "move web instead"),
-    (lambda c: op.ban(c, "ping", "n1"), "ban ping-clone instead"),
-    (lambda c: op.ban(c, "vip", "n9"), "no node 'n9'"),
-    (lambda c: op.clear(c, "nope"), "no resource"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: op.move(c, "nope", "n1"), "no resource 'nope'"),
+        (lambda c: op.move(c, "vip", "n9"), "no node 'n9'"),
+        (lambda c: op.move(c, "httpd", "n1"), "move web instead"),
+        (lambda c: op.ban(c, "ping", "n1"), "ban ping-clone instead"),
+        (lambda c: op.ban(c, "vip", "n9"), "no node 'n9'"),
+        (lambda c: op.clear(c, "nope"), "no resource"),
+    ],
+)
 def test_move_ban_clear_errors(call: object, message: str) -> None:
     assert callable(call)
     with pytest.raises(op.OperatorError, match=message):
@@ -320,16 +375,19 @@ def test_constraints_add_and_remove() -> None:
     assert "my-order" not in constraint_ids(cib)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda c: op.location_add(c, "nope", "n1", 5), "no resource 'nope'"),
-    (lambda c: op.location_add(c, "vip", "zz", 5), "no node 'zz'"),
-    (lambda c: op.location_add(c, "vip", "n1", 5_000_000), "outside"),
-    (lambda c: op.colocation_add(c, "vip", "vip"), "itself"),
-    (lambda c: op.colocation_add(c, "vip", "nope"), "no resource 'nope'"),
-    (lambda c: op.order_add(c, "vip", "web", kind="Sometimes"), "not one of"),
-    (lambda c: op.order_add(c, "vip", "web", constraint_id="o1"), "already used"),
-    (lambda c: op.constraint_remove(c, "nope"), "no constraint 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: op.location_add(c, "nope", "n1", 5), "no resource 'nope'"),
+        (lambda c: op.location_add(c, "vip", "zz", 5), "no node 'zz'"),
+        (lambda c: op.location_add(c, "vip", "n1", 5_000_000), "outside"),
+        (lambda c: op.colocation_add(c, "vip", "vip"), "itself"),
+        (lambda c: op.colocation_add(c, "vip", "nope"), "no resource 'nope'"),
+        (lambda c: op.order_add(c, "vip", "web", kind="Sometimes"), "not one of"),
+        (lambda c: op.order_add(c, "vip", "web", constraint_id="o1"), "already used"),
+        (lambda c: op.constraint_remove(c, "nope"), "no constraint 'nope'"),
+    ],
+)
 def test_constraint_errors(call: object, message: str) -> None:
     assert callable(call)
     with pytest.raises(op.OperatorError, match=message):
@@ -394,8 +452,10 @@ def commands() -> st.SearchStrategy[Command]:
     maybe_node = st.none() | node
     score = st.sampled_from([0, 5, -5, INFINITY, -INFINITY])
     return st.one_of(
-        st.tuples(st.just("create"), st.tuples(name, st.none() | st.sampled_from(["grp", "web", "vip"]),
-                                               st.booleans())),
+        st.tuples(
+            st.just("create"),
+            st.tuples(name, st.none() | st.sampled_from(["grp", "web", "vip"]), st.booleans()),
+        ),
         st.tuples(st.just("update"), st.tuples(name, st.sampled_from(["a", "b"]), st.none() | st.just("1"))),
         st.tuples(st.just("delete"), st.tuples(name)),
         st.tuples(st.just("move"), st.tuples(name, node)),
@@ -408,8 +468,10 @@ def commands() -> st.SearchStrategy[Command]:
         st.tuples(st.just("colocation"), st.tuples(name, name, score)),
         st.tuples(st.just("order"), st.tuples(name, name)),
         st.tuples(st.just("standby"), st.tuples(node, st.booleans())),
-        st.tuples(st.just("attribute"), st.tuples(node, st.sampled_from(["rack", "zone"]),
-                                                  st.none() | st.just("r1"))),
+        st.tuples(
+            st.just("attribute"),
+            st.tuples(node, st.sampled_from(["rack", "zone"]), st.none() | st.just("r1")),
+        ),
         st.tuples(st.just("maintenance"), st.tuples(st.booleans())),
     )
 
@@ -417,9 +479,15 @@ def commands() -> st.SearchStrategy[Command]:
 def run_command(cib: m.Cib, cmd: str, args: tuple[object, ...]) -> Patch:
     a = args
     table = {
-        "create": lambda: op.resource_create(cib, op.ResourceSpec(
-            id=str(a[0]), agent="ocf:pacemaker:Dummy", group=a[1] if isinstance(a[1], str) else None,
-            clone=bool(a[2]) and a[1] is None)),
+        "create": lambda: op.resource_create(
+            cib,
+            op.ResourceSpec(
+                id=str(a[0]),
+                agent="ocf:pacemaker:Dummy",
+                group=a[1] if isinstance(a[1], str) else None,
+                clone=bool(a[2]) and a[1] is None,
+            ),
+        ),
         "update": lambda: op.resource_update(cib, str(a[0]), meta={str(a[1]): a[2]}),  # type: ignore[dict-item]
         "delete": lambda: op.resource_delete(cib, str(a[0])),
         "move": lambda: op.move(cib, str(a[0]), str(a[1])),
@@ -453,15 +521,18 @@ def test_any_command_sequence_applies_cleanly_and_stays_valid(cmds: list[Command
         assert problems == [], (cmd, args, [str(p) for p in problems])
 
 
-
 def test_a_long_seeded_sequence_both_applies_and_refuses() -> None:
     rng = random.Random(7)
     pools: dict[str, list[tuple[object, ...]]] = {
         "create": [(n, g, c) for n in NAMES for g in (None, "grp", "web") for c in (False, True)],
-        "delete": [(n,) for n in NAMES], "move": [(n, d) for n in NAMES for d in NODES],
-        "ban": [(n, d) for n in NAMES for d in NODES], "cleanup": [(n, None) for n in NAMES],
-        "disable": [(n,) for n in NAMES], "colocation": [(a, b, 5) for a in NAMES for b in NAMES],
-        "order": [(a, b) for a in NAMES for b in NAMES], "standby": [(d, True) for d in NODES],
+        "delete": [(n,) for n in NAMES],
+        "move": [(n, d) for n in NAMES for d in NODES],
+        "ban": [(n, d) for n in NAMES for d in NODES],
+        "cleanup": [(n, None) for n in NAMES],
+        "disable": [(n,) for n in NAMES],
+        "colocation": [(a, b, 5) for a in NAMES for b in NAMES],
+        "order": [(a, b) for a in NAMES for b in NAMES],
+        "standby": [(d, True) for d in NODES],
     }
     cib, applied, refused = failed_history_cib(), 0, 0
     for _ in range(400):
@@ -506,16 +577,19 @@ def test_haresources_line_makes_a_group_and_a_preference() -> None:
     assert op.find_resource(apply(cib, systemd), "nginx").resource.agent == "systemd:nginx"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("n1", "NODE RESOURCE"),
-    ("n9 httpd", "no node 'n9'"),
-    ("n1 IPaddr", "takes ip"),
-    ("n1 IPaddr::1.2.3.4/24/eth0/1.2.3.255/extra", "takes ip"),
-    ("n1 apache::/etc/apache.conf", "only IPaddr"),
-    ("n1 apache apache", "twice"),
-    ("n1 vip", "already used"),
-    ("n1 ::x", "no resource name"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("n1", "NODE RESOURCE"),
+        ("n9 httpd", "no node 'n9'"),
+        ("n1 IPaddr", "takes ip"),
+        ("n1 IPaddr::1.2.3.4/24/eth0/1.2.3.255/extra", "takes ip"),
+        ("n1 apache::/etc/apache.conf", "only IPaddr"),
+        ("n1 apache apache", "twice"),
+        ("n1 vip", "already used"),
+        ("n1 ::x", "no resource name"),
+    ],
+)
 def test_haresources_errors(line: str, message: str) -> None:
     with pytest.raises(op.OperatorError, match=message):
         op.haresources(base_cib(), line)

@@ -14,12 +14,24 @@ from hakeeper.cib.xml_io import cib_to_xml
 from hakeeper.cli import bench_cmd
 from hakeeper.sim.synthetic import synthetic_cib
 
-CELL_KEYS = {"nodes", "resources", "scenario", "xml_bytes", "ours_s", "ours_runs", "ours_actions", "crm_s",
-             "crm_runs", "crm_status", "ratio"}
+CELL_KEYS = {
+    "nodes",
+    "resources",
+    "scenario",
+    "xml_bytes",
+    "ours_s",
+    "ours_runs",
+    "ours_actions",
+    "crm_s",
+    "crm_runs",
+    "crm_status",
+    "ratio",
+}
 
 
-def test_quick_without_crm_simulate_ends_with_the_figures_as_json(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quick_without_crm_simulate_ends_with_the_figures_as_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(shutil, "which", lambda _name: None)  # as on a machine without Pacemaker
     result = CliRunner().invoke(bench_cmd.bench, ["policy", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -77,11 +89,31 @@ def test_a_failing_crm_simulate_is_reported_with_its_message(tmp_path: Path) -> 
 
 
 def test_table_row_names_a_skipped_cell() -> None:
-    cell = bench_cmd.Cell(nodes=32, resources=5000, scenario="steady", xml_bytes=1, ours_s=2.0, ours_runs=1,
-                          ours_actions=0, crm_s=None, crm_runs=1, crm_status="timeout")
+    cell = bench_cmd.Cell(
+        nodes=32,
+        resources=5000,
+        scenario="steady",
+        xml_bytes=1,
+        ours_s=2.0,
+        ours_runs=1,
+        ours_actions=0,
+        crm_s=None,
+        crm_runs=1,
+        crm_status="timeout",
+    )
     assert "crm_simulate skipped: past 60 s" in bench_cmd.table_row(cell)
     assert cell.ratio is None
-    done = bench_cmd.Cell(nodes=3, resources=100, scenario="steady", xml_bytes=1, ours_s=0.5, ours_runs=5,
-                          ours_actions=0, crm_s=2.0, crm_runs=5, crm_status="ok")
+    done = bench_cmd.Cell(
+        nodes=3,
+        resources=100,
+        scenario="steady",
+        xml_bytes=1,
+        ours_s=0.5,
+        ours_runs=5,
+        ours_actions=0,
+        crm_s=2.0,
+        crm_runs=5,
+        crm_status="ok",
+    )
     assert done.ratio == pytest.approx(4.0)
     assert "4.0x" in bench_cmd.table_row(done)

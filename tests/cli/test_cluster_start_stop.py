@@ -104,8 +104,15 @@ def test_start_from_a_config_file_reports_quorum_and_refuses_a_second_start(tmp_
     try:
         for n in NODES:
             result = hakeeper(
-                "cluster", "start", "--config", str(_node_config(cluster, n)), "--node", n,
-                "--bootstrap", str(tmp_path / "bootstrap.toml"), "--no-systemd",
+                "cluster",
+                "start",
+                "--config",
+                str(_node_config(cluster, n)),
+                "--node",
+                n,
+                "--bootstrap",
+                str(tmp_path / "bootstrap.toml"),
+                "--no-systemd",
             )
             assert result.exit_code == 0, result.output + cluster.logs()
             found = re.search(rf"{n} is running \(pid (\d+)\)", result.output)
@@ -117,8 +124,15 @@ def test_start_from_a_config_file_reports_quorum_and_refuses_a_second_start(tmp_
         states = [cluster.node_dir(n) / "lrm" / "Dummy-web.state" for n in NODES]
         assert wait_until(lambda: sum(p.exists() for p in states) == 1, 90), cluster.logs()
         assert (cluster.node_dir("n1") / "daemon.log").stat().st_size > 0
-        twice = hakeeper("cluster", "start", "--config", str(cluster.node_dir("n1") / "cluster.toml"),
-                         "--node", "n1", "--no-systemd")
+        twice = hakeeper(
+            "cluster",
+            "start",
+            "--config",
+            str(cluster.node_dir("n1") / "cluster.toml"),
+            "--node",
+            "n1",
+            "--no-systemd",
+        )
         assert twice.exit_code != 0 and "already running on this node" in twice.output
         stopped = hakeeper("cluster", "stop", "--socket", sock(cluster, "n1"), "--all")
         assert stopped.exit_code == 0, stopped.output
@@ -161,8 +175,16 @@ def test_start_all_runs_the_other_nodes_over_ssh(tmp_path: Path, monkeypatch: py
     pid = 0
     try:
         result = hakeeper(
-            "cluster", "start", "--config", str(config), "--node", "n1", "--all", "--no-systemd",
-            "--timeout", "60",
+            "cluster",
+            "start",
+            "--config",
+            str(config),
+            "--node",
+            "n1",
+            "--all",
+            "--no-systemd",
+            "--timeout",
+            "60",
         )
         found = re.search(r"n1 is running \(pid (\d+)\)", result.output)
         pid = int(found.group(1)) if found else 0

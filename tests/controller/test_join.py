@@ -13,10 +13,7 @@ def started(rsc: str) -> m.OpRecord:
 
 
 def state(name: str, up: bool, *resources: str) -> m.NodeState:
-    history = [
-        m.ResourceHistory(id=r, klass="ocf", type="Dummy", ops=[started(r)])
-        for r in resources
-    ]
+    history = [m.ResourceHistory(id=r, klass="ocf", type="Dummy", ops=[started(r)]) for r in resources]
     return m.NodeState(
         id=name,
         uname=name,

@@ -29,16 +29,31 @@ def node(name: str, *ops: m.OpRecord, shutdown: str | None = None) -> m.NodeStat
     resources = [
         m.ResourceHistory(id=o.id.split("_last_0")[0], klass="ocf", type="Dummy", ops=[o]) for o in ops
     ]
-    return m.NodeState(id=name, uname=name, in_ccm="true", crmd="online", join="member", expected="member",
-                       resources=resources, transient_attributes=attrs)
+    return m.NodeState(
+        id=name,
+        uname=name,
+        in_ccm="true",
+        crmd="online",
+        join="member",
+        expected="member",
+        resources=resources,
+        transient_attributes=attrs,
+    )
 
 
 def cib(*states: m.NodeState) -> m.Cib:
     return m.Cib(status=m.Status(nodes=list(states)))
 
 
-def situation(c: m.Cib, *, now: int = NOW_MS, dc: str | None = "n2", quorate: bool = True,
-              busy: bool = False, active: frozenset[str] = frozenset()) -> Situation:
+def situation(
+    c: m.Cib,
+    *,
+    now: int = NOW_MS,
+    dc: str | None = "n2",
+    quorate: bool = True,
+    busy: bool = False,
+    active: frozenset[str] = frozenset(),
+) -> Situation:
     return Situation(now_ms=now, cib=c, dc=dc, quorate=quorate, lrm_busy=busy, active_here=active)
 
 
@@ -47,8 +62,16 @@ def core() -> ShutdownCore:
 
 
 def test_history_says_what_may_still_be_active() -> None:
-    c = cib(node("n1", op("web", "start"), op("db", "stop"), op("ip", "monitor", rc=7), op("q", "monitor"),
-                 op("bad", "stop", rc=1)))
+    c = cib(
+        node(
+            "n1",
+            op("web", "start"),
+            op("db", "stop"),
+            op("ip", "monitor", rc=7),
+            op("q", "monitor"),
+            op("bad", "stop", rc=1),
+        )
+    )
     assert active_in_cib(c, "n1") == ["bad", "q", "web"]
     assert active_in_cib(c, "n9") == []
 
@@ -139,8 +162,15 @@ def test_the_member_stops_everything_it_runs_with_its_parameters() -> None:
     member.dc_changed("n2")
     start = OpRequest(resource_id="web", agent="ocf:heartbeat:Dummy", operation="start", params={"a": "1"})
     member.on_message(RunOp(dc="n2", request=start))
-    done = OpResult(resource_id="web", agent="ocf:heartbeat:Dummy", operation="start", interval_ms=0,
-                    call_id=1, rc=0, op_status=OpStatus.DONE)
+    done = OpResult(
+        resource_id="web",
+        agent="ocf:heartbeat:Dummy",
+        operation="start",
+        interval_ms=0,
+        call_id=1,
+        rc=0,
+        op_status=OpStatus.DONE,
+    )
     member.on_result(done)
     stops = [o.request for o in member.stop_everything() if isinstance(o, Submit)]
     assert [(r.resource_id, r.operation, r.params) for r in stops] == [("web", "stop", {"a": "1"})]

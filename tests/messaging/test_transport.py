@@ -165,6 +165,7 @@ async def test_wrong_wire_version_is_counted_and_reported(caplog: pytest.LogCapt
 
 async def test_handler_errors_do_not_break_the_transport() -> None:
     async with cluster(2) as nodes:
+
         def explode(sender: int, channel: int, payload: bytes) -> None:
             raise RuntimeError("bug in a handler")
 

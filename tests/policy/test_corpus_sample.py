@@ -10,8 +10,20 @@ from hakeeper.cib.xml_io import parse_cib_xml
 from hakeeper.policy.schedule import schedule
 from tests.conftest import scheduler_corpus
 
-CASES = ["simple3", "standby", "rsc_dep1", "order1", "group10", "interleave-restart", "promoted-0",
-         "rec-node-4", "migrate-1", "quorum-4", "4-am-then-bm-b-not-migratable", "ticket-primitive-1"]
+CASES = [
+    "simple3",
+    "standby",
+    "rsc_dep1",
+    "order1",
+    "group10",
+    "interleave-restart",
+    "promoted-0",
+    "rec-node-4",
+    "migrate-1",
+    "quorum-4",
+    "4-am-then-bm-b-not-migratable",
+    "ticket-primitive-1",
+]
 
 
 def _expected(text: str) -> list[str]:

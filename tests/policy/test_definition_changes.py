@@ -15,14 +15,30 @@ NOW = 1_700_000_000
 def _web(params: dict[str, str], op_params: dict[str, str] | None = None) -> m.Primitive:
     ops = []
     if op_params is not None:
-        ops = [m.Operation(id="web-start", name="start", instance_attributes=[
-            m.NvSet(id="web-start-params", values=op_params)])]
-    return m.Primitive(id="web", klass="ocf", provider="heartbeat", type="Dummy",
-                       instance_attributes=[m.NvSet(id="web-params", values=params)], operations=ops)
+        ops = [
+            m.Operation(
+                id="web-start",
+                name="start",
+                instance_attributes=[m.NvSet(id="web-start-params", values=op_params)],
+            )
+        ]
+    return m.Primitive(
+        id="web",
+        klass="ocf",
+        provider="heartbeat",
+        type="Dummy",
+        instance_attributes=[m.NvSet(id="web-params", values=params)],
+        operations=ops,
+    )
 
 
-def _started_with(params: dict[str, str], *, force_restart: str | None = None,
-                  agent: str = "Dummy", secure: str | None = None) -> m.ResourceHistory:
+def _started_with(
+    params: dict[str, str],
+    *,
+    force_restart: str | None = None,
+    agent: str = "Dummy",
+    secure: str | None = None,
+) -> m.ResourceHistory:
     """A start recorded the way Pacemaker records it: digests of the parameters it ran with."""
     start = op("web", "start", 2)
     fields: dict[str, str | None] = {"op_digest": params_digest(params)}
@@ -53,7 +69,8 @@ def test_unchanged_parameters_leave_the_resource_alone() -> None:
 
 def test_changed_parameters_restart_the_resource_in_place() -> None:
     assert _plan(_web({"port": "8080"}), _started_with({"port": "80"})) == {
-        "* Restart web (n1) due to resource definition change"}
+        "* Restart web (n1) due to resource definition change"
+    }
 
 
 def test_a_reloadable_change_is_a_reload() -> None:
@@ -67,12 +84,14 @@ def test_a_change_to_a_restart_forcing_parameter_restarts() -> None:
     before = {"port": "80", "state": "/run/web"}
     after = {"port": "80", "state": "/run/other"}
     assert _plan(_web(after), _started_with(before, force_restart="state")) == {
-        "* Restart web (n1) due to resource definition change"}
+        "* Restart web (n1) due to resource definition change"
+    }
 
 
 def test_parameters_of_the_start_operation_itself_count() -> None:
     assert _plan(_web({}, op_params={"delay": "5"}), _started_with({})) == {
-        "* Restart web (n1) due to resource definition change"}
+        "* Restart web (n1) due to resource definition change"
+    }
 
 
 def test_masked_secrets_are_not_a_change() -> None:
@@ -86,8 +105,9 @@ def test_a_changed_agent_restarts_without_a_reason() -> None:
 
 
 def test_history_without_digests_is_taken_as_unchanged() -> None:
-    history = m.ResourceHistory(id="web", klass="ocf", provider="heartbeat", type="Dummy",
-                                ops=[op("web", "start", 2)])
+    history = m.ResourceHistory(
+        id="web", klass="ocf", provider="heartbeat", type="Dummy", ops=[op("web", "start", 2)]
+    )
     assert _plan(_web({"port": "8080"}), history) == set()
 
 

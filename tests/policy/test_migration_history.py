@@ -12,9 +12,15 @@ NOW = 1_700_000_000
 
 def _op(task: str, call_id: int, rc: int = 0, source: str = "n1", target: str = "n2") -> m.OpRecord:
     migrating = task in ("migrate_to", "migrate_from")
-    return m.OpRecord(id=f"vm_{task}_0", operation=task, call_id=call_id, rc=rc, transition_key="1:1:0:abc",
-                      migrate_source=source if migrating else None,
-                      migrate_target=target if migrating else None)
+    return m.OpRecord(
+        id=f"vm_{task}_0",
+        operation=task,
+        call_id=call_id,
+        rc=rc,
+        transition_key="1:1:0:abc",
+        migrate_source=source if migrating else None,
+        migrate_target=target if migrating else None,
+    )
 
 
 def _vm() -> m.Primitive:
@@ -27,8 +33,11 @@ def _plan(source_ops: list[m.OpRecord], target_ops: list[m.OpRecord], **kwargs: 
 
 
 def test_a_finished_migration_leaves_the_resource_on_the_target() -> None:
-    config = _plan([_op("start", 2), _op("migrate_to", 3)], [_op("migrate_from", 4)],
-                   constraints=[m.Location(id="here", rsc="vm", node="n2", score=100)])
+    config = _plan(
+        [_op("start", 2), _op("migrate_to", 3)],
+        [_op("migrate_from", 4)],
+        constraints=[m.Location(id="here", rsc="vm", node="n2", score=100)],
+    )
     transition = schedule(config, NOW)
     assert transition.summary == []
     # the source still owes a clean-up stop, which is an action but not a change to report
@@ -38,13 +47,19 @@ def test_a_finished_migration_leaves_the_resource_on_the_target() -> None:
 
 def test_a_failed_migrate_from_recovers_the_resource() -> None:
     # the resource may be active on both nodes: it is recovered where it is wanted
-    config = _plan([_op("start", 2), _op("migrate_to", 3)], [_op("migrate_from", 4, rc=1)],
-                   constraints=[m.Location(id="here", rsc="vm", node="n2", score=100)])
+    config = _plan(
+        [_op("start", 2), _op("migrate_to", 3)],
+        [_op("migrate_from", 4, rc=1)],
+        constraints=[m.Location(id="here", rsc="vm", node="n2", score=100)],
+    )
     assert lines(schedule(config, NOW).summary) == {"* Recover vm (n2)"}
 
 
 def test_a_half_done_migration_is_finished() -> None:
     # migrate_to succeeded, the target has not recorded migrate_from yet: carry on to the target
-    config = _plan([_op("start", 2), _op("migrate_to", 3)], [],
-                   constraints=[m.Location(id="there", rsc="vm", node="n2", score=100)])
+    config = _plan(
+        [_op("start", 2), _op("migrate_to", 3)],
+        [],
+        constraints=[m.Location(id="there", rsc="vm", node="n2", score=100)],
+    )
     assert lines(schedule(config, NOW).summary) == {"* Migrate vm (n1 -> n2)"}

@@ -13,9 +13,11 @@ NOW = 1_700_000_000
 
 
 def test_lost_node_is_fenced_and_its_resource_moves() -> None:
-    config = cib([fencing_device(), prim("web")],
-                 [node_state("n1", started("web"), online=False), node_state("n2", started("fence"))],
-                 stonith=True)
+    config = cib(
+        [fencing_device(), prim("web")],
+        [node_state("n1", started("web"), online=False), node_state("n2", started("fence"))],
+        stonith=True,
+    )
     assert lines(schedule(config, NOW).summary) == {
         "* Fence (reboot) n1 'peer is no longer part of the cluster'",
         "* Move web (n1 -> n2)",
@@ -23,9 +25,11 @@ def test_lost_node_is_fenced_and_its_resource_moves() -> None:
 
 
 def test_cleanly_stopped_node_is_not_fenced() -> None:
-    config = cib([fencing_device(), prim("web")],
-                 [node_state("n1", online=False, expected="down"), node_state("n2", started("fence"))],
-                 stonith=True)
+    config = cib(
+        [fencing_device(), prim("web")],
+        [node_state("n1", online=False, expected="down"), node_state("n2", started("fence"))],
+        stonith=True,
+    )
     assert lines(schedule(config, NOW).summary) == {"* Start web (n2)"}
 
 
@@ -50,40 +54,67 @@ def test_target_role_stopped_stops_the_resource() -> None:
 
 
 def test_unmanaged_resource_is_left_alone() -> None:
-    config = cib([prim("web", **{"is-managed": "false"})],
-                 [node_state("n1", started("web")), node_state("n2")],
-                 constraints=[m.Location(id="ban", rsc="web", node="n1", score=-1_000_000)])
+    config = cib(
+        [prim("web", **{"is-managed": "false"})],
+        [node_state("n1", started("web")), node_state("n2")],
+        constraints=[m.Location(id="ban", rsc="web", node="n1", score=-1_000_000)],
+    )
     assert schedule(config, NOW).summary == []
 
 
 def test_mandatory_order_blocks_then_when_first_cannot_start() -> None:
-    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1")],
-                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")])
+    config = cib(
+        [prim("db", **{"target-role": "Stopped"}), prim("app")],
+        [node_state("n1")],
+        constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")],
+    )
     assert lines(schedule(config, NOW).summary) == {"* Start app (n1) due to unrunnable db start (blocked)"}
 
 
 def test_restarting_first_restarts_then() -> None:
-    failed = m.ResourceHistory(id="db", klass="ocf", provider="heartbeat", type="Dummy", ops=[
-        m.OpRecord(id="db_start_0", operation="start", call_id=2, rc=0, transition_key="1:1:0:x"),
-        m.OpRecord(id="db_monitor_10000", operation="monitor", call_id=3, rc=7, interval=10000,
-                   transition_key="1:1:0:x"),
-    ])
-    config = cib([prim("db"), prim("app")], [node_state("n1", failed, started("app", 4))],
-                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")])
-    assert lines(schedule(config, NOW).summary) == {"* Recover db (n1)",
-                                                   "* Restart app (n1) due to required db start"}
+    failed = m.ResourceHistory(
+        id="db",
+        klass="ocf",
+        provider="heartbeat",
+        type="Dummy",
+        ops=[
+            m.OpRecord(id="db_start_0", operation="start", call_id=2, rc=0, transition_key="1:1:0:x"),
+            m.OpRecord(
+                id="db_monitor_10000",
+                operation="monitor",
+                call_id=3,
+                rc=7,
+                interval=10000,
+                transition_key="1:1:0:x",
+            ),
+        ],
+    )
+    config = cib(
+        [prim("db"), prim("app")],
+        [node_state("n1", failed, started("app", 4))],
+        constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")],
+    )
+    assert lines(schedule(config, NOW).summary) == {
+        "* Recover db (n1)",
+        "* Restart app (n1) due to required db start",
+    }
 
 
 def test_optional_order_does_not_block() -> None:
-    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1")],
-                 constraints=[m.Order(id="o", first="db", then="app", kind="Optional")])
+    config = cib(
+        [prim("db", **{"target-role": "Stopped"}), prim("app")],
+        [node_state("n1")],
+        constraints=[m.Order(id="o", first="db", then="app", kind="Optional")],
+    )
     assert lines(schedule(config, NOW).summary) == {"* Start app (n1)"}
 
 
 def test_summary_line_shapes() -> None:
     assert SummaryLine("Start", "web", "n1").render() == "* Start      web   ( n1 )"
-    assert SummaryLine("Move", "web", "n1 -> n2", "due to x").render(5, 8) == \
-        "* Move       web     ( n1 -> n2 )  due to x"
+    assert (
+        SummaryLine("Move", "web", "n1 -> n2", "due to x").render(5, 8)
+        == "* Move       web     ( n1 -> n2 )  due to x"
+    )
     fence = SummaryLine("Fence (reboot)", "n1", "", "peer is lost")
     assert fence.render() == "* Fence (reboot) n1 'peer is lost'"
 
@@ -97,29 +128,39 @@ def test_transition_is_picklable_and_deterministic() -> None:
 
 
 def test_symmetrical_order_stops_a_running_then_when_first_cannot_start() -> None:
-    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1", started("app"))],
-                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")])
+    config = cib(
+        [prim("db", **{"target-role": "Stopped"}), prim("app")],
+        [node_state("n1", started("app"))],
+        constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory")],
+    )
     assert lines(schedule(config, NOW).summary) == {"* Stop app (n1) due to unrunnable db start"}
 
 
 def test_one_way_order_leaves_a_running_then_alone() -> None:
     # symmetrical=false: only a start still to come waits for "first"; what already runs stays
-    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1", started("app"))],
-                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)])
+    config = cib(
+        [prim("db", **{"target-role": "Stopped"}), prim("app")],
+        [node_state("n1", started("app"))],
+        constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)],
+    )
     assert schedule(config, NOW).summary == []
 
 
 def test_one_way_order_still_blocks_a_start() -> None:
-    config = cib([prim("db", **{"target-role": "Stopped"}), prim("app")], [node_state("n1")],
-                 constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)])
+    config = cib(
+        [prim("db", **{"target-role": "Stopped"}), prim("app")],
+        [node_state("n1")],
+        constraints=[m.Order(id="o", first="db", then="app", kind="Mandatory", symmetrical=False)],
+    )
     assert lines(schedule(config, NOW).summary) == {"* Start app (n1) due to unrunnable db start (blocked)"}
 
 
 def test_every_start_needing_fencing_waits_for_every_fencing_of_the_transition() -> None:
     # "db" never ran on n1 as far as the CIB knows, yet n1 is unclean: a start its DC never recorded may
     # be running there, so db starts only after n1 is fenced (Pacemaker's requires=fencing); the device not.
-    config = cib([fencing_device(), prim("db")],
-                 [node_state("n1", online=False), node_state("n2")], stonith=True)
+    config = cib(
+        [fencing_device(), prim("db")], [node_state("n1", online=False), node_state("n2")], stonith=True
+    )
     transition = schedule(config, NOW)
     by_id = {a.id: a for a in transition.actions}
     fence = next(a for a in transition.actions if a.task == "stonith")

@@ -122,8 +122,9 @@ def crm_summary(tmp_path: Path, cib: m.Cib) -> list[str]:
     xml = tmp_path / "cib.xml"
     xml.write_text(cib_to_xml(cib), encoding="utf-8")
     env = dict(os.environ, CIB_shadow_dir=str(tmp_path), LC_ALL="C")
-    done = subprocess.run([binary, "-S", "-x", str(xml)], env=env, capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run(
+        [binary, "-S", "-x", str(xml)], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     lines = done.stdout.splitlines()
     start = lines.index("Transition Summary:") + 1
     end = next(i for i in range(start, len(lines)) if not lines[i].strip())

@@ -135,4 +135,3 @@ PREVIEW_ROUTE = Route(
     body=PreviewRequest,
     response=SimulateResult,
 )
-

@@ -89,8 +89,9 @@ def run_crm_simulate(binary: str, xml: Path, shadow_dir: Path, timeout: float = 
     with tempfile.TemporaryDirectory(dir=shadow_dir) as shadow:
         env = dict(os.environ, CIB_shadow_dir=shadow, LC_ALL="C")
         try:
-            done = subprocess.run([binary, "-R", "-x", str(xml)], env=env, capture_output=True,
-                                  timeout=timeout, check=False)
+            done = subprocess.run(
+                [binary, "-R", "-x", str(xml)], env=env, capture_output=True, timeout=timeout, check=False
+            )
         except subprocess.TimeoutExpired as err:
             raise CrmFailed("timeout") from err
     if done.returncode != 0:
@@ -98,8 +99,9 @@ def run_crm_simulate(binary: str, xml: Path, shadow_dir: Path, timeout: float = 
         raise CrmFailed(f"error: exit {done.returncode}: {tail[0][:200]}")
 
 
-def measure_crm(binary: str | None, xml: Path, shadow_dir: Path,
-                timeout: float = CRM_TIMEOUT_S) -> tuple[float | None, int, str]:
+def measure_crm(
+    binary: str | None, xml: Path, shadow_dir: Path, timeout: float = CRM_TIMEOUT_S
+) -> tuple[float | None, int, str]:
     """Best wall time of ``crm_simulate -R -x xml``, its number of runs, and ok/missing/timeout/error."""
     if binary is None:
         return None, 0, "missing"
@@ -117,8 +119,15 @@ def write_xml(path: Path, xml: str) -> None:
         raise click.ClickException(f"cannot write the synthetic CIB {path}: {err.strerror or err}") from err
 
 
-def measure_cell(nodes: int, resources: int, scenario: Scenario, out: Path, crm: str | None,
-                 shadow_dir: Path, keep: bool = True) -> Cell:
+def measure_cell(
+    nodes: int,
+    resources: int,
+    scenario: Scenario,
+    out: Path,
+    crm: str | None,
+    shadow_dir: Path,
+    keep: bool = True,
+) -> Cell:
     """Generate, export and time one cell; without ``keep`` the XML file is removed afterwards."""
     cib = synthetic_cib(nodes, resources, scenario, SEED)
     xml = cib_to_xml(cib)
@@ -130,9 +139,18 @@ def measure_cell(nodes: int, resources: int, scenario: Scenario, out: Path, crm:
     crm_s, crm_runs, status = measure_crm(crm, path, shadow_dir)
     if not keep:
         path.unlink(missing_ok=True)  # the big cells are ~100 MB each
-    return Cell(nodes=nodes, resources=resources, scenario=scenario, xml_bytes=len(xml.encode()),
-                ours_s=ours, ours_runs=ours_runs, ours_actions=actions, crm_s=crm_s,
-                crm_runs=crm_runs, crm_status=status)
+    return Cell(
+        nodes=nodes,
+        resources=resources,
+        scenario=scenario,
+        xml_bytes=len(xml.encode()),
+        ours_s=ours,
+        ours_runs=ours_runs,
+        ours_actions=actions,
+        crm_s=crm_s,
+        crm_runs=crm_runs,
+        crm_status=status,
+    )
 
 
 def cells(quick: bool) -> Iterator[tuple[int, int, Scenario]]:
@@ -152,10 +170,14 @@ HEADER = f"{'cell':<26} {'ours s':>8} {'crm_simulate s':>15} {'ratio':>7}  note"
 def table_row(cell: Cell) -> str:
     name = f"{cell.nodes}x{cell.resources} {cell.scenario}"
     ratio = "-" if cell.ratio is None else f"{cell.ratio:.1f}x"
-    note = "" if cell.crm_status == "ok" else {
-        "timeout": f"crm_simulate skipped: past {CRM_TIMEOUT_S:.0f} s",
-        "missing": "crm_simulate not installed",
-    }.get(cell.crm_status, f"crm_simulate failed ({cell.crm_status})")
+    note = (
+        ""
+        if cell.crm_status == "ok"
+        else {
+            "timeout": f"crm_simulate skipped: past {CRM_TIMEOUT_S:.0f} s",
+            "missing": "crm_simulate not installed",
+        }.get(cell.crm_status, f"crm_simulate failed ({cell.crm_status})")
+    )
     figures = f"{_fmt(cell.ours_s):>8} {_fmt(cell.crm_s):>15} {ratio:>7}"
     return f"{name:<26} {figures}  {note}"
 
@@ -171,7 +193,8 @@ def summary(results: list[Cell], crm: str | None) -> dict[str, object]:
         "cells": [asdict(c) | {"ratio": c.ratio} for c in results],
         "targets": {
             "ours_not_slower_on_every_finished_cell": all(c.ours_s <= (c.crm_s or 0) for c in finished)
-            if finished else None,
+            if finished
+            else None,
             "32x5000_under_10s": all(c.ours_s < TARGET_BIG_S for c in big) if big else None,
         },
     }
@@ -198,8 +221,13 @@ def bench() -> None:
 
 @bench.command("policy")
 @click.option("--quick", is_flag=True, help="Only the 3x100 and 16x1000 cells (for a test).")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the generated CIB XML files in this folder (default: a temporary one).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the generated CIB XML files in this folder (default: a temporary one).",
+)
 def policy(quick: bool, out: Path | None) -> None:
     """Time our policy engine and crm_simulate on synthetic clusters (nodes x resources x scenario)."""
     crm = shutil.which("crm_simulate")

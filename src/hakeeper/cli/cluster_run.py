@@ -131,8 +131,9 @@ def _log_tail(path: Path) -> str:
         return "(no log written)"
 
 
-def start_local(config_path: Path, node: str | None, bootstrap: Path | None, timeout_s: float,
-                use_systemd: bool) -> None:
+def start_local(
+    config_path: Path, node: str | None, bootstrap: Path | None, timeout_s: float, use_systemd: bool
+) -> None:
     config = read_daemon_config(config_path)
     name = this_node(config, node)
     sock = config.api_socket
@@ -183,8 +184,17 @@ def _quorate(sock: Path) -> bool:
 def start_remote(config: DaemonConfig, config_path: Path, node: str, timeout_s: float) -> bool:
     """Start ``node``'s daemon over ssh (its first link's address); say how it went."""
     host = config.node(node).links[0].host
-    remote = ["hakeeper", "cluster", "start", "--config", str(config_path), "--node", node,
-              "--timeout", f"{timeout_s:g}"]
+    remote = [
+        "hakeeper",
+        "cluster",
+        "start",
+        "--config",
+        str(config_path),
+        "--node",
+        node,
+        "--timeout",
+        f"{timeout_s:g}",
+    ]
     argv = ["ssh", "-o", "BatchMode=yes", host, shlex.join(remote)]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s + 30, check=False)
@@ -197,17 +207,38 @@ def start_remote(config: DaemonConfig, config_path: Path, node: str, timeout_s: 
 
 
 @click.command("start")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=DEFAULT_CONFIG, show_default=True, help="This node's daemon configuration.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="This node's daemon configuration.",
+)
 @click.option("--node", help="This node's name (default: the configured node named like this host).")
 @click.option("--all", "everywhere", is_flag=True, help="Also start every other node, over ssh.")
-@click.option("--bootstrap", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="A cluster configuration to load if the CIB is still empty (first start).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=90.0, show_default=True,
-              help="How long to wait for the daemon's API to answer, in seconds.")
+@click.option(
+    "--bootstrap",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A cluster configuration to load if the CIB is still empty (first start).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(1, 3600),
+    default=90.0,
+    show_default=True,
+    help="How long to wait for the daemon's API to answer, in seconds.",
+)
 @click.option("--no-systemd", is_flag=True, help="Run the daemon directly even if a systemd unit exists.")
-def start(config_path: Path, node: str | None, everywhere: bool, bootstrap: Path | None, timeout_s: float,
-          no_systemd: bool) -> None:
+def start(
+    config_path: Path,
+    node: str | None,
+    everywhere: bool,
+    bootstrap: Path | None,
+    timeout_s: float,
+    no_systemd: bool,
+) -> None:
     """Start this node's daemon (and with --all every node's) and report quorum and the DC."""
     if not everywhere:
         start_local(config_path, node, bootstrap, timeout_s, use_systemd=not no_systemd)
@@ -215,8 +246,11 @@ def start(config_path: Path, node: str | None, everywhere: bool, bootstrap: Path
     config = read_daemon_config(config_path)
     me = this_node(config, node)
     start_local(config_path, me, bootstrap, timeout_s, use_systemd=not no_systemd)
-    failed = [n.name for n in config.nodes if n.name != me and not start_remote(config, config_path, n.name,
-                                                                                   timeout_s)]
+    failed = [
+        n.name
+        for n in config.nodes
+        if n.name != me and not start_remote(config, config_path, n.name, timeout_s)
+    ]
     if failed:
         raise click.ClickException(f"could not start {', '.join(failed)} (see above)")
 
@@ -254,8 +288,14 @@ class _Watch:
 @click.command("stop")
 @click.argument("nodes", nargs=-1)
 @click.option("--all", "everywhere", is_flag=True, help="Stop every node of the cluster.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=180.0, show_default=True,
-              help="How long to wait for the nodes to stop, in seconds.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(1, 3600),
+    default=180.0,
+    show_default=True,
+    help="How long to wait for the nodes to stop, in seconds.",
+)
 @api_options
 def stop(target: Target, nodes: tuple[str, ...], everywhere: bool, timeout_s: float) -> None:
     """Shut down this node (or NODE..., or --all) cleanly: its resources are moved or stopped through the

@@ -120,8 +120,12 @@ class ShutdownCore:
         self.deadline_ms = now_ms + self.timeout_ms
         self.value = str(max(now_ms // 1000, 1))
         seconds = self.timeout_ms / 1000
-        return [Say(f"{self.node} is shutting down ({why}): moving or stopping its resources through the DC, "
-                    f"for at most {seconds:g} s")]
+        return [
+            Say(
+                f"{self.node} is shutting down ({why}): moving or stopping its resources through the DC, "
+                f"for at most {seconds:g} s"
+            )
+        ]
 
     def cib_committed(self, cib: m.Cib, now_ms: int) -> list[ShutdownOutput]:
         """Honour a shutdown request for this node that someone else committed after this daemon started."""

@@ -479,7 +479,7 @@ _INVERSE = {"start": "stop", "stop": "start", "promote": "demote", "demote": "pr
 
 
 def _relaxed_ordering(graph: Graph, spec: OrderSpec) -> None:
-    """"then" may run once ``min_first`` instances of the "first" clone can (clone-min, require-all)."""
+    """ "then" may run once ``min_first`` instances of the "first" clone can (clone-min, require-all)."""
     met = graph.action(None, f"clone-one-or-more:{spec.id}", None, pseudo=True, owner=spec.id)
     met.required_runnable_before = spec.min_first
     for inst in spec.first.children:
@@ -494,8 +494,15 @@ def user_orderings(graph: Graph, specs: list[OrderSpec]) -> None:
         if spec.min_first > 0 and spec.first_action in ("start", "promote"):
             _relaxed_ordering(graph, spec)
         else:
-            _order_pair(graph, spec.first, spec.first_action, spec.then, spec.then_action,
-                        _flags_for(spec, spec.first_action), spec)
+            _order_pair(
+                graph,
+                spec.first,
+                spec.first_action,
+                spec.then,
+                spec.then_action,
+                _flags_for(spec, spec.first_action),
+                spec,
+            )
         if spec.symmetrical and spec.kind == "Mandatory":
             first_inv = _INVERSE.get(spec.then_action)
             then_inv = _INVERSE.get(spec.first_action)
@@ -632,8 +639,13 @@ def _apply_edge(first: Action, then: Action, flags: int) -> bool:
         changed |= _clear_optional_because(then, first)
     if flags & RESTART:
         changed |= _restart(first, then)
-    blocked_stop = (first.rsc is not None and not first.rsc.managed and first.rsc.blocked
-                    and not first.runnable and first.task == "stop")
+    blocked_stop = (
+        first.rsc is not None
+        and not first.rsc.managed
+        and first.rsc.blocked
+        and not first.runnable
+        and first.task == "stop"
+    )
     if flags & (IMPLIES_THEN | IMPLIES_FIRST | RESTART) and blocked_stop and then.runnable:
         then.runnable = False  # a blocked, unmanaged stop holds up everything ordered after it
         changed = True

@@ -297,8 +297,12 @@ class Assigner:
         if not assigned:
             return
         dep_clone = dep.clone_parent()
-        if col.dependent_role >= Role.UNPROMOTED and dep_clone is not None and dep_clone.promotable \
-                and not dep.provisional:
+        if (
+            col.dependent_role >= Role.UNPROMOTED
+            and dep_clone is not None
+            and dep_clone.promotable
+            and not dep.provisional
+        ):
             return
         if (
             col.score > 0

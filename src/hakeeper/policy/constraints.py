@@ -105,8 +105,9 @@ def _location_targets(ws: WorkingSet, con: m.Location) -> list[Rsc]:
     return out
 
 
-def _location_scores(ws: WorkingSet, con: m.Location,
-                     node_rule: NodeRule) -> list[tuple[str | None, str, int]]:
+def _location_scores(
+    ws: WorkingSet, con: m.Location, node_rule: NodeRule
+) -> list[tuple[str | None, str, int]]:
     """(role the preference is for, node, score) for a fixed node or each node a rule matches."""
     if con.node is not None:
         if con.node not in ws.nodes:
@@ -186,8 +187,11 @@ def build_colocations(ws: WorkingSet) -> list[Colocation]:
     for top in ws.resources:
         for prim in top.primitives():
             if prim.container is not None:  # it runs where its VM or container runs
-                out.append(Colocation(id="resource-with-container", dependent=prim, primary=prim.container,
-                                      score=INFINITY))
+                out.append(
+                    Colocation(
+                        id="resource-with-container", dependent=prim, primary=prim.container, score=INFINITY
+                    )
+                )
         for rsc in _walk(top):
             if rsc.kind == "group":
                 members = rsc.children

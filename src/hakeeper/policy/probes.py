@@ -88,7 +88,11 @@ def _probe_nodes(ws: WorkingSet) -> list[NodeInfo]:
     return [
         n
         for n in ws.nodes.values()
-        if n.online and not n.unclean and not n.pending and not n.maintenance and not n.shutdown
+        if n.online
+        and not n.unclean
+        and not n.pending
+        and not n.maintenance
+        and not n.shutdown
         and n.kind == "member"
     ]
 

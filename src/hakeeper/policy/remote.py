@@ -46,7 +46,10 @@ def guest_connection(container: m.Primitive, name: str) -> m.Primitive:
             elif key == "remote-port":
                 params["port"] = value
     return m.Primitive(
-        id=name, klass="ocf", provider="pacemaker", type="remote",
+        id=name,
+        klass="ocf",
+        provider="pacemaker",
+        type="remote",
         meta_attributes=[m.NvSet(id=f"{name}-meta", values=meta)] if meta else [],
         instance_attributes=[m.NvSet(id=f"{name}-params", values=params)] if params else [],
     )
@@ -122,8 +125,9 @@ def connection_lost(node: NodeInfo, conn: Rsc) -> bool:
     return not (conn.reconnect_s > 0 and node.remote_was_fenced and not shutting_down)
 
 
-def unreachable_remote_nodes(nodes: dict[str, NodeInfo], by_id: dict[str, Rsc],
-                             stopping_on: set[str]) -> list[NodeInfo]:
+def unreachable_remote_nodes(
+    nodes: dict[str, NodeInfo], by_id: dict[str, Rsc], stopping_on: set[str]
+) -> list[NodeInfo]:
     """Remote nodes with something to stop whose connection is lost for good: they must be fenced."""
     out: list[NodeInfo] = []
     for node in nodes.values():

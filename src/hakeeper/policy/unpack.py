@@ -840,8 +840,10 @@ class HistoryUnpacker:
         if conn is not None and not conn.failed:
             # the fencing is called off if the connection can be re-established elsewhere
             node.unseen = True
-            return (f"{rsc.id} is active there (fencing will be revoked if remote connection can be "
-                    "re-established elsewhere)")
+            return (
+                f"{rsc.id} is active there (fencing will be revoked if remote connection can be "
+                "re-established elsewhere)"
+            )
         return f"{rsc.id} is thought to be active there"
 
     def connection_failed(self, rsc: Rsc) -> None:

@@ -82,14 +82,22 @@ def synthetic_cib(nodes: int, resources: int, scenario: Scenario, seed: int) -> 
     rng = random.Random(seed)
     layout = _layout(nodes, resources, rng)
     config = m.Configuration(
-        properties=[m.NvSet(id="cib-bootstrap-options", values={
-            "stonith-enabled": "true",
-            "no-quorum-policy": "stop",
-            "cluster-name": f"synthetic-{nodes}x{resources}",
-        })],
+        properties=[
+            m.NvSet(
+                id="cib-bootstrap-options",
+                values={
+                    "stonith-enabled": "true",
+                    "no-quorum-policy": "stop",
+                    "cluster-name": f"synthetic-{nodes}x{resources}",
+                },
+            )
+        ],
         nodes=[
-            m.Node(id=str(i + 1), uname=name,
-                   instance_attributes=[m.NvSet(id=f"{name}-attrs", values=layout.attrs[name])])
+            m.Node(
+                id=str(i + 1),
+                uname=name,
+                instance_attributes=[m.NvSet(id=f"{name}-attrs", values=layout.attrs[name])],
+            )
             for i, name in enumerate(layout.nodes)
         ],
         resources=layout.resources,
@@ -129,9 +137,13 @@ def _primitive(rsc_id: str, agent: Agent, *, monitor_ms: int = MONITOR_MS) -> m.
         provider=agent.provider,
         type=agent.type,
         instance_attributes=[m.NvSet(id=f"{rsc_id}-params", values=dict(agent.params))]
-        if agent.params else [],
-        operations=[m.Operation(id=f"{rsc_id}-monitor-{monitor_ms}", name="monitor", interval=monitor_ms,
-                                timeout=20_000)],
+        if agent.params
+        else [],
+        operations=[
+            m.Operation(
+                id=f"{rsc_id}-monitor-{monitor_ms}", name="monitor", interval=monitor_ms, timeout=20_000
+            )
+        ],
     )
 
 
@@ -159,19 +171,30 @@ def _layout(nodes: int, resources: int, rng: random.Random) -> _Layout:
 def _add_clone(layout: _Layout, index: int) -> None:
     agent = Agent(PING.klass, PING.provider, PING.type, (("host_list", f"10.0.0.{index + 1}"),))
     child = _primitive(f"ping{index}", agent)
-    layout.resources.append(m.Clone(
-        id=f"ping{index}-clone", child=child,
-        meta_attributes=[m.NvSet(id=f"ping{index}-clone-meta", values={"interleave": "true"})],
-    ))
+    layout.resources.append(
+        m.Clone(
+            id=f"ping{index}-clone",
+            child=child,
+            meta_attributes=[m.NvSet(id=f"ping{index}-clone-meta", values={"interleave": "true"})],
+        )
+    )
     layout.everywhere.append((child.id, agent))
     layout.agents[child.id] = agent
 
 
 def _group(layout: _Layout, index: int) -> tuple[m.Group, list[tuple[str, Agent]]]:
-    vip = Agent(VIP.klass, VIP.provider, VIP.type, (("ip", f"10.{index // 250 % 250}.{index % 250}.10"),
-                                                    ("cidr_netmask", "24")))
-    fs = Agent(FS.klass, FS.provider, FS.type, (("device", f"/dev/vg/lv{index}"),
-                                                ("directory", f"/srv/app{index}"), ("fstype", "xfs")))
+    vip = Agent(
+        VIP.klass,
+        VIP.provider,
+        VIP.type,
+        (("ip", f"10.{index // 250 % 250}.{index % 250}.10"), ("cidr_netmask", "24")),
+    )
+    fs = Agent(
+        FS.klass,
+        FS.provider,
+        FS.type,
+        (("device", f"/dev/vg/lv{index}"), ("directory", f"/srv/app{index}"), ("fstype", "xfs")),
+    )
     svc = Agent(DUMMY.klass, DUMMY.provider, DUMMY.type, (("state", f"/run/app{index}.state"),))
     members = [(f"app{index}-vip", vip), (f"app{index}-fs", fs), (f"app{index}-svc", svc)]
     for rsc_id, agent in members:
@@ -180,17 +203,41 @@ def _group(layout: _Layout, index: int) -> tuple[m.Group, list[tuple[str, Agent]
 
 
 def _location_rules(head: str, rack: str, database: bool) -> list[m.Constraint]:
-    out: list[m.Constraint] = [m.Location(
-        id=f"loc-{head}-rack", rsc=head,
-        rules=[m.Rule(id=f"loc-{head}-rack-rule", score=RACK_PREFERENCE, expressions=[
-            m.AttrExpression(id=f"loc-{head}-rack-expr", attribute="rack", operation="eq", value=rack)])],
-    )]
+    out: list[m.Constraint] = [
+        m.Location(
+            id=f"loc-{head}-rack",
+            rsc=head,
+            rules=[
+                m.Rule(
+                    id=f"loc-{head}-rack-rule",
+                    score=RACK_PREFERENCE,
+                    expressions=[
+                        m.AttrExpression(
+                            id=f"loc-{head}-rack-expr", attribute="rack", operation="eq", value=rack
+                        )
+                    ],
+                )
+            ],
+        )
+    ]
     if database:
-        out.append(m.Location(
-            id=f"loc-{head}-ssd", rsc=head,
-            rules=[m.Rule(id=f"loc-{head}-ssd-rule", score=-INF, expressions=[
-                m.AttrExpression(id=f"loc-{head}-ssd-expr", attribute="disk", operation="ne", value="ssd")])],
-        ))
+        out.append(
+            m.Location(
+                id=f"loc-{head}-ssd",
+                rsc=head,
+                rules=[
+                    m.Rule(
+                        id=f"loc-{head}-ssd-rule",
+                        score=-INF,
+                        expressions=[
+                            m.AttrExpression(
+                                id=f"loc-{head}-ssd-expr", attribute="disk", operation="ne", value="ssd"
+                            )
+                        ],
+                    )
+                ],
+            )
+        )
     return out
 
 
@@ -209,17 +256,20 @@ def _add_chain(layout: _Layout, chain: int, indexes: range, rng: random.Random) 
         if previous is None:
             layout.constraints.extend(_location_rules(group.id, rack, database))
         else:
-            layout.constraints.append(m.Colocation(
-                id=f"col-{group.id}-with-{previous}", rsc=group.id, with_rsc=previous, score=INF))
-            layout.constraints.append(m.Order(
-                id=f"ord-{previous}-then-{group.id}", first=previous, then=group.id, kind="Mandatory"))
+            layout.constraints.append(
+                m.Colocation(id=f"col-{group.id}-with-{previous}", rsc=group.id, with_rsc=previous, score=INF)
+            )
+            layout.constraints.append(
+                m.Order(id=f"ord-{previous}-then-{group.id}", first=previous, then=group.id, kind="Mandatory")
+            )
         previous = group.id
     # Every chain waits for the health-check clone, but need not restart with it.
     if layout.everywhere and previous is not None:
         head = f"app{indexes[0]}"
         clone = f"{layout.everywhere[chain % len(layout.everywhere)][0]}-clone"
         layout.constraints.append(
-            m.Order(id=f"ord-{clone}-then-{head}", first=clone, then=head, kind="Optional"))
+            m.Order(id=f"ord-{clone}-then-{head}", first=clone, then=head, kind="Optional")
+        )
 
 
 def _add_single(layout: _Layout, index: int, rng: random.Random) -> None:
@@ -228,8 +278,9 @@ def _add_single(layout: _Layout, index: int, rng: random.Random) -> None:
     layout.resources.append(_primitive(rsc_id, agent))
     layout.agents[rsc_id] = agent
     home = rng.choice(layout.nodes)
-    layout.constraints.append(m.Location(id=f"loc-{rsc_id}-prefers-{home}", rsc=rsc_id, node=home,
-                                         score=RACK_PREFERENCE))
+    layout.constraints.append(
+        m.Location(id=f"loc-{rsc_id}-prefers-{home}", rsc=rsc_id, node=home, score=RACK_PREFERENCE)
+    )
     layout.placed[home].append((rsc_id, agent))
 
 
@@ -259,8 +310,18 @@ class _History:
         self.action = 0
         self.calls: dict[str, int] = {}
 
-    def record(self, node: str, rsc_id: str, agent: Agent, task: str, interval: int, rc: int, expected: int,
-               last_id: bool, when: int) -> m.OpRecord:
+    def record(
+        self,
+        node: str,
+        rsc_id: str,
+        agent: Agent,
+        task: str,
+        interval: int,
+        rc: int,
+        expected: int,
+        last_id: bool,
+        when: int,
+    ) -> m.OpRecord:
         self.action += 1
         call = self.calls.get(node, 0) + 1
         self.calls[node] = call
@@ -285,11 +346,14 @@ class _History:
         )
 
 
-def _resource_history(hist: _History, node: str, rsc_id: str, agent: Agent, running: bool,
-                      monitor_ms: int, when: int) -> m.ResourceHistory:
+def _resource_history(
+    hist: _History, node: str, rsc_id: str, agent: Agent, running: bool, monitor_ms: int, when: int
+) -> m.ResourceHistory:
     if running:
-        ops = [hist.record(node, rsc_id, agent, "start", 0, 0, 0, True, when),
-               hist.record(node, rsc_id, agent, "monitor", monitor_ms, 0, 0, False, when + 1)]
+        ops = [
+            hist.record(node, rsc_id, agent, "start", 0, 0, 0, True, when),
+            hist.record(node, rsc_id, agent, "monitor", monitor_ms, 0, 0, False, when + 1),
+        ]
     else:
         ops = [hist.record(node, rsc_id, agent, "monitor", 0, 7, 7, True, when)]
     return m.ResourceHistory(id=rsc_id, klass=agent.klass, provider=agent.provider, type=agent.type, ops=ops)
@@ -318,12 +382,15 @@ def _status(layout: _Layout, scenario: Scenario, rng: random.Random) -> m.Status
     for i, name in enumerate(layout.nodes):
         history = [] if scenario == "initial" else _node_history(layout, hist, name, when)
         online = name != lost
-        states.append(m.NodeState(
-            id=str(i + 1), uname=name,
-            in_ccm="true" if online else "false",
-            crmd="online" if online else "offline",
-            join="member" if online else "down",
-            expected="member",
-            resources=history,
-        ))
+        states.append(
+            m.NodeState(
+                id=str(i + 1),
+                uname=name,
+                in_ccm="true" if online else "false",
+                crmd="online" if online else "offline",
+                join="member" if online else "down",
+                expected="member",
+                resources=history,
+            )
+        )
     return m.Status(nodes=states)
