@@ -318,6 +318,14 @@ def _operate_move(driver: Any, rsc: str, node: str) -> None:
     ok.click()
 
 
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, browser: Any) -> None:
@@ -333,6 +341,8 @@ def test_the_dashboard_follows_a_failover_live_in_chromium(tmp_path: Path, brows
         (active,) = running(cluster, "web")
         viewer = next(n for n in cluster.nodes if n != active)
         url = cluster.dashboard_url(viewer)
+        # the viewer's daemon may still be starting (its API comes up after its message layer)
+        assert wait_until(lambda: _answers(url), 60), cluster.logs()
 
         # the read role sees the cluster but no action buttons
         browser.get(url + "#token=" + reader)

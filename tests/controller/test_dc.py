@@ -378,3 +378,34 @@ def test_a_fencing_merged_into_an_earlier_request_completes_the_fence_action_too
     event = m.FenceEvent(target="n2", action="reboot", state="done", delegate="n1", client="1:1:0:earlier")
     h.run(h.dc.fence_result(event, h.now))
     assert [(s.request.resource_id, s.node) for s in h.sent] == [("a", "n1")]
+
+
+def test_an_action_for_a_node_that_left_fails_at_once_and_its_loss_is_written_again() -> None:
+    h = Harness(lambda cib, tid: [])
+    # n2 is gone, but the membership write saying so was lost: the CIB still shows it up
+    h.dc.members = frozenset({"n1"})
+    h.dc.membership_pending_until = 0
+    proposals: list[str] = []
+    h.planner = lambda cib, tid: [] if running_on(cib, "a") else [start(1, "a", "n2")]
+    commands = h.dc._request_plan()
+    (plan,) = commands
+    assert isinstance(plan, Plan)
+    graph = TransitionGraph(id=plan.transition_id, actions=h.planner(plan.cib, plan.transition_id))
+    out = h.dc.plan_ready(graph, h.now)
+    proposals = [c.why for c in out if isinstance(c, Propose)]
+    assert not [c for c in out if isinstance(c, SendOp)]  # nothing sent to the node that left
+    assert proposals == ["membership: -n2"]  # written again, so the next plan waits for it
+    assert any("has left the cluster" in c.text for c in out if isinstance(c, Event))
+    assert h.dc.running is not None and h.dc.running.engine.finished
+    # the replan waits for the membership commit instead of looping on the lost node
+    assert h.dc.planning is None and h.dc.replan_needed
+
+
+def test_a_plan_computed_while_a_node_left_is_discarded() -> None:
+    h = Harness(lambda cib, tid: [])
+    (plan,) = h.dc._request_plan() or [None]
+    assert isinstance(plan, Plan)
+    h.dc.membership(frozenset({"n1"}), h.now)
+    out = h.dc.plan_ready(TransitionGraph(id=plan.transition_id, actions=[start(1, "a", "n2")]), h.now)
+    assert not [c for c in out if isinstance(c, SendOp)]
+    assert h.dc.running is None or h.dc.running.graph.id != plan.transition_id

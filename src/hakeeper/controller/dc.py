@@ -95,6 +95,8 @@ Command = Propose | Plan | SendOp | SendCancel | RequestFence | Event
 MEMBERSHIP_COMMIT_WAIT_MS = 5_000
 BOOT_ATTRIBUTE = "hakeeper-boot"
 """The transient node attribute recording which daemon run of the node the CIB's history comes from."""
+NOT_MEMBER_BACKOFF_MS = 1_000
+"""After an action failed because its node had left, the next plan waits at least this long."""
 RESEND_OP_MS = 1_000
 """An operation request not answered within this is sent again (the node-to-node channel is datagrams; a
 member recognises a request it already has by its transition key and never runs it twice)."""
@@ -189,6 +191,8 @@ class DcCore:
         if not self.is_dc or not (joined or left):
             return []
         self.unsynced = (self.unsynced | joined) - left
+        if left and self.planning is not None:
+            self.replan_needed = True  # the plan being computed still counts the lost nodes as up
         for n in left:
             self.sync_waiting.pop(n, None)
             self.boot_waiting.pop(n, None)
@@ -494,6 +498,8 @@ class DcCore:
             return [RequestFence(action.node or "", action_name, reason, exp.transition_key)]
         if action.kind == "cluster":
             return self._cluster_action(action)
+        if action.node and action.node not in self.members and action.task != "cancel":
+            return self._not_a_member(action)
         if action.task == "cancel":
             req = CancelRequest(
                 resource_id=action.rsc or "", operation="monitor", interval_ms=action.interval_ms
@@ -513,6 +519,20 @@ class DcCore:
         )
         self.unanswered[exp.transition_key] = (action.node or "", request, self.now_ms)
         return [SendOp(action.node or "", request)]
+
+    def _not_a_member(self, action: GraphAction) -> list[Command]:
+        """An action for a node that has left (the plan predates the loss): fail it now rather than wait for
+        its timeout. If the CIB still shows the node up (the membership write was lost), write it again; the
+        next plan waits for that commit or a short backoff, so this cannot become a tight loop of plans."""
+        assert self.running is not None
+        node = action.node or ""
+        out = self._write_membership(self._recorded_changes(self.members))
+        # and never plan again at once: a plan made from this CIB may place on the lost node again
+        backoff_until = self.now_ms + NOT_MEMBER_BACKOFF_MS
+        self.membership_pending_until = max(self.membership_pending_until, backoff_until)
+        why = f"{node} has left the cluster"
+        result = self.running.engine.result(action.id, False, self.now_ms, reason=why)
+        return [*out, Event(f"{action.describe()} not sent: {why}"), *self._engine_outputs(result)]
 
     def _cluster_action(self, action: GraphAction) -> list[Command]:
         assert self.running is not None
