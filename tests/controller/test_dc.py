@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+import pytest
+
 from hakeeper.cib import model as m
 from hakeeper.cib.patch import apply
 from hakeeper.controller.dc import (
@@ -409,3 +412,39 @@ def test_a_plan_computed_while_a_node_left_is_discarded() -> None:
     out = h.dc.plan_ready(TransitionGraph(id=plan.transition_id, actions=[start(1, "a", "n2")]), h.now)
     assert not [c for c in out if isinstance(c, SendOp)]
     assert h.dc.running is None or h.dc.running.graph.id != plan.transition_id
+
+
+def _with_recheck(h: Harness, value: str | None) -> None:
+    props = {} if value is None else {"cluster-recheck-interval": value}
+    sets = [m.NvSet(id="cib-bootstrap-options", values=props)]
+    h.cib = msgspec.structs.replace(
+        h.cib, configuration=msgspec.structs.replace(h.cib.configuration, properties=sets)
+    )
+    h.dc.cib = h.cib
+
+
+@pytest.mark.parametrize(
+    ("value", "after_ms"), [("2min", 120_000), (None, 15 * 60_000), ("not a duration", 15 * 60_000)]
+)
+def test_an_idle_dc_plans_again_after_the_cluster_recheck_interval(value: str | None, after_ms: int) -> None:
+    h = Harness(lambda cib, tid: [])
+    _with_recheck(h, value)
+    plans = h.plans
+    h.now += after_ms - 1
+    h.run(h.dc.tick(h.now))
+    assert h.plans == plans
+    h.now += 1
+    h.run(h.dc.tick(h.now))
+    assert h.plans == plans + 1  # and counted from this plan on
+    h.now += after_ms - 1
+    h.run(h.dc.tick(h.now))
+    assert h.plans == plans + 1
+
+
+def test_a_recheck_interval_of_zero_never_plans_by_itself() -> None:
+    h = Harness(lambda cib, tid: [])
+    _with_recheck(h, "0")
+    plans = h.plans
+    h.now += 24 * 3600 * 1000
+    h.run(h.dc.tick(h.now))
+    assert h.plans == plans

@@ -27,6 +27,7 @@ import msgspec
 from hakeeper.cib import model as m
 from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Create, Delete, Modify, Patch, PatchOp, Put
+from hakeeper.cib.values import parse_duration_ms
 from hakeeper.controller.engine import ActionState, Execute, TransitionEngine, TransitionFinished
 from hakeeper.controller.graph import GraphAction, TransitionGraph
 from hakeeper.controller.history import (
@@ -122,6 +123,22 @@ def _props(cib: m.Cib, now_s: int) -> dict[str, str]:
     return cluster_properties(cib.configuration.properties, now_s)
 
 
+DEFAULT_RECHECK_MS = 15 * 60 * 1000
+"""Pacemaker's ``cluster-recheck-interval`` default: plan again this long after the last plan, so time-based
+rules (date expressions, lifetimes) take effect when nothing else happens."""
+
+
+def recheck_interval_ms(cib: m.Cib, now_s: int) -> int:
+    """``cluster-recheck-interval`` in ms (0 disables it); an unreadable value keeps the default."""
+    text = _props(cib, now_s).get("cluster-recheck-interval")
+    if text is None:
+        return DEFAULT_RECHECK_MS
+    try:
+        return max(0, parse_duration_ms(text))
+    except ValueError:
+        return DEFAULT_RECHECK_MS
+
+
 def _truthy(text: str | None, default: bool) -> bool:
     if text is None:
         return default
@@ -147,6 +164,7 @@ class DcCore:
         self.membership_pending_until = 0
         # When the last plan goes stale by itself (a failure-timeout passes): plan again then (0: never).
         self.recheck_at_ms = 0
+        self.last_plan_ms = 0  # when the last plan was asked for: cluster-recheck-interval counts from it
         # A DC plans only once every member has synced: told it the results the DC may not have recorded
         # (the previous DC may have died first) and that it runs nothing more. Otherwise a new DC could start
         # again, here or elsewhere, what a member just started for its predecessor. Nodes that join sync too.
@@ -318,6 +336,9 @@ class DcCore:
         if self.recheck_at_ms and now_ms >= self.recheck_at_ms and self._idle():
             self.recheck_at_ms = 0
             out += self._request_plan()
+        periodic = self.periodic_recheck_at_ms()
+        if periodic and now_ms >= periodic and self._idle():
+            out += self._request_plan()
         if self.running is not None:
             out += self._engine_outputs(self.running.engine.tick(now_ms))
         return out + self._resend_unanswered(now_ms)
@@ -335,6 +356,11 @@ class DcCore:
         return out
 
     # -- internals ------------------------------------------------------------------------------------
+
+    def periodic_recheck_at_ms(self) -> int:
+        """When ``cluster-recheck-interval`` asks for the next plan (0: never)."""
+        interval = recheck_interval_ms(self.cib, self.now_ms // 1000)
+        return self.last_plan_ms + interval if interval and self.last_plan_ms else 0
 
     def _idle(self) -> bool:
         """No plan is being computed and no transition is running (a recheck must not abort work)."""
@@ -465,6 +491,7 @@ class DcCore:
             self.replan_needed = True
             return []
         self.replan_needed = False
+        self.last_plan_ms = self.now_ms
         self.planning = self.next_transition
         self.next_transition += 1
         return [Plan(cib=self.cib, now_s=self.now_ms // 1000, transition_id=self.planning)]

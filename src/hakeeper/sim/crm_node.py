@@ -331,6 +331,8 @@ class SimCrmNode:
             wants.append(dc.membership_pending_until)
         if dc.is_dc and dc.recheck_at_ms:
             wants.append(dc.recheck_at_ms)
+        if dc.is_dc and dc.periodic_recheck_at_ms():  # cluster-recheck-interval
+            wants.append(dc.periodic_recheck_at_ms())
         if dc.is_dc and dc.unanswered:  # requests sent again until their node answers
             wants.append(min(sent for _, _, sent in dc.unanswered.values()) + RESEND_OP_MS)
         if dc.is_dc and dc.running is not None:
