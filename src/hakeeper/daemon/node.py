@@ -269,11 +269,22 @@ class NodeDaemon:
     async def submit_anywhere(
         self, patch: Patch, *, actor: str, why: str, timeout: float = 10.0
     ) -> cmsg.SubmitAnswer:
-        """Commit an operator's change from any node: locally on the DC, otherwise forwarded to it."""
+        """Commit an operator's change from any node: locally on the DC, otherwise forwarded to it.
+
+        A refusal because the DC is changing (nothing was appended) is retried until ``timeout``, so an
+        operator's command rides over an election instead of failing in the middle of it."""
+        assert self.loop is not None
+        deadline = self.loop.time() + timeout
+        while True:
+            answer = await self._submit_once(patch, actor, why, deadline)
+            if answer.outcome != "not-leader" or self.loop.time() + LEADER_POLL_S >= deadline:
+                return answer
+            await asyncio.sleep(LEADER_POLL_S)
+
+    async def _submit_once(self, patch: Patch, actor: str, why: str, deadline: float) -> cmsg.SubmitAnswer:
         assert self.loop is not None
         request_id = uuid.uuid4().hex
         change = cmsg.SubmitChange(request_id=request_id, origin=self.name, patch=patch, actor=actor, why=why)
-        deadline = self.loop.time() + timeout
         leader = await self._live_leader(deadline)
         if leader is None:
             return cmsg.SubmitAnswer(request_id=request_id, outcome="not-leader", error="there is no DC")
