@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import msgspec
 
 from hakeeper.cib import model as m
+from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Patch, PatchError, apply
 from hakeeper.cib.values import parse_datetime
 from hakeeper.controller.history import Expectation, record_result
@@ -247,7 +248,7 @@ def record_op(
         last_rc_change=float(now),
     )
     exp = Expectation(action_id, INJECTED_TRANSITION, target, INJECTED_UUID)
-    fatal = _start_failure_is_fatal(cib)
+    fatal = start_failure_is_fatal(cib, now)
     ops = record_result(cib.status, node.id, result, exp, now=now, start_failure_is_fatal=fatal)
     try:
         return apply(cib, Patch(ops=ops))
@@ -255,12 +256,10 @@ def record_op(
         raise InjectionError(f"cannot record {spec.key} on {spec.node}: {err}") from err
 
 
-def _start_failure_is_fatal(cib: m.Cib) -> bool:
-    for nvset in cib.configuration.properties:
-        value = nvset.values.get("start-failure-is-fatal")
-        if value is not None:
-            return value.strip().lower() not in ("false", "no", "off", "0", "n")
-    return True
+def start_failure_is_fatal(cib: m.Cib, now: int) -> bool:
+    """``start-failure-is-fatal`` as the DC reads it (bootstrap set first, rules at ``now``; default true)."""
+    value = cluster_properties(cib.configuration.properties, now).get("start-failure-is-fatal")
+    return value is None or value.strip().lower() not in ("false", "no", "off", "0", "n")
 
 
 def op_fail(cib: m.Cib, spec: OpSpec, now: int) -> m.Cib:

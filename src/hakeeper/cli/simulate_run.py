@@ -18,7 +18,13 @@ import msgspec
 
 from hakeeper.cib import model as m
 from hakeeper.cib.patch import Patch, PatchError, apply
-from hakeeper.cli.simulate_inject import InjectionError, OpSpec, next_call_id, node_down
+from hakeeper.cli.simulate_inject import (
+    InjectionError,
+    OpSpec,
+    next_call_id,
+    node_down,
+    start_failure_is_fatal,
+)
 from hakeeper.controller.graph import GraphAction, TransitionGraph
 from hakeeper.controller.history import Expectation, record_result
 from hakeeper.controller.planning import plan_transition
@@ -98,20 +104,12 @@ def _record(cib: m.Cib, action: GraphAction, rc: int, now: int) -> m.Cib:
         last_rc_change=float(now),
     )
     exp = Expectation(action.id, SIMULATED_TRANSITION, action.expected_rc, SIMULATED_UUID)
-    fatal = _start_failure_is_fatal(cib)
+    fatal = start_failure_is_fatal(cib, now)
     ops = record_result(cib.status, node_id, result, exp, now=now, start_failure_is_fatal=fatal)
     try:
         return apply(cib, Patch(ops=ops))
     except PatchError as err:
         raise RunError(f"cannot record {action.describe()}: {err}") from err
-
-
-def _start_failure_is_fatal(cib: m.Cib) -> bool:
-    for nvset in cib.configuration.properties:
-        value = nvset.values.get("start-failure-is-fatal")
-        if value is not None:
-            return value.strip().lower() not in ("false", "no", "off", "0", "n")
-    return True
 
 
 def _fence(cib: m.Cib, action: GraphAction, now: int) -> m.Cib:
