@@ -157,3 +157,33 @@ def test_events_name_what_and_where() -> None:
     attr = Event(id=5, timestamp=NOW, kind="attribute", desc="set", node="n1", attribute_name="ping",
                  attribute_value="100")  # fmt: skip
     assert event_text(attr) == "ping=100 on n1: set"
+
+
+def test_failed_and_pending_fencing_are_raised_until_a_fencing_of_that_node_succeeds() -> None:
+    from hakeeper.cib import model as m
+    from hakeeper.cli.status_cmd import fencing_lines
+
+    def ev(target: str, state: str, reason: str | None = None) -> m.FenceEvent:
+        return m.FenceEvent(
+            target=target,
+            action="reboot",
+            state=state,
+            delegate="n1",
+            device="ipmi",
+            completed=NOW,
+            reason=reason,
+        )
+
+    history = [
+        ev("n2", "failed", "timed out"),
+        ev("n2", "done"),  # settles the failure before it
+        ev("n3", "failed", "no route to host"),
+        m.FenceEvent(target="n3", action="reboot", state="pending", origin="n1", requested=NOW),
+    ]
+    text = [line.text for line in fencing_lines(history)]
+    assert text[0] == "Failed Fencing Actions:"
+    assert any("reboot of n3 failed by n1 with ipmi" in t and "no route to host" in t for t in text)
+    assert not any("of n2" in t for t in text)
+    assert "Pending Fencing Actions:" in text
+    assert any("reboot of n3 pending (asked by n1)" in t for t in text)
+    assert fencing_lines([ev("n2", "done")]) == []

@@ -24,6 +24,7 @@ from hakeeper.agents.results import OcfRc, OpStatus
 from hakeeper.api import schemas as s
 from hakeeper.api.client import ApiClient, ApiRequestError
 from hakeeper.api.handle import Event
+from hakeeper.cib import model as m
 from hakeeper.cli.connect import Target, api_options, connected, explain_failure
 
 RECENT_EVENTS = 10
@@ -41,11 +42,13 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     cluster: s.ClusterView
     resources: s.ResourceList
     events: list[Event]
+    fencing: list[m.FenceEvent] = []
 
 
 def read_snapshot(client: ApiClient, events: int = RECENT_EVENTS) -> Snapshot:
     recent = client.events(limit=events).events if events > 0 else []
-    return Snapshot(cluster=client.cluster(), resources=client.resources(), events=recent)
+    fencing = msgspec.json.decode(client.request("GET", "/v1/fencing"), type=s.FencingList).history
+    return Snapshot(cluster=client.cluster(), resources=client.resources(), events=recent, fencing=fencing)
 
 
 # --- rendering (pure) ------------------------------------------------------------------------------------
@@ -216,12 +219,50 @@ def header_lines(cluster: s.ClusterView) -> list[Line]:
     return out
 
 
+def _unsettled_fencing(history: list[m.FenceEvent]) -> list[m.FenceEvent]:
+    """Per target, what happened since its last successful fencing: failures and requests still running."""
+    since_done: dict[str, list[m.FenceEvent]] = {}
+    for event in history:
+        if event.state == "done":
+            since_done[event.target] = []
+        else:
+            since_done.setdefault(event.target, []).append(event)
+    return [e for target in sorted(since_done) for e in since_done[target]]
+
+
+def fencing_lines(history: list[m.FenceEvent]) -> list[Line]:
+    """crm_mon's "Failed Fencing Actions" and "Pending Fencing Actions": failures not yet followed by a
+    successful fencing of the same node, and requests in progress."""
+    unsettled = _unsettled_fencing(history)
+    failed = [e for e in unsettled if e.state == "failed"]
+    pending = [e for e in unsettled if e.state == "pending"]
+    out: list[Line] = []
+    if failed:
+        out.append(Line("Failed Fencing Actions:", "bold"))
+        for e in failed:
+            who = f" by {e.delegate}" if e.delegate else ""
+            device = f" with {e.device}" if e.device else ""
+            when = f" at {_clock(float(e.completed))}" if e.completed else ""
+            why = f": {e.reason}" if e.reason else ""
+            out.append(Line(f"  * {e.action} of {e.target} failed{who}{device}{when}{why}", "red"))
+    if pending:
+        if out:
+            out.append(Line(""))
+        out.append(Line("Pending Fencing Actions:", "bold"))
+        for e in pending:
+            asked = f" (asked by {e.origin})" if e.origin else ""
+            when = f" since {_clock(float(e.requested))}" if e.requested else ""
+            out.append(Line(f"  * {e.action} of {e.target} pending{asked}{when}", "yellow"))
+    return out
+
+
 def status_lines(snap: Snapshot) -> list[Line]:
     sections = [
         header_lines(snap.cluster),
         node_lines(snap.cluster),
         resource_lines(snap.resources),
         failed_action_lines(snap.resources),
+        fencing_lines(snap.fencing),
         fail_count_lines(snap.resources),
         event_lines(snap.events),
     ]
