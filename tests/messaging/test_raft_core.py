@@ -395,6 +395,22 @@ def test_stale_leader_learns_the_new_term_from_a_reply() -> None:
     assert net.raft(1).role is Role.FOLLOWER and net.raft(1).term == follower.term
 
 
+@pytest.mark.parametrize("options", [{}, {"pre_vote": False, "check_quorum": False}])
+def test_a_node_at_a_higher_term_always_tells_a_stale_leader(options: dict[str, bool]) -> None:
+    """Raft §5.1 whatever the options: the higher-term node may never campaign itself (a learner in its own
+    view of the configuration), so its answer is the only way the stale leader learns (soak seed 2039833)."""
+    net = RaftNet([1, 2, 3], **options)
+    net.elect(1)
+    follower = net.raft(2)
+    follower.step(Heartbeat(term=follower.term + 5, frm=3, to=2, commit=0))  # a newer term from elsewhere
+    follower.ready()
+    follower.step(Heartbeat(term=net.raft(1).term, frm=1, to=2, commit=0))
+    [reply] = follower.ready().messages
+    assert reply.to == 1 and reply.term == follower.term
+    net.raft(1).step(reply)
+    assert net.raft(1).role is Role.FOLLOWER and net.raft(1).term == follower.term
+
+
 # ---------------------------------------------------------------- small pieces
 def test_messages_round_trip_through_msgpack() -> None:
     msg = AppendEntries(3, 1, 2, 5, 2, (Entry(3, 6, data=b"x"),), 5)

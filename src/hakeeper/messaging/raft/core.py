@@ -432,9 +432,10 @@ class RaftNode:
         return True
 
     def _answer_stale(self, msg: Message) -> None:
-        if isinstance(msg, AppendEntries | Heartbeat) and (self.config.check_quorum or self.config.pre_vote):
-            # A deposed leader that keeps sending would never learn of the new term otherwise (our vote
-            # requests may be ignored by its followers' leases): tell it.
+        if isinstance(msg, AppendEntries | Heartbeat):
+            # Raft §5.1: answer a stale leader with our term. It would never learn of the new term otherwise:
+            # our vote requests may be ignored by its followers' leases, and we may not campaign at all (a
+            # learner in our own view of the configuration: simulator seed 2039833 stayed split forever).
             self._send(AppendResponse(self._term, self.id, msg.frm, index=0, reject=False))
         elif isinstance(msg, RequestVote):
             # Refuse with our term (Raft §5.1), so a candidate stuck in an old term catches up; if nobody
