@@ -29,7 +29,8 @@ from hakeeper.cib.operator import NotFound, OperatorError, validated
 from hakeeper.cib.patch import Patch, PatchConflict, PatchError, version_of
 
 MAX_BODY = 1024 * 1024
-COMMIT_ATTEMPTS = 5
+COMMIT_ATTEMPTS = 8
+CONFLICT_BACKOFF_S = 0.05
 PEER_UID_KEY = "hakeeper.peer_uid"
 """ASGI scope key the Unix-socket server sets to the connecting process's uid (SO_PEERCRED)."""
 
@@ -104,7 +105,11 @@ class Call:
         then recomputed on the new CIB, unless the operator's ``If-Match`` says the configuration they saw
         is gone (409 with the current version).
         """
-        for _ in range(COMMIT_ATTEMPTS):
+        for attempt in range(COMMIT_ATTEMPTS):
+            if attempt:
+                # this node's CIB lags the DC's by the commits in flight (status updates on a busy cluster):
+                # give it time to catch up rather than recompute on the same stale copy at once
+                await asyncio.sleep(min(CONFLICT_BACKOFF_S * 2 ** (attempt - 1), 0.5))
             cib = self.handle.cib()
             self.check_if_match(cib)
             patch = validated(cib, make(cib))
