@@ -288,20 +288,26 @@ def test_promotable_the_promoted_node_fails_and_another_is_promoted(three: LabCl
         bring_back(lab, promoted)
 
 
+def two_nodes_fail_over_and_return(lab: LabCluster) -> str:
+    """Two nodes and a witness: power off the serving node; the survivor keeps quorum thanks to the
+    witness's vote and takes the service; the node returns and the service stays. Returns the survivor."""
+    lab.start_all()
+    assert wait_until(lambda: serving(lab) is not None, SETTLE_S, 0.5), lab.logs()
+    first = serving(lab)
+    assert first is not None
+    (other,) = [n for n in lab.nodes if n != first]
+    lab.power_off(first)
+    assert wait_until(lambda: serving(lab) == other, SETTLE_S, 0.1), lab.logs()
+    lab.power_on(first)
+    assert wait_until(lambda: online(lab) == set(lab.nodes), SETTLE_S, 0.5), lab.logs()
+    assert stays_on(lab, other, STAY_WINDOW_S) == [other], lab.logs()
+    return other
+
+
 def test_active_passive_two_nodes_and_a_witness(tmp_path: Path) -> None:
     lab = build(tmp_path, ["n1", "n2"], group_toml, fencing=True, witness=True)
     try:
-        lab.start_all()
-        assert wait_until(lambda: serving(lab) is not None, SETTLE_S, 0.5), lab.logs()
-        first = serving(lab)
-        assert first is not None
-        (other,) = [n for n in lab.nodes if n != first]
-        lab.power_off(first)
-        # the survivor keeps quorum thanks to the witness's vote, and takes the service
-        assert wait_until(lambda: serving(lab) == other, SETTLE_S, 0.1), lab.logs()
-        lab.power_on(first)
-        assert wait_until(lambda: online(lab) == set(lab.nodes), SETTLE_S, 0.5), lab.logs()
-        assert stays_on(lab, other, STAY_WINDOW_S) == [other], lab.logs()
+        two_nodes_fail_over_and_return(lab)
     finally:
         lab.teardown()
 
@@ -309,16 +315,7 @@ def test_active_passive_two_nodes_and_a_witness(tmp_path: Path) -> None:
 def test_a_node_that_returns_unfenced_does_not_move_the_service(tmp_path: Path) -> None:
     lab = build(tmp_path, ["n1", "n2"], group_toml, fencing=False, witness=True)
     try:
-        lab.start_all()
-        assert wait_until(lambda: serving(lab) is not None, SETTLE_S, 0.5), lab.logs()
-        first = serving(lab)
-        assert first is not None
-        (other,) = [n for n in lab.nodes if n != first]
-        lab.power_off(first)
-        assert wait_until(lambda: serving(lab) == other, SETTLE_S, 0.1), lab.logs()
-        lab.power_on(first)
-        assert wait_until(lambda: online(lab) == set(lab.nodes), SETTLE_S, 0.5), lab.logs()
-        assert stays_on(lab, other, STAY_WINDOW_S) == [other]
+        other = two_nodes_fail_over_and_return(lab)
         stops = [e for e in resource_events(lab, other) if e[0] in ("vip", "web") and e[1] == "stop"]
         assert stops == [], stops
     finally:

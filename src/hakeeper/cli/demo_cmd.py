@@ -8,6 +8,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -158,20 +159,42 @@ def _script(cluster: LocalCluster, url: str, auto: bool) -> bool:
     )
     _step(f"bringing {first} back")
     cluster.start(first)
+    return _stays_then_runs(
+        first,
+        second,
+        auto,
+        lambda: _serving_node(_ask(url)),
+        lambda: _ask(url),
+        cluster.logs,
+        "Ctrl-C stops it",
+    )
+
+
+def _stays_then_runs(
+    first: str,
+    second: str | None,
+    auto: bool,
+    serving: Callable[[], str | None],
+    answer: Callable[[], str | None],
+    logs: Callable[[], str],
+    how_to_stop: str,
+) -> bool:
+    """After the failed node returns: the service must stay where it is (stickiness); then, unless ``auto``,
+    keep showing who answers until Ctrl-C."""
     time.sleep(5)
-    third = _serving_node(_ask(url))
+    third = serving()
     if third != second:
         click.echo(f"the service moved to {third} when {first} returned: stickiness should have kept it")
-        click.echo(cluster.logs())
+        click.echo(logs())
         return False
     click.echo(f"{first} is back and the service stays on {second} (stickiness: no needless move)")
     if auto:
         _step("demo complete")
         return True
-    _step("the cluster keeps running; Ctrl-C stops it")
+    _step(f"the cluster keeps running; {how_to_stop}")
     while True:
         time.sleep(2)
-        click.echo(f"{time.strftime('%H:%M:%S')}  {_ask(url) or 'no answer'}")
+        click.echo(f"{time.strftime('%H:%M:%S')}  {answer() or 'no answer'}")
 
 
 def _lab_script(lab: LabCluster, auto: bool) -> bool:
@@ -213,17 +236,12 @@ def _lab_script(lab: LabCluster, auto: bool) -> bool:
     )
     _step(f"powering {first} on again")
     lab.power_on(first)
-    time.sleep(5)
-    third = answer()
-    if third != second:
-        click.echo(f"the service moved to {third} when {first} returned: stickiness should have kept it")
-        click.echo(lab.logs())
-        return False
-    click.echo(f"{first} is back and the service stays on {second} (stickiness: no needless move)")
-    if auto:
-        _step("demo complete")
-        return True
-    _step("the cluster keeps running; Ctrl-C stops it and removes the namespaces")
-    while True:
-        time.sleep(2)
-        click.echo(f"{time.strftime('%H:%M:%S')}  {lab.client_get(url, timeout=0.5) or 'no answer'}")
+    return _stays_then_runs(
+        first,
+        second,
+        auto,
+        answer,
+        lambda: lab.client_get(url, timeout=0.5),
+        lab.logs,
+        "Ctrl-C stops it and removes the namespaces",
+    )

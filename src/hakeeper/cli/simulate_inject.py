@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import msgspec
 
 from hakeeper.cib import model as m
-from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Patch, PatchError, apply
 from hakeeper.cib.values import parse_datetime
-from hakeeper.controller.history import Expectation, record_result
+from hakeeper.controller.history import Expectation, record_result, start_failure_is_fatal
 from hakeeper.lrm.messages import OpResult, OpStatus
 
 UP_FIELDS = {"in_ccm": "true", "crmd": "online", "join": "member", "expected": "member"}
@@ -254,12 +253,6 @@ def record_op(
         return apply(cib, Patch(ops=ops))
     except PatchError as err:
         raise InjectionError(f"cannot record {spec.key} on {spec.node}: {err}") from err
-
-
-def start_failure_is_fatal(cib: m.Cib, now: int) -> bool:
-    """``start-failure-is-fatal`` as the DC reads it (bootstrap set first, rules at ``now``; default true)."""
-    value = cluster_properties(cib.configuration.properties, now).get("start-failure-is-fatal")
-    return value is None or value.strip().lower() not in ("false", "no", "off", "0", "n")
 
 
 def op_fail(cib: m.Cib, spec: OpSpec, now: int) -> m.Cib:

@@ -23,10 +23,9 @@ from hakeeper.cli.simulate_inject import (
     OpSpec,
     next_call_id,
     node_down,
-    start_failure_is_fatal,
 )
 from hakeeper.controller.graph import GraphAction, TransitionGraph
-from hakeeper.controller.history import Expectation, record_result
+from hakeeper.controller.history import Expectation, record_result, start_failure_is_fatal
 from hakeeper.controller.planning import plan_transition
 from hakeeper.lrm.messages import OpResult, OpStatus
 from hakeeper.policy.unpack import WorkingSet, unpack

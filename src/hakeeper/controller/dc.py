@@ -36,6 +36,7 @@ from hakeeper.controller.history import (
     is_failure,
     record_result,
     set_transient_attribute,
+    start_failure_is_fatal,
     transient_set_id,
 )
 from hakeeper.controller.messages import Sync
@@ -139,12 +140,6 @@ def recheck_interval_ms(cib: m.Cib, now_s: int) -> int:
         return DEFAULT_RECHECK_MS
 
 
-def _truthy(text: str | None, default: bool) -> bool:
-    if text is None:
-        return default
-    return text.strip().lower() in ("true", "yes", "on", "1", "y")
-
-
 class DcCore:
     """The DC's decisions. Create one per node; it acts only while ``is_dc``."""
 
@@ -165,6 +160,7 @@ class DcCore:
         # When the last plan goes stale by itself (a failure-timeout passes): plan again then (0: never).
         self.recheck_at_ms = 0
         self.last_plan_ms = 0  # when the last plan was asked for: cluster-recheck-interval counts from it
+        self._recheck: tuple[m.Cib, int] | None = None  # (the CIB it was read from, the interval)
         # A DC plans only once every member has synced: told it the results the DC may not have recorded
         # (the previous DC may have died first) and that it runs nothing more. Otherwise a new DC could start
         # again, here or elsewhere, what a member just started for its predecessor. Nodes that join sync too.
@@ -259,14 +255,13 @@ class DcCore:
         if not self.is_dc or result.op_status == OpStatus.PENDING:
             return []
         exp = Expectation.parse(result.transition_key) or Expectation(0, 0, 0, "")
-        props = _props(self.cib, now_ms // 1000)
         ops = record_result(
             self.cib.status,
             node,
             result,
             exp,
             now=now_ms // 1000,
-            start_failure_is_fatal=_truthy(props.get("start-failure-is-fatal"), True),
+            start_failure_is_fatal=start_failure_is_fatal(self.cib, now_ms // 1000),
         )
         failed = is_failure(result, exp.expected_rc)
         why = (
@@ -359,7 +354,9 @@ class DcCore:
 
     def periodic_recheck_at_ms(self) -> int:
         """When ``cluster-recheck-interval`` asks for the next plan (0: never)."""
-        interval = recheck_interval_ms(self.cib, self.now_ms // 1000)
+        if self._recheck is None or self._recheck[0] is not self.cib:  # read once per CIB, not per tick
+            self._recheck = (self.cib, recheck_interval_ms(self.cib, self.now_ms // 1000))
+        interval = self._recheck[1]
         return self.last_plan_ms + interval if interval and self.last_plan_ms else 0
 
     def _idle(self) -> bool:

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import msgspec
 
 from hakeeper.cib import model as m
+from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Create, Delete, PatchOp, Put
 from hakeeper.cib.values import INFINITY, add_scores, parse_score
 from hakeeper.lrm.messages import OpResult, OpStatus
+from hakeeper.policy.attrs import is_true
 
 FEATURE_SET = "3.16.2"
 """The CIB feature set we write; Pacemaker 2.1.5's, so exported status reads the same there."""
@@ -215,3 +217,10 @@ def _count_failure(
         *set_transient_attribute(node, f"fail-count-{suffix}", value),
         *set_transient_attribute(node, f"last-failure-{suffix}", str(now))[2:],
     ]
+
+
+def start_failure_is_fatal(cib: m.Cib, now_s: int) -> bool:
+    """``start-failure-is-fatal`` as the policy engine reads it (bootstrap set first, rules at ``now``;
+    default true): whether a failed start sets the fail count to INFINITY."""
+    props = cluster_properties(cib.configuration.properties, now_s)
+    return is_true(props.get("start-failure-is-fatal"), True)

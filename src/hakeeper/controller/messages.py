@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from hakeeper.cib.patch import Patch
+from hakeeper.fencing.fencer import RunDevice
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult
 
 
@@ -78,6 +79,18 @@ class RunFence(msgspec.Struct, frozen=True, tag="run-fence", tag_field="kind"):
     target: str
     action: str
     timeout_s: float
+
+    @classmethod
+    def of(cls, dc: str, attempt: RunDevice) -> RunFence:
+        """The message for one of the DC's fencer attempts."""
+        return cls(
+            dc=dc,
+            attempt_id=attempt.attempt_id,
+            device=attempt.device,
+            target=attempt.target,
+            action=attempt.action,
+            timeout_s=attempt.timeout_s,
+        )
 
 
 class FenceRan(msgspec.Struct, frozen=True, tag="fence-ran", tag_field="kind"):

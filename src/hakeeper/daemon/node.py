@@ -613,15 +613,7 @@ class NodeDaemon:
                         )
                     )
                 else:
-                    message = cmsg.RunFence(
-                        dc=self.name,
-                        attempt_id=out.attempt_id,
-                        device=out.device,
-                        target=out.target,
-                        action=out.action,
-                        timeout_s=out.timeout_s,
-                    )
-                    self._send(out.executor, message)
+                    self._send(out.executor, cmsg.RunFence.of(self.name, out))
             elif isinstance(out, FencingPlanned):
                 log.warning("%s: fencing %s (%s) in %.1f s", self.name, out.target, out.action, out.delay_s)
             elif isinstance(out, FencingFinished):

@@ -262,14 +262,7 @@ class SimCrmNode:
     def run_fencer(self, outputs: list[FencerOutput]) -> None:
         for out in outputs:
             if isinstance(out, RunDevice):
-                message = cmsg.RunFence(
-                    dc=self.name,
-                    attempt_id=out.attempt_id,
-                    device=out.device,
-                    target=out.target,
-                    action=out.action,
-                    timeout_s=out.timeout_s,
-                )
+                message = cmsg.RunFence.of(self.name, out)
                 if out.executor == self.name:
                     self.env.run_device(self, message)
                 else:
