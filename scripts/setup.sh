@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   pacemaker-resource-agents  # ocf:pacemaker:Stateful, ping, attribute
   pacemaker-cli-utils        # crm_simulate: the peer our policy engine is compared with
   fence-agents               # real fence agents (fence_dummy) for fencing tests
-  iproute2 iputils-ping arping
+  iproute2 iputils-ping arping curl   # curl: the lab client namespace asks the service through the VIP
   chromium chromium-driver   # headless browser test of the web dashboard (Selenium + Debian's chromedriver)
 )
 
