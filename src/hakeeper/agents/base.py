@@ -55,6 +55,9 @@ class Invocation(msgspec.Struct, frozen=True):
     cwd: str = "/"
     stdin: bytes = b""
     """Fed to the command's standard input (fence agents read ``key=value`` lines); empty means /dev/null."""
+    builtin_action: tuple[str, str] | None = None
+    """For a built-in agent, its type and action: the LRM may fork it from a warm interpreter instead of
+    running ``argv`` (same environment, working directory and streams)."""
 
 
 class Outcome(msgspec.Struct, frozen=True):

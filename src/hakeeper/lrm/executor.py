@@ -10,6 +10,10 @@ Completion is the exit of the agent process itself (watched through a pidfd), no
 pipes: a daemon the agent started in the background may keep them open forever. Pipes are then read for
 at most ``PIPE_DRAIN_S`` more. (asyncio's own subprocess support waits for the pipes, so it is not used.)
 
+Built-in agents (``ocf:hakeeper:*``) are forked from a warm interpreter when the LRM has a fork server
+(:mod:`hakeeper.lrm.forkserver`): the same pipes, process group and timeout, without a fresh Python's
+start-up.
+
 Output: each stream keeps only its last ``limit`` bytes (the tail holds the exit reason and the most recent
 errors); the number of bytes dropped is recorded. The exit reason is the last ``ocf-exit-reason:`` line.
 """
@@ -22,12 +26,14 @@ import os
 import signal
 import subprocess
 import time
-from typing import IO
+from collections.abc import Callable
+from typing import IO, NamedTuple
 
 import msgspec
 
 from hakeeper.agents.base import Invocation
 from hakeeper.agents.ocf import EXIT_REASON_PREFIX
+from hakeeper.lrm.forkserver import ForkServerClient, ForkServerLost, ForkServerUnavailable
 
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
 KILL_WAIT_S = 5.0
@@ -45,6 +51,8 @@ class RawResult(msgspec.Struct, frozen=True, kw_only=True):
     survived_kill: bool = False
     """The agent was still not reaped ``KILL_WAIT_S`` after SIGKILL (stuck in the kernel, e.g. on I/O)."""
     spawn_error: str = ""
+    lost: str = ""
+    """Why the exit status is unknown (the fork server that started the agent died while it ran)."""
     stdout: str = ""
     stderr: str = ""
     dropped_bytes: int = 0
@@ -210,6 +218,64 @@ def _spawn(invocation: Invocation) -> subprocess.Popen[bytes]:
     )
 
 
+class _Child(NamedTuple):
+    """A started agent however it was started: its group, our ends of its pipes, and its exit status
+    (:attr:`subprocess.Popen.returncode` style: negative for a signal)."""
+
+    pid: int
+    stdin: IO[bytes] | None
+    stdout: IO[bytes] | None
+    stderr: IO[bytes] | None
+    exited: asyncio.Future[int]
+    release: Callable[[], None]
+
+
+def _start_process(loop: asyncio.AbstractEventLoop, invocation: Invocation) -> _Child:
+    proc = _spawn(invocation)
+    watcher = _ExitWatcher(loop, proc)
+    return _Child(proc.pid, proc.stdin, proc.stdout, proc.stderr, watcher.exited, watcher.close)
+
+
+async def _fork_warm(invocation: Invocation, forkserver: ForkServerClient) -> _Child:
+    """Fork a built-in action from the warm server; raises :class:`ForkServerUnavailable` when it cannot."""
+    assert invocation.builtin_action is not None
+    agent_type, action = invocation.builtin_action
+    ours: list[int] = []
+    theirs: list[int] = []
+    try:
+        if invocation.stdin:
+            stdin_read, stdin_write = os.pipe()
+            ours.append(stdin_write)
+            theirs.append(stdin_read)
+        else:
+            theirs.append(os.open(os.devnull, os.O_RDONLY))
+        for _ in range(2):
+            read_end, write_end = os.pipe()
+            ours.append(read_end)
+            theirs.append(write_end)
+        pid = await forkserver.spawn(agent_type, action, invocation.env, invocation.cwd, theirs)
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    stdin = open(ours[0], "wb", buffering=0) if invocation.stdin else None  # noqa: SIM115 (closed by the writer)
+    stdout, stderr = (open(fd, "rb", buffering=0) for fd in ours[-2:])  # noqa: SIM115 (closed by the readers)
+    return _Child(pid, stdin, stdout, stderr, forkserver.exited(pid), lambda: forkserver.forget(pid))
+
+
+async def _start(invocation: Invocation, forkserver: ForkServerClient | None) -> _Child:
+    loop = asyncio.get_running_loop()
+    if forkserver is not None and invocation.builtin_action is not None:
+        try:
+            return await _fork_warm(invocation, forkserver)
+        except ForkServerUnavailable:
+            pass  # logged by the client; a fresh interpreter does the same work, only slower
+    return _start_process(loop, invocation)
+
+
 async def _wait(future: asyncio.Future[int], timeout: float) -> bool:
     """True if ``future`` resolved within ``timeout`` seconds (the future itself is never cancelled)."""
     try:
@@ -220,43 +286,51 @@ async def _wait(future: asyncio.Future[int], timeout: float) -> bool:
 
 
 async def run_invocation(
-    invocation: Invocation, timeout_s: float, output_limit: int = DEFAULT_OUTPUT_LIMIT
+    invocation: Invocation,
+    timeout_s: float,
+    output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    forkserver: ForkServerClient | None = None,
 ) -> RawResult:
-    """Run ``invocation`` to completion or timeout; never raises for agent misbehaviour."""
+    """Run ``invocation`` to completion or timeout; never raises for agent misbehaviour. With a
+    ``forkserver``, a built-in action is forked from it instead of starting a fresh interpreter."""
     started = time.monotonic()
     try:
-        proc = _spawn(invocation)
+        child = await _start(invocation, forkserver)
     except (OSError, ValueError) as exc:
         reason = f"could not start {invocation.argv[0]}: {getattr(exc, 'strerror', None) or exc}"
         now = time.monotonic()
         return RawResult(spawn_error=reason, started=started, finished=now, finished_wall=time.time())
     loop = asyncio.get_running_loop()
     out, err = TailBuffer(output_limit), TailBuffer(output_limit)
-    readers = [_PipeReader(loop, proc.stdout, out), _PipeReader(loop, proc.stderr, err)]
-    writer = _PipeWriter(loop, proc.stdin, invocation.stdin)
-    watcher = _ExitWatcher(loop, proc)
+    readers = [_PipeReader(loop, child.stdout, out), _PipeReader(loop, child.stderr, err)]
+    writer = _PipeWriter(loop, child.stdin, invocation.stdin)
     timed_out = survived_kill = False
+    lost = ""
     try:
-        if not await _wait(watcher.exited, timeout_s):
+        if not await _wait(child.exited, timeout_s):
             timed_out = True
-            _kill_group(proc.pid)
-            survived_kill = not await _wait(watcher.exited, KILL_WAIT_S)
+            _kill_group(child.pid)
+            survived_kill = not await _wait(child.exited, KILL_WAIT_S)
         finished = time.monotonic()
         await asyncio.wait([r.eof for r in readers], timeout=PIPE_DRAIN_S)
+    except ForkServerLost as exc:
+        _kill_group(child.pid)  # orphaned: whatever it would have reported can no longer be known
+        lost, finished = str(exc), time.monotonic()
     except asyncio.CancelledError:
-        _kill_group(proc.pid)
+        _kill_group(child.pid)
         raise
     finally:
-        watcher.close()
+        child.release()
         writer.close()
         for reader in readers:
             reader.close()
-    code = proc.returncode
+    code = None if lost or not child.exited.done() else child.exited.result()
     return RawResult(
         exit_code=code if code is not None and code >= 0 else None,
         signal=-code if code is not None and code < 0 else None,
         timed_out=timed_out,
         survived_kill=survived_kill,
+        lost=lost,
         stdout=out.text(),
         stderr=err.text(),
         dropped_bytes=out.dropped + err.dropped,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from hakeeper.agents.base import ActionContext, Agent, AgentSpecError, AgentUnavailable, Invocation
+from hakeeper.agents.base import ActionContext, Agent, AgentSpecError, AgentUnavailable
 from hakeeper.agents.helpers import NODE_ENV, SOCKET_ENV, write_helper_dir
 from hakeeper.agents.registry import AgentRegistry
 from hakeeper.agents.results import OcfRc, OpStatus
@@ -30,6 +30,7 @@ from hakeeper.lrm.attrd import AttrdServer
 from hakeeper.lrm.attributes import AttributeView
 from hakeeper.lrm.core import Completion, Execute, LrmCore, Output
 from hakeeper.lrm.executor import DEFAULT_OUTPUT_LIMIT, KILL_WAIT_S, RawResult, run_invocation
+from hakeeper.lrm.forkserver import ForkServerClient, ForkServerUnavailable
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class LrmConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Prepended to every agent command line (``ip netns exec lab1`` runs a node's agents in a netns)."""
     extra_env: dict[str, str] = {}
     keep_lateness_samples: int = 0
+    warm_builtin_agents: bool = True
+    """Fork built-in agents' actions from a warm interpreter (:mod:`hakeeper.lrm.forkserver`) instead of
+    starting Python for each; off, every action is a fresh process."""
     """For benchmarks: how many recurring-start lateness samples to keep (0 keeps none)."""
 
 
@@ -102,6 +106,9 @@ class LocalResourceManager:
         self._attrd = AttrdServer(str(self.run_dir / "attrd.sock"), self.attributes, self._on_attribute)
         self._base_env: dict[str, str] = {}
         self._started = False
+        self.forkserver: ForkServerClient | None = None
+        if config.warm_builtin_agents:
+            self.forkserver = ForkServerClient(self.registry.paths.python, config.command_prefix)
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -114,6 +121,11 @@ class LocalResourceManager:
         helper_dir = write_helper_dir(self.run_dir / "bin", sys.executable)
         await self._attrd.start()
         self._base_env = self._agent_base_env(helper_dir)
+        if self.forkserver is not None:
+            try:
+                self.forkserver.start()  # warm before the first failover needs it
+            except ForkServerUnavailable as exc:
+                log.warning("%s; built-in agents run as fresh processes", exc)
         self._started = True
 
     async def close(self) -> None:
@@ -128,6 +140,8 @@ class LocalResourceManager:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._attrd.close()
+        if self.forkserver is not None:
+            self.forkserver.close()
         if self._owns_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self._started = False
@@ -259,10 +273,13 @@ class LocalResourceManager:
         except AgentUnavailable as exc:
             return self._refused(execute, exc.rc, exc.status, str(exc))
         if self.config.command_prefix:
-            invocation = Invocation(
-                [*self.config.command_prefix, *invocation.argv], invocation.env, invocation.cwd
+            # the fork server runs under the same prefix, so a forked action needs no change
+            invocation = msgspec.structs.replace(
+                invocation, argv=[*self.config.command_prefix, *invocation.argv]
             )
-        raw = await run_invocation(invocation, req.timeout_ms / 1000.0, self.config.output_limit)
+        raw = await run_invocation(
+            invocation, req.timeout_ms / 1000.0, self.config.output_limit, self.forkserver
+        )
         return self._interpret(execute, raw, agent, ctx)
 
     def _refused(self, execute: Execute, rc: int, status: OpStatus, reason: str) -> Completion:
@@ -282,6 +299,9 @@ class LocalResourceManager:
             if raw.survived_kill:
                 note += f", but the agent still had not died {KILL_WAIT_S:g}s later (stuck in the kernel?)"
             return completion_from_raw(execute.exec_id, raw, OcfRc.ERR_GENERIC, OpStatus.TIMEOUT, note)
+        if raw.lost:
+            note = f"the result of {execute.request.operation} is unknown: {raw.lost}"
+            return completion_from_raw(execute.exec_id, raw, OcfRc.ERR_GENERIC, OpStatus.ERROR, note)
         if raw.exit_code is None:
             note = f"agent was killed by {_signal_name(raw.signal or 0)}"
             return completion_from_raw(execute.exec_id, raw, OcfRc.ERR_GENERIC, OpStatus.ERROR, note)

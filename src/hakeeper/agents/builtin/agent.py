@@ -1,4 +1,5 @@
-"""How the LRM runs a built-in agent: as a ``python -m hakeeper.agents.builtin TYPE ACTION`` subprocess."""
+"""How the LRM runs a built-in agent: as a ``python -m hakeeper.agents.builtin TYPE ACTION`` subprocess, or
+forked from the LRM's warm fork server (:mod:`hakeeper.agents.builtin.forkserver`) when it has one."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class BuiltinAgent:
             )
         env = ocf_environment(ctx, self._spec, self.ocf_root)
         argv = [self.python, "-m", "hakeeper.agents.builtin", self._spec.type, ctx.action]
-        return Invocation(argv=argv, env=env)
+        return Invocation(argv=argv, env=env, builtin_action=(self._spec.type, ctx.action))
 
     def interpret(self, ctx: ActionContext, exit_code: int) -> Outcome:
         rc, reason = normalise_ocf_exit(exit_code)
