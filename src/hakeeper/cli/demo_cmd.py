@@ -96,7 +96,10 @@ def demo(auto: bool, lab: bool, workdir: Path | None) -> None:
 
 
 def _run_lab(root: Path, auto: bool, keep: bool) -> None:
-    cluster = LabCluster(root, NODES, cluster_name="demo")
+    try:
+        cluster = LabCluster(root, NODES, cluster_name="demo")
+    except LabError as err:  # no free prefix/subnet, or the lab registry unusable
+        raise click.ClickException(str(err)) from None
     cluster.bootstrap = web_group_bootstrap(cluster, fencing=True, port=LAB_PORT, monitor="2s")
     ok = False
     try:
