@@ -1,9 +1,9 @@
 """The asyncio shell of one node's message layer: transport, failure detector, quorum and Raft as one service.
 
 :class:`MessageService` implements :class:`hakeeper.messaging.api.MessageLayer`. It owns the UDP transport
-(every packet authenticated and encrypted), the durable Raft storage (SQLite, fsynced per Ready), the Raft
-tick timer and the witness client timer; the decisions live in the sans-I/O
-:class:`hakeeper.messaging.node_core.NodeCore`.
+(every packet authenticated and encrypted), the durable Raft storage (SQLite, fsynced per Ready) and one
+timer (:class:`hakeeper.messaging.transport.Alarm`) for the failure detector's pings, the Raft tick and the
+witness client; the decisions live in the sans-I/O :class:`hakeeper.messaging.node_core.NodeCore`.
 
 Timing: the Raft tick is a tenth of the election timeout. A follower that hears no leader campaigns after a
 random 5 to 9 ticks (between half the election timeout and all of it), so with the default 1 s a dead
@@ -15,7 +15,6 @@ membership and quorum; Raft's election timeout stays the consensus timer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -40,7 +39,7 @@ from hakeeper.messaging.quorum import Quorum, QuorumConfig, QuorumState
 from hakeeper.messaging.quorum_rule import FollowQuorum
 from hakeeper.messaging.raft.core import RaftConfig, RaftNode, bootstrap
 from hakeeper.messaging.raft.sqlite_storage import SqliteStorage
-from hakeeper.messaging.transport import Address, LinkFilter, Transport, TransportConfig
+from hakeeper.messaging.transport import Address, Alarm, LinkFilter, Transport, TransportConfig
 from hakeeper.messaging.wire import WITNESS_NODE_ID, Channel
 from hakeeper.messaging.witness import WitnessReply, witness_decoder, witness_encoder
 
@@ -202,14 +201,15 @@ class MessageService:
         self.config = config
         self.app = app
         self.on_event = on_event
-        self.transport = Transport(config.transport_config(), link_filter=link_filter)
+        self._alarm = Alarm()
+        self.transport = Transport(config.transport_config(), link_filter=link_filter, alarm=self._alarm)
         self.transport.on_message = self._on_message
         self.transport.on_membership = self._on_membership
         self._applied_hint = applied_index
         self._storage: SqliteStorage | None = None
         self._core: NodeCore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._next_tick = float("inf")
         self._futures: dict[int, asyncio.Future[int]] = {}
         self._tokens = itertools.count(1)
         self._pump_scheduled = False
@@ -230,9 +230,11 @@ class MessageService:
             storage.close()
             raise
         self._pacer = FramePacer(loop, lambda peer, frame: self.transport.send(peer, Channel.RAFT, frame))
-        self._tasks.append(loop.create_task(self._ticker(), name=f"raft-tick-{self.config.node_id}"))
+        # Ticks on the pings' grid (same start, same interval by default): one wake-up serves both.
+        self._next_tick = self.transport.started_at + self.config.tick_interval
+        self._alarm.add(lambda: self._next_tick, self._on_tick)
         if self.config.witness is not None:
-            self._tasks.append(loop.create_task(self._quorum_timer(), name=f"quorum-{self.config.node_id}"))
+            self._alarm.add(lambda: self.core.quorum.next_deadline(), self._on_quorum_deadline)
         self._kick()
 
     def _open_core(self, storage: SqliteStorage, now: float) -> NodeCore:
@@ -261,12 +263,7 @@ class MessageService:
         return NodeCore(raft, quorum, rule, self.config.core, snapshot_index=snap.meta.index)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        self._alarm.close()
         if self._pacer is not None:
             self._pacer.close()
         if self._closing is not None:
@@ -383,6 +380,7 @@ class MessageService:
                 return
             if isinstance(reply, WitnessReply):
                 self.core.on_witness_reply(self._now(), reply)
+                self._alarm.wake_by(self.core.quorum.next_deadline())  # the vote may now lapse sooner
                 self._dispatch(self.core.take_outputs())
                 self._kick()
 
@@ -392,19 +390,17 @@ class MessageService:
         self._dispatch(self.core.take_outputs())  # quorum changes are news now, not after the next Ready
         self._kick()
 
-    async def _ticker(self) -> None:
+    def _on_tick(self, now: float) -> None:
         interval = self.config.tick_interval
-        while True:
-            await asyncio.sleep(interval)
-            self.core.tick()
-            self._pump()
+        # Keep the cadence, but after a stall (a paused process) restart it rather than tick in a burst:
+        # the failure detector's rule for its pings, so both stay on one grid.
+        self._next_tick = max(self._next_tick + interval, now + interval / 2)
+        self.core.tick()
+        self._pump()
 
-    async def _quorum_timer(self) -> None:
-        while True:
-            wait = min(self.core.quorum.next_deadline() - self._now(), 1.0)
-            await asyncio.sleep(max(wait, 0.001))
-            self.core.quorum_tick(self._now())
-            self._pump()
+    def _on_quorum_deadline(self, now: float) -> None:
+        self.core.quorum_tick(now)
+        self._pump()
 
     # --- the Ready pipeline -----------------------------------------------------------------------
 
@@ -486,8 +482,7 @@ class MessageService:
             exc_info=err,
         )
         self._failed = err
-        for task in self._tasks:
-            task.cancel()
+        self._alarm.close()
         # Leave the network too: a node that answers pings but cannot persist would look alive to its peers.
         if self._loop is not None:
             self._closing = self._loop.create_task(self.transport.close())
