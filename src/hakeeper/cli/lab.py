@@ -360,21 +360,16 @@ class LabCluster:
         self._registry = registry or LabRegistry()
         self._network_ours = False  # set once no live process but us owns the prefix's network objects
         self._torn_down = False
-        self.slot = self._reserve(prefix)
+        self._holding = lab_supported() is None  # else create() says why; names only fill configurations
+        self.slot = self._registry.reserve(prefix, reclaim_network) if self._holding else _unlisted(prefix)
         self.prefix = self.slot.prefix
         self.vip = self._host(0, VIP_HOST)
         """A free address on link 0 for a virtual IP (the bridge's /24)."""
 
-    def _reserve(self, prefix: str | None) -> LabSlot:
-        if lab_supported() is not None:  # create() will say why; the names only serve configuration text
-            index = os.getpid() % SLOTS
-            return LabSlot(index, prefix or slot_prefix(index), os.getpid(), 0)
-        return self._registry.reserve(prefix, reclaim_network)
-
     @property
     def reserved(self) -> bool:
         """Whether this lab holds a reservation in the registry (until :meth:`teardown`)."""
-        return self.slot.started != 0 and not self._torn_down
+        return self._holding
 
     # --- names and addresses --------------------------------------------------------------------------
 
@@ -503,8 +498,9 @@ class LabCluster:
             self.exit_codes[name] = proc.returncode
         self.procs.clear()
         self.witness_proc = None
-        if self.reserved:
+        if self._holding:
             self._registry.release(self.slot)
+            self._holding = False
         self._torn_down = True
 
     def __enter__(self) -> LabCluster:
@@ -667,14 +663,12 @@ class LabCluster:
     def diagnosis(self, tail: int = 4000) -> str:
         """What the lab knows about every node, for an operator or a failed test: its namespace and
         whether it still exists, the daemon's command line and state, and the end of its log."""
-        lines = [
-            f"lab {self.prefix} (subnet {self.subnet(0)}, {'reserved' if self.reserved else 'not reserved'}"
-            f" by process {self.slot.pid}); bridges: "
-            + ", ".join(
-                f"{self.bridge(k)} {_presence(Path('/sys/class/net', self.bridge(k)))}"
-                for k in range(self.links)
-            )
+        bridges = [
+            f"{self.bridge(k)} {_presence(Path('/sys/class/net', self.bridge(k)))}" for k in range(self.links)
         ]
+        held = "reserved" if self.reserved else "not reserved"
+        lines = [f"lab {self.prefix} (subnet {self.subnet(0)}, {held} by process {self.slot.pid}); bridges: "]
+        lines[0] += ", ".join(bridges)
         members = [*self.nodes, *([WITNESS] if self.has_witness else [])]
         for name in members:
             log = self.root / "witness.log" if name == WITNESS else self.node_dir(name) / "daemon.log"
@@ -722,6 +716,12 @@ class LabCluster:
             'agent = "stonith:fence_hakeeper_netns"\n'
             f'params = {{ pcmk_host_map = "{host_map}" }}\n'
         )
+
+
+def _unlisted(prefix: str | None) -> LabSlot:
+    """Names for a lab that cannot run here (no reservation: nothing will be built)."""
+    index = os.getpid() % SLOTS
+    return LabSlot(index, prefix or slot_prefix(index), os.getpid(), 0)
 
 
 def describe_exit(code: int | None) -> str:
