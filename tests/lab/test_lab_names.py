@@ -159,6 +159,19 @@ def test_releasing_a_slot_another_lab_took_over_leaves_it_alone(tmp_path: Path) 
     assert registry.held() == [theirs]
 
 
+def test_only_the_reserving_process_releases_a_reservation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = LabRegistry(tmp_path)
+    mine = registry.reserve(None, Reclaimed())
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "getpid", lambda: ME + 1)  # a child forked after the reservation
+        registry.release(mine)
+    assert registry.held() == [mine]
+    registry.release(mine)
+    assert registry.held() == []
+
+
 def test_concurrent_reservations_are_all_distinct(tmp_path: Path) -> None:
     registry = LabRegistry(tmp_path)
     got: list[LabSlot] = []

@@ -191,7 +191,10 @@ class LabRegistry:
         return slot
 
     def release(self, slot: LabSlot) -> None:
-        """Give ``slot`` back (only if it is still ours: a reclaimed slot may belong to another lab now)."""
+        """Give ``slot`` back (only if it is still ours: a reclaimed slot may belong to another lab now,
+        and a child forked after the reservation is not its owner)."""
+        if slot.pid != os.getpid():
+            return
         with self._locked():
             if self._read(self._path(slot.index)) == slot:
                 self._path(slot.index).unlink(missing_ok=True)
