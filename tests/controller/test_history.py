@@ -100,3 +100,12 @@ def test_transition_keys_round_trip() -> None:
     assert Expectation.parse(exp.transition_key) == exp
     assert Expectation.parse("garbage") is None
     assert Expectation.parse("a:b:c:d") is None
+
+
+def test_the_digest_of_the_parameters_an_operation_ran_with_is_recorded() -> None:
+    import msgspec
+
+    cib = record(m.Cib(), msgspec.structs.replace(result("start"), op_digest="0123abcd"))
+    assert ops_of(cib)["web_last_0"].op_digest == "0123abcd"
+    unknown = record(m.Cib(), result("start"))
+    assert ops_of(unknown)["web_last_0"].op_digest is None

@@ -217,3 +217,16 @@ def test_a_new_result_of_a_recurring_monitor_is_kept_until_that_result_is_record
     history = m.ResourceHistory(id="vip", klass="ocf", type="IPaddr2", ops=[earlier])
     core.cib_committed(m.Cib(status=m.Status(nodes=[m.NodeState(id="n2", resources=[history])])))
     assert core.unconfirmed == {"vip_monitor_10000": gone}  # the earlier run's record does not confirm it
+
+
+def test_a_stop_runs_with_the_agent_and_parameters_the_resource_was_started_with() -> None:
+    core = MemberCore("n2")
+    core.dc_changed("n1")
+    started(core, "vip", {"ip": "10.0.0.10"})
+    changed = msgspec.structs.replace(req("vip", "stop", {"ip": "10.0.0.99"}), agent="ocf:hakeeper:vip")
+    (submit,) = [o for o in core.on_message(RunOp(dc="n1", request=changed)) if isinstance(o, Submit)]
+    assert (submit.request.agent, submit.request.params) == ("ocf:heartbeat:IPaddr2", {"ip": "10.0.0.10"})
+    core.on_result(res("vip", "stop", call=2))
+    # stopped: a later stop (of something this node never started) runs as asked
+    (again,) = [o for o in core.on_message(RunOp(dc="n1", request=changed)) if isinstance(o, Submit)]
+    assert again.request.params == {"ip": "10.0.0.99"}

@@ -110,3 +110,57 @@ def test_the_first_start_waits_for_every_probe() -> None:
     (start,) = [a for a in graph.actions if a.task == "start"]
     assert len(probes) == 2
     assert probes <= set(start.inputs)
+
+
+def test_params_inherited_from_the_group_and_the_operation_reach_the_agent() -> None:
+    member = m.Primitive(
+        id="db",
+        klass="ocf",
+        provider="heartbeat",
+        type="Dummy",
+        instance_attributes=[m.NvSet(id="db-ia", values={"state": "/run/db.state"})],
+        operations=[
+            m.Operation(
+                id="db-mon",
+                name="monitor",
+                interval=10_000,
+                instance_attributes=[m.NvSet(id="db-mon-ia", values={"OCF_CHECK_LEVEL": "10"})],
+            )
+        ],
+    )
+    group = m.Group(
+        id="g", children=[member], instance_attributes=[m.NvSet(id="g-ia", values={"fake": "shared"})]
+    )
+    graph = plan_transition(cluster(online("n1"), online("n2"), resources=[group]), 1_700_000_000, 5)
+    start = next(a for a in graph.actions if a.task == "start")
+    monitor = next(a for a in graph.actions if a.task == "monitor" and a.interval_ms == 10_000)
+    assert start.params == {"fake": "shared", "state": "/run/db.state"}
+    assert monitor.params == {"fake": "shared", "state": "/run/db.state", "OCF_CHECK_LEVEL": "10"}
+
+
+def test_a_started_resource_whose_parameters_changed_is_restarted_once() -> None:
+    from hakeeper.policy.digests import params_digest
+
+    def history(params: dict[str, str]) -> m.ResourceHistory:
+        op = m.OpRecord(
+            id="web_last_0",
+            operation="start",
+            call_id=1,
+            rc=0,
+            transition_key="1:1:0:x",
+            on_node="n1",
+            op_digest=params_digest(params),
+        )
+        return m.ResourceHistory(id="web", klass="ocf", provider="heartbeat", type="Dummy", ops=[op])
+
+    probed = m.OpRecord(id="web_last_0", operation="monitor", call_id=1, rc=7, transition_key="1:1:7:x")
+    n2 = online(
+        "n2", m.ResourceHistory(id="web", klass="ocf", provider="heartbeat", type="Dummy", ops=[probed])
+    )
+    same = plan_transition(
+        cluster(online("n1", history({"state": "/run/web.state"})), n2, resources=[WEB]), 0, 5
+    )
+    assert [a.task for a in same.actions if a.kind == "resource" and a.interval_ms == 0] == []
+    changed = plan_transition(cluster(online("n1", history({"state": "/old"})), n2, resources=[WEB]), 0, 5)
+    tasks = [(a.task, a.node) for a in changed.actions if a.kind == "resource" and a.interval_ms == 0]
+    assert tasks == [("stop", "n1"), ("start", "n1")]

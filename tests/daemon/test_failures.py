@@ -61,6 +61,11 @@ ops = [{{ name = "monitor", interval = "1s", timeout = "10s" }}]
 agent = "ocf:heartbeat:Dummy"
 meta = {{ failure-timeout = "{FAILURE_TIMEOUT_S}s" }}
 ops = [{{ name = "monitor", interval = "1s", timeout = "10s" }}]
+
+[resources.tunable]
+agent = "ocf:heartbeat:Dummy"
+params = {{ state = "{{tunable_state}}" }}
+ops = [{{ name = "monitor", interval = "1s", timeout = "10s" }}]
 """
 
 
@@ -71,11 +76,13 @@ class Local(LocalCluster):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    c = Local(tmp_path_factory.mktemp("failures"), NODES, BOOTSTRAP)
+    root = tmp_path_factory.mktemp("failures")
+    c = Local(root, NODES, BOOTSTRAP.replace("{tunable_state}", str(root / "tunable-1.state")))
     c.token = c.create_token("tests", Role.ADMIN)
     try:
         c.start_all()
         up = wait_until(lambda: all(len(running(c, r)) == 1 for r in ("inplace", "mover", "expiring")), 90)
+        up = up and wait_until(lambda: (root / "tunable-1.state").exists(), 60)
         assert up, c.logs()
         yield c
     finally:
@@ -221,3 +228,27 @@ def test_failure_timeout_expires_the_fail_count_and_status_shows_the_time_left(
         failed = [f for f in c.resources().failed_actions if f.rsc == "expiring"]
     assert failed == [], "an expired failure is no longer listed as a failed action"
     assert running(cluster, "expiring") == {node}
+
+
+def starts_of(cluster: LocalCluster, rsc: str) -> list[tuple[str | None, int]]:
+    """Every recorded start of ``rsc`` (node, event id), from the cluster's event log."""
+    with api(cluster, NODES[0]) as c:
+        events = c.events(limit=1000).events
+    return [(e.node, e.id) for e in events if e.rsc == rsc and e.task == "start"]
+
+
+def test_a_changed_parameter_restarts_the_resource_in_place_once(cluster: LocalCluster) -> None:
+    old = cluster.root / "tunable-1.state"
+    new = cluster.root / "tunable-2.state"
+    assert old.exists()
+    before = starts_of(cluster, "tunable")
+    node = before[-1][0]
+    updated = hakeeper(cluster, NODES[1], "resource", "update", "tunable", f"state={new}")
+    assert updated.exit_code == 0, updated.output
+    # the recorded digest no longer matches: stop with the old parameters, start with the new, same node
+    assert wait_until(lambda: new.exists() and not old.exists(), 60), cluster.logs()
+    assert wait_until(lambda: len(starts_of(cluster, "tunable")) == len(before) + 1, 30, 0.3)
+    assert starts_of(cluster, "tunable")[-1][0] == node, "stickiness keeps it where it was"
+    # and only once: the new start's digest matches the definition, so nothing restarts it again
+    assert not wait_until(lambda: len(starts_of(cluster, "tunable")) > len(before) + 1, 5, 0.5)
+    assert new.exists()

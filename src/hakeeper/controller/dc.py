@@ -42,6 +42,16 @@ from hakeeper.controller.history import (
 from hakeeper.controller.messages import Sync
 from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
+from hakeeper.policy.digests import params_digest
+
+CHECK_LEVEL_PARAM = "OCF_CHECK_LEVEL"
+"""An operation's instance attribute that agents get as ``OCF_CHECK_LEVEL``, not as a parameter."""
+
+
+def _check_level(params: dict[str, str]) -> int | None:
+    value = params.get(CHECK_LEVEL_PARAM, "").strip()
+    return int(value) if value.isdigit() else None
+
 
 # --- outputs ----------------------------------------------------------------------------------------------
 
@@ -536,10 +546,12 @@ class DcCore:
             operation=action.task,
             interval_ms=action.interval_ms,
             timeout_ms=action.timeout_ms,
-            params=dict(action.params),
+            params={k: v for k, v in action.params.items() if k != CHECK_LEVEL_PARAM},
             meta=dict(action.meta),
             role=action.meta.get("role", ""),
+            check_level=_check_level(action.params),
             transition_key=exp.transition_key,
+            op_digest=params_digest(action.params),
         )
         self.unanswered[exp.transition_key] = (action.node or "", request, self.now_ms)
         return [SendOp(action.node or "", request)]

@@ -124,6 +124,7 @@ def _op_record(op_id: str, node: str, result: OpResult, exp: Expectation) -> m.O
         queue_time=result.queue_time_ms,
         exit_reason=result.exit_reason or None,
         on_node=node,
+        op_digest=result.op_digest or None,
         crm_feature_set=FEATURE_SET,
     )
 

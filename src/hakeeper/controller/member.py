@@ -7,6 +7,8 @@
 - Never starts a resource twice: a new DC may ask again for a start whose result it has not seen yet (the old
   DC died before recording it). A start of a resource that runs here, or is being started here, is answered
   with that start's result under the new request's transition key instead of running the agent again.
+- Stops a resource with the agent and parameters it was started with, so a restart after a definition change
+  stops what actually runs.
 - Knows what runs locally (from its own LRM's results) so that, when this node loses quorum, it can apply
   ``no-quorum-policy`` to itself: ``stop`` (default) stops everything, ``demote`` demotes promoted instances
   and stops the rest, ``freeze`` and ``ignore`` leave things running, ``suicide`` asks to fence itself.
@@ -123,6 +125,7 @@ class MemberCore:
 
     def _run(self, request: OpRequest) -> list[MemberOutput]:
         rid = request.resource_id
+        request = self._as_started(request)
         if _is_start(request.operation, request.interval_ms):
             key = request.transition_key
             if rid in self.starting:
@@ -143,6 +146,18 @@ class MemberCore:
                 out += [Submit(r) for r in held]
         self.last_requests[rid] = request
         return [Submit(request), *out]
+
+    def _as_started(self, request: OpRequest) -> OpRequest:
+        """A stop runs with the agent and parameters the resource was started with, as Pacemaker's controller
+        does: after a definition change (the reason for a restart) the new ones may not find what runs (a
+        different state file, address or agent)."""
+        act = self.active.get(request.resource_id)
+        if request.operation != "stop" or act is None:
+            return request
+        started = act.request
+        if (started.agent, started.params) == (request.agent, request.params):
+            return request
+        return msgspec.structs.replace(request, agent=started.agent, params=started.params)
 
     def dc_changed(self, dc: str | None) -> list[MemberOutput]:
         self.dc = dc

@@ -119,7 +119,11 @@ def _expected_rc(task: str, interval_ms: int, role: str | None) -> int:
 
 
 def _convert(
-    cib: m.Cib, action: PolicyAction, index: dict[str, _Placed], props: dict[str, str]
+    cib: m.Cib,
+    action: PolicyAction,
+    index: dict[str, _Placed],
+    props: dict[str, str],
+    policy_params: dict[str, str] | None,
 ) -> GraphAction:
     templates = _templates(cib.configuration)
     if action.task == "stonith":
@@ -139,7 +143,13 @@ def _convert(
         return GraphAction(id=action.id, kind="resource", task=action.task, rsc=action.rsc, node=action.node)
     ctx = RuleContext(node_attrs=_node_attrs(cib, action.node))
     meta = _meta(cib, placed, ctx)
-    params = resolve_nvsets(placed.primitive.instance_attributes, ctx)
+    # the policy engine's parameters (group and clone ones inherited, the operation's on top) are the ones
+    # whose digest the history records and the engine compares later: any other set would restart forever
+    params = (
+        policy_params
+        if policy_params is not None
+        else resolve_nvsets(placed.primitive.instance_attributes, ctx)
+    )
     interval = action.interval_ms
     role = _op_role(placed.primitive, action.task, interval)
     if role:
@@ -233,7 +243,7 @@ def plan_transition(cib: m.Cib, now_s: int, transition_id: int) -> TransitionGra
     for a in transition.actions:
         if a.id not in runnable:
             continue
-        g = _convert(cib, a, index, props)
+        g = _convert(cib, a, index, props, transition.agent_params.get(a.id))
         actions.append(msgspec.structs.replace(g, inputs=sorted(set(inputs[a.id]))))
     first_id = max((a.id for a in transition.actions), default=0) + 1
     clears, recheck = _expiry(cib, now_s, index, first_id)

@@ -315,6 +315,7 @@ class LrmCore:
                 last_run=wall,
                 last_rc_change=wall,
                 transition_key=req.transition_key,
+                op_digest=req.op_digest,
             )
         ]
 
@@ -340,6 +341,7 @@ class LrmCore:
             output=done.output,
             agent_exit_code=done.agent_exit_code,
             transition_key=req.transition_key,
+            op_digest=req.op_digest,
         )
 
     def _record(self, result: OpResult, req: OpRequest) -> None:

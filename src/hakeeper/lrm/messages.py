@@ -52,6 +52,9 @@ class OpRequest(msgspec.Struct, frozen=True, kw_only=True):
     check_level: int | None = None
     transition_key: str = ""
     """Opaque to the LRM; copied into the result so the CRM can match it to its transition."""
+    op_digest: str = ""
+    """Opaque to the LRM, copied into the result: the digest of ``params`` the CRM records in the history
+    (``op-digest``), so a later change of the resource's definition is noticed."""
 
     @property
     def key(self) -> str:
@@ -92,6 +95,7 @@ class OpResult(msgspec.Struct, frozen=True, kw_only=True):
     agent_exit_code: int | None = None
     """The raw exit code before mapping (e.g. 137), or None when the agent did not exit normally."""
     transition_key: str = ""
+    op_digest: str = ""
 
     @property
     def key(self) -> str:

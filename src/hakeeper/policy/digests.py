@@ -70,10 +70,20 @@ def _older_than(version: str | None, reference: tuple[int, ...]) -> bool:
 
 def _op_params(rsc: Rsc, op: m.OpRecord) -> dict[str, str]:
     """Parameters configured on the operation itself (``<op><instance_attributes>``)."""
+    return _configured_op_params(rsc, op.operation, op.interval)
+
+
+def _configured_op_params(rsc: Rsc, task: str, interval_ms: int) -> dict[str, str]:
     for opdef in rsc.ops:
-        if opdef.name == op.operation and opdef.interval_ms == op.interval:
+        if opdef.name == task and opdef.interval_ms == interval_ms:
             return opdef.params
     return {}
+
+
+def agent_params(rsc: Rsc, task: str, interval_ms: int) -> dict[str, str]:
+    """What the agent gets for ``task``: the resource's parameters with the operation's own on top (the set
+    whose digest a history records, and :func:`compare_op` checks)."""
+    return {**rsc.params, **_configured_op_params(rsc, task, interval_ms)}
 
 
 def _only_secrets_changed(rsc: Rsc, op: m.OpRecord, every: dict[str, str]) -> bool:
@@ -91,7 +101,7 @@ def _only_secrets_changed(rsc: Rsc, op: m.OpRecord, every: dict[str, str]) -> bo
 def compare_op(rsc: Rsc, op: m.OpRecord) -> str | None:
     """What a recorded one-off operation says about today's definition: restart, reload, or None."""
     extra = _op_params(rsc, op)
-    every = {**rsc.params, **extra}
+    every = agent_params(rsc, op.operation, op.interval)
     verdict: str | None = None
     if op.op_restart_digest is not None:
         # without a list of restart-forcing parameters, every parameter forces a restart

@@ -24,7 +24,7 @@ from hakeeper.policy.constraints import (
     init_allowed,
     walk,
 )
-from hakeeper.policy.digests import find_definition_changes
+from hakeeper.policy.digests import agent_params, find_definition_changes
 from hakeeper.policy.recurring import add_recurring_monitors
 from hakeeper.policy.remote import unreachable_remote_nodes
 from hakeeper.policy.summary import SummaryLine, render_lines, resource_lines
@@ -60,6 +60,10 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
     summary: list[str] = []
     scores: list[str] = []
     warnings: list[str] = []
+    agent_params: dict[int, dict[str, str]] = {}
+    """Per resource action id: the parameters its agent gets (the resource's own, those inherited from its
+    group or clone, and the operation's), the set a recorded digest is compared against. Not part of what
+    operators see (it may hold secrets)."""
 
 
 def node_rule(ws: WorkingSet) -> Callable[[m.Rule, NodeInfo], bool]:
@@ -210,6 +214,11 @@ def schedule(cib: m.Cib, now: int) -> Transition:
             for a in graph.actions
             if not a.optional
         ],
+        agent_params={
+            a.id: agent_params(a.rsc, a.task, a.interval_ms)
+            for a in graph.actions
+            if a.rsc is not None and not a.pseudo and not a.optional
+        },
         edges=[
             GraphEdge(first=a.id, then=b.id)
             for a in graph.actions

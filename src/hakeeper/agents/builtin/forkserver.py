@@ -119,7 +119,8 @@ class ForkServer:
         return ""
 
     def _fork(self, request: dict[str, object], fds: list[int]) -> int:
-        """Fork the agent; return once it leads its own session, so the LRM can always kill its group."""
+        """Fork the agent; return once it leads its own session in its directory and environment, so the LRM
+        can always kill its group."""
         ready_read, ready_write = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -141,6 +142,7 @@ class ForkServer:
             assert isinstance(env, dict)
             os.environ.clear()
             os.environ.update(env)
+            os.close(ready)  # set up: the server may answer with our pid
             module = self.modules[str(request["type"])]
             sys.argv = ["hakeeper.agents.builtin", str(request["type"]), str(request["action"])]
             code = run_agent(module.METADATA, module.ACTIONS, str(request["action"]), os.environ)
@@ -156,15 +158,17 @@ class ForkServer:
             os._exit(code & 0xFF)
 
     def _reset_process(self, fds: list[int], ready: int) -> None:
-        """What exec would have given the child: default signals, own session, only its three streams."""
+        """What exec would have given the child: default signals, own session, only its three streams (and
+        the ready pipe, closed once the rest is set up)."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
-        os.close(ready)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
-        self.control.close()
-        os.closerange(STREAMS, os.sysconf("SC_OPEN_MAX"))  # close_range(2): cheap however high the limit
+        self.control.detach()  # closed below with every other descriptor
+        highest = os.sysconf("SC_OPEN_MAX")  # close_range(2): cheap however high the limit
+        os.closerange(STREAMS, ready)
+        os.closerange(ready + 1, highest)  # close_range(2): cheap however high the limit
 
     def _send(self, message: dict[str, object]) -> None:
         self.control.send(json.dumps(message).encode())
