@@ -113,7 +113,8 @@ def compare_op(rsc: Rsc, op: m.OpRecord) -> str | None:
             verdict = RESTART
     if verdict is None:
         if op.op_digest is None:
-            # Pacemaker would restart; our own controller records no digests yet, so unknown is unchanged
+            # Pacemaker would restart; histories our controller wrote before it recorded digests have none,
+            # and restarting every resource on an upgrade would be worse than missing one change
             verdict = None
         elif op.op_digest != params_digest(every):
             # parameters configured on the operation itself only take effect through a full restart
