@@ -14,13 +14,14 @@ import pytest
 from hakeeper.messaging.failure_detector import LinkDown, MembershipEvent, NodeJoined, NodeLeft
 from hakeeper.messaging.transport import (
     Address,
+    Alarm,
     LinkFilter,
     Transport,
     TransportConfig,
     TransportError,
     parse_address,
 )
-from hakeeper.messaging.wire import WIRE_VERSION, Channel, WireCodec
+from hakeeper.messaging.wire import WIRE_VERSION, Channel, WireCodec, encode_bundle
 
 KEY = bytes(range(32))
 WRONG_KEY = bytes(32)
@@ -107,6 +108,89 @@ async def test_messages_are_delivered_with_sender_and_channel() -> None:
         assert not nodes[1].transport.send(2, Channel.RAFT, b"x" * 70000)  # too large for one packet
         assert nodes[1].transport.counters["send_no_route"] == 1
         assert nodes[1].transport.counters["send_oversized"] == 1
+
+
+async def test_messages_for_one_peer_in_one_turn_share_a_packet_in_order() -> None:
+    async with cluster(2) as nodes:
+        one, two = nodes[1].transport, nodes[2].transport
+        small = [b"small %d" % i for i in range(20)]
+        before = one.counters["sent"]
+        for payload in small:
+            assert one.send(2, Channel.MESSAGE, payload)
+        one.flush()
+        assert one.counters["sent"] == before + 1
+        # Five 25,000-byte messages: two fit in a packet of 65,000 bytes, so three packets.
+        big = [bytes([i]) * 25_000 for i in range(5)]
+        before = one.counters["sent"]
+        for payload in big:
+            assert one.send(2, Channel.RAFT, payload)
+        one.flush()
+        assert one.counters["sent"] == before + 3
+        await wait_for(lambda: len(nodes[2].messages) == 25)
+        assert nodes[2].messages == [(1, Channel.MESSAGE, p) for p in small] + [
+            (1, Channel.RAFT, p) for p in big
+        ]
+        assert two.counters.get("dropped_malformed_bundle", 0) == 0
+
+
+async def test_a_message_sent_outside_a_packet_handler_leaves_by_itself_in_the_same_turn() -> None:
+    async with cluster(2) as nodes:
+        nodes[1].transport.send(2, Channel.MESSAGE, b"no flush called")
+        await wait_for(lambda: nodes[2].messages == [(1, Channel.MESSAGE, b"no flush called")])
+
+
+async def test_bad_bundles_are_dropped_and_counted() -> None:
+    async with cluster(2) as nodes:
+        await nodes[2].transport.close()
+        target = nodes[1].transport.local_addresses[0]
+        boot = nodes[2].transport.boot_id + 1  # node 2 restarted, as far as node 1 can tell
+        impostor = WireCodec(node_id=2, cluster_name="loop", cluster_key=KEY, boot_id=boot)
+        nested = encode_bundle([(Channel.MESSAGE, b"inner")])
+        packets = [
+            impostor.seal(1, Channel.BUNDLE, b"\xc1 not msgpack"),
+            impostor.seal(
+                1, Channel.BUNDLE, encode_bundle([(Channel.BUNDLE, nested), (Channel.MESSAGE, b"ok")])
+            ),
+        ]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for packet in packets:
+                s.sendto(packet, target)
+        await wait_for(lambda: nodes[1].messages == [(2, Channel.MESSAGE, b"ok")])
+        counters = nodes[1].transport.counters
+        assert counters["dropped_malformed_bundle"] == 1 and counters["dropped_nested_bundle"] == 1
+
+
+async def test_alarm_runs_jobs_due_together_in_one_wake_up_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.get_running_loop()
+    alarm = Alarm()
+    soon = loop.time() + 0.05
+    due = {"a": soon, "b": soon, "later": soon + 60}
+    runs: list[tuple[str, float]] = []
+    flushed: list[int] = []
+
+    def job(name: str) -> Callable[[float], None]:
+        def run(now: float) -> None:
+            runs.append((name, now))
+            due[name] = float("inf")
+            if name == "a":
+                raise RuntimeError("a failing job")
+
+        return run
+
+    try:
+        for name in due:
+            alarm.add(lambda name=name: due[name], job(name))  # type: ignore[misc]
+        alarm.after_jobs(lambda: flushed.append(len(runs)))
+        await wait_for(lambda: len(runs) == 2)
+        assert [name for name, _ in runs] == ["a", "b"] and runs[0][1] == runs[1][1]  # one wake-up
+        assert flushed == [2]  # after both jobs, although the first one failed
+        assert "a timer job failed" in caplog.text
+        due["b"] = loop.time() + 0.01  # a deadline moved closer: the alarm must hear of it
+        alarm.wake_by(due["b"])
+        await wait_for(lambda: len(runs) == 3)
+        assert runs[2][0] == "b"
+    finally:
+        alarm.close()
 
 
 async def test_node_with_wrong_key_is_rejected_and_counted(caplog: pytest.LogCaptureFixture) -> None:

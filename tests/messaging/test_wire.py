@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,9 +16,14 @@ from hakeeper.messaging.wire import (
     Channel,
     Delivered,
     DropReason,
+    Envelope,
     MessageTooLarge,
     Rejected,
     WireCodec,
+    bundle_size,
+    decode_bundle,
+    encode_bundle,
+    envelope_size,
 )
 
 KEY = bytes(range(32))
@@ -222,3 +228,18 @@ def test_any_mutation_of_a_real_packet_is_rejected(data: st.DataObject) -> None:
     mutated = packet[:index] + bytes([value]) + packet[index + 1 :]
     cut = data.draw(st.integers(min_value=0, max_value=len(mutated)))
     assert isinstance(codec(2).open(mutated[:cut], 0.0), Rejected)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(list(Channel)), st.binary(max_size=70_000)), min_size=1, max_size=20)
+)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_bundle_sizes_are_exact_and_bundles_round_trip(items: list[tuple[Channel, bytes]]) -> None:
+    # The transport packs bundles up to the packet limit from these sizes, without encoding twice.
+    for channel, payload in items:
+        assert envelope_size(len(payload)) == len(msgspec.msgpack.encode(Envelope(channel, payload)))
+    bundle = encode_bundle([(int(c), p) for c, p in items])
+    inner = sum(envelope_size(len(p)) for _, p in items)
+    assert bundle_size(inner, len(items)) == len(msgspec.msgpack.encode(Envelope(Channel.BUNDLE, bundle)))
+    assert decode_bundle(bundle) == [Envelope(c, p) for c, p in items]
+    assert decode_bundle(b"\x93\x01") is None and decode_bundle(b"") is None

@@ -179,19 +179,31 @@ class FailureDetector:
         peer = self._peers.get(node)
         return peer is not None and peer.up
 
+    def is_link_up(self, node: int, link: int) -> bool:
+        peer = self._peers.get(node)
+        state = peer.links.get(link) if peer is not None else None
+        return state is not None and state.up
+
     def link_states(self) -> dict[tuple[int, int], bool]:
         return {(n, i): link.up for n, p in self._peers.items() for i, link in p.links.items()}
 
     def next_deadline(self) -> float:
         """The next time ``tick`` has something to do."""
-        deadlines = [self._link_deadline(link) for p in self._peers.values() for link in p.links.values()]
-        return min(deadlines, default=float("inf"))
-
-    def _link_deadline(self, link: _Link) -> float:
+        # Asked after every packet and at every wake-up: plain loops, no lists or calls per link.
         timeout = self.config.link_timeout
-        if not link.pinger:
-            return link.last_ping_at + timeout if link.up else link.next_ping_at
-        return min(link.next_ping_at, link.last_pong_at + timeout) if link.up else link.next_ping_at
+        soonest = float("inf")
+        for peer in self._peers.values():
+            for link in peer.links.values():
+                if not link.up:
+                    due = link.next_ping_at
+                elif not link.pinger:
+                    due = link.last_ping_at + timeout
+                else:
+                    expiry = link.last_pong_at + timeout
+                    due = link.next_ping_at if link.next_ping_at < expiry else expiry
+                if due < soonest:
+                    soonest = due
+        return soonest
 
     # --- inputs -----------------------------------------------------------------------------------
 

@@ -420,6 +420,7 @@ class MessageService:
         except Exception as err:  # a storage or application failure: stop rather than diverge
             self._fail(err)
         self._dispatch(self.core.take_outputs())
+        self.transport.flush()  # now, not a turn later: what this Ready sends leaves as one packet per peer
 
     def _run_ready(self) -> None:
         core, storage, pacer = self.core, self._storage, self._pacer
@@ -429,6 +430,8 @@ class MessageService:
             for peer, frame in work.early_frames:
                 pacer.send(peer, frame)
             if work.must_persist():
+                if work.early_frames:
+                    self.transport.flush()  # they leave while we write, not after the fsync
                 storage.save(work.hard_state, work.entries, work.snapshot)
             for peer, frame in work.raft_frames:
                 pacer.send(peer, frame)

@@ -6,6 +6,11 @@ pings, reports membership events,
 and hands every other authentic packet to ``on_message(sender, channel, payload)``. Application traffic
 goes out on the lowest-numbered link that is up to that peer (the first shared link while none is).
 
+Messages to peers wait in an outbox until the end of the current turn of the event loop (or an explicit
+``flush()``), and those for the same peer and link then leave as one packet (a ``BUNDLE``): a ping and a Raft
+heartbeat due at the same tick, or a pong and the reply to the heartbeat it came with, cost one seal, one
+``sendto`` and one wake-up of the receiver instead of two. Order per peer and link is kept.
+
 Nothing received from the network can raise into the caller: bad packets are dropped and counted
 (``counters``), and notices about misconfigured peers are logged at most once a minute per peer.
 """
@@ -38,11 +43,16 @@ from hakeeper.messaging.failure_detector import (
 )
 from hakeeper.messaging.wire import (
     DEFAULT_MAX_PACKET,
+    OVERHEAD,
     WITNESS_NODE_ID,
     Channel,
     Delivered,
     MessageTooLarge,
     WireCodec,
+    bundle_size,
+    decode_bundle,
+    encode_bundle,
+    envelope_size,
 )
 
 log = logging.getLogger(__name__)
@@ -76,15 +86,22 @@ class Alarm:
 
     def __init__(self) -> None:
         self._jobs: list[tuple[Deadline, Job]] = []
+        self._after: list[Callable[[], None]] = []
         self._handle: asyncio.TimerHandle | None = None
         self._closed = False
+        self.firing = False  # running jobs now: what they send can wait for the after-hooks
+
+    def after_jobs(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after the due jobs of every wake-up (the transport sends what they queued)."""
+        self._after.append(hook)
 
     def add(self, deadline: Deadline, run: Job) -> None:
         self._jobs.append((deadline, run))
         self.wake_by(deadline())
 
-    def remove(self, run: Job) -> None:
+    def remove(self, run: Job, after: Callable[[], None] | None = None) -> None:
         self._jobs = [job for job in self._jobs if job[1] != run]
+        self._after = [hook for hook in self._after if hook != after]
 
     def wake_by(self, when: float) -> None:
         """Fire no later than ``when``: call it when a job's deadline may have moved closer."""
@@ -104,12 +121,22 @@ class Alarm:
     def _fire(self) -> None:
         self._handle = None
         now = asyncio.get_running_loop().time()
-        try:
-            for deadline, run in list(self._jobs):
-                if deadline() <= now:
+        self.firing = True
+        for deadline, run in list(self._jobs):
+            if deadline() <= now:
+                try:
                     run(now)
-        finally:  # a failing job must not stop the others' timers
-            self.wake_by(min((deadline() for deadline, _ in self._jobs), default=float("inf")))
+                except Exception:  # a bug in one job must not stop the others or the timer
+                    log.exception("a timer job failed (%s); the others go on", run)
+        self.firing = False
+        for hook in list(self._after):
+            hook()
+        soonest = float("inf")
+        for deadline, _ in self._jobs:
+            due = deadline()
+            if due < soonest:
+                soonest = due
+        self.wake_by(soonest)
 
 
 def new_boot_id() -> int:
@@ -157,6 +184,14 @@ class TransportConfig:
 
     def shared_links(self, node: int) -> range:
         return range(min(len(self.links), len(self.peers[node])))
+
+
+@dataclass
+class _Outgoing:
+    """Messages waiting for the end of the turn, for one peer on one link."""
+
+    items: list[tuple[int, bytes]] = field(default_factory=list)  # (channel, payload)
+    size: int = 0  # their envelopes' bytes
 
 
 class _LinkSocket(asyncio.DatagramProtocol):
@@ -211,6 +246,10 @@ class Transport:
         self.started_at = 0.0  # loop time at start: the failure detector's pings keep this phase
         self._loop: asyncio.AbstractEventLoop | None = None
         self._counters: dict[str, int] = {}
+        self._outbox: dict[tuple[int, int], _Outgoing] = {}  # (peer, link) -> messages for it
+        self._flush_soon: asyncio.Handle | None = None
+        self._receiving = False  # in a packet's handler: the flush waits for everything it caused
+        self._handed_up = False  # that packet carried a message for on_message
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -231,12 +270,14 @@ class Transport:
         self._fd = FailureDetector(peers, fd_config, now=now, node_id=node_id, boot=self.boot_id)
         self._on_fd_deadline(now)
         self._alarm.add(self._fd_deadline, self._on_fd_deadline)
+        self._alarm.after_jobs(self.flush)
 
     async def close(self) -> None:
+        self.flush()
         if self._own_alarm:
             self._alarm.close()
         else:
-            self._alarm.remove(self._on_fd_deadline)
+            self._alarm.remove(self._on_fd_deadline, self.flush)
         for s in self._sockets:
             if s.transport is not None:
                 s.transport.close()
@@ -279,11 +320,21 @@ class Transport:
     # --- sending ----------------------------------------------------------------------------------
 
     def send(self, node: int, channel: int, payload: bytes) -> bool:
-        """Send one message to a peer; False (and counted) if it is unknown or the message too large."""
+        """Send one message to a peer (at the end of this turn of the event loop, or at ``flush()``);
+        False (and counted) if the peer is unknown or the message too large for a packet."""
         if node not in self.config.peers or not self._sockets:
             self._count("send_no_route")
             return False
         return self._send_on(self._best_link(node), node, channel, payload)
+
+    def flush(self) -> None:
+        """Send every queued message now, one packet per peer and link."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        outbox, self._outbox = self._outbox, {}
+        for (node, link), out in outbox.items():
+            self._send_packet(link, node, out)
 
     def send_witness(self, payload: bytes) -> bool:
         """Send a witness-channel message to the configured witness (over link 0)."""
@@ -293,12 +344,44 @@ class Transport:
         return self._send_to(0, self.config.witness, WITNESS_NODE_ID, Channel.WITNESS, payload)
 
     def _best_link(self, node: int) -> int:
-        states = self.link_states()
         shared = self.config.shared_links(node)
-        return next((i for i in shared if states.get((node, i))), shared[0])
+        fd = self._fd
+        if fd is None:
+            return shared[0]
+        return next((i for i in shared if fd.is_link_up(node, i)), shared[0])
 
     def _send_on(self, link: int, node: int, channel: int, payload: bytes) -> bool:
-        return self._send_to(link, self.config.peers[node][link], node, channel, payload)
+        """Queue a message for a peer on a link (see the module docstring)."""
+        size = envelope_size(len(payload))
+        room = self.config.max_packet - OVERHEAD
+        if size > room:
+            self._count("send_oversized")
+            log.warning(
+                "a %d-byte message for node %d does not fit in one packet (limit %d bytes)",
+                len(payload),
+                node,
+                self.config.max_packet,
+            )
+            return False
+        key = (node, link)
+        out = self._outbox.get(key)
+        if out is None:
+            out = self._outbox[key] = _Outgoing()
+        elif bundle_size(out.size + size, len(out.items) + 1) > room:
+            self._send_packet(link, node, out)  # full: this one starts the next packet
+            out = self._outbox[key] = _Outgoing()
+        out.items.append((channel, payload))
+        out.size += size
+        if self._flush_soon is None and not self._receiving and not self._alarm.firing and self._loop:
+            self._flush_soon = self._loop.call_soon(self.flush)
+        return True
+
+    def _send_packet(self, link: int, node: int, out: _Outgoing) -> None:
+        if len(out.items) == 1:
+            channel, payload = out.items[0]
+        else:
+            channel, payload = Channel.BUNDLE, encode_bundle(out.items)
+        self._send_to(link, self.config.peers[node][link], node, channel, payload)
 
     def _send_to(self, link: int, address: Address, node: int, channel: int, payload: bytes) -> bool:
         try:
@@ -330,10 +413,39 @@ class Transport:
             if result.notice:
                 log.warning("link %d from %s:%d: %s", link, addr[0], addr[1], result.notice)
             return
-        if result.channel == Channel.LINK:
-            self._link_message(now, link, result)
-        elif result.channel in (Channel.RAFT, Channel.MESSAGE, Channel.WITNESS):
-            self._deliver(result)
+        self._receiving, self._handed_up = True, False
+        try:
+            if result.channel == Channel.BUNDLE:
+                self._unbundle(now, link, result)
+            else:
+                self._dispatch(now, link, result)
+        finally:
+            self._receiving = False
+        if self._outbox and self._flush_soon is None:
+            if self._handed_up:
+                # After the handlers it scheduled (the message service's Ready): their reply joins ours.
+                self._flush_soon = self._loop.call_soon(self.flush)
+            else:
+                self.flush()  # only pings and pongs: nothing else answers this packet
+
+    def _unbundle(self, now: float, link: int, bundle: Delivered) -> None:
+        envelopes = decode_bundle(bundle.payload)
+        if envelopes is None:
+            self._count("dropped_malformed_bundle")
+            return
+        for env in envelopes:
+            if env.channel == Channel.BUNDLE:
+                self._count("dropped_nested_bundle")
+                continue
+            self._dispatch(
+                now, link, Delivered(bundle.sender, bundle.boot, bundle.seq, env.channel, env.payload)
+            )
+
+    def _dispatch(self, now: float, link: int, packet: Delivered) -> None:
+        if packet.channel == Channel.LINK:
+            self._link_message(now, link, packet)
+        elif packet.channel in (Channel.RAFT, Channel.MESSAGE, Channel.WITNESS):
+            self._deliver(packet)
         else:
             self._count("dropped_unknown_channel")
 
@@ -356,6 +468,7 @@ class Transport:
     def _deliver(self, packet: Delivered) -> None:
         if self.on_message is None:
             return
+        self._handed_up = True
         try:
             self.on_message(packet.sender, packet.channel, packet.payload)
         except Exception:

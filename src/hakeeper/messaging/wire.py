@@ -8,7 +8,10 @@ A packet is a cleartext header, authenticated as AEAD associated data, followed 
 
 The preamble never changes between versions, so a node can always say *which* peer speaks *which*
 version. The envelope carries opaque ``bytes`` on a numbered channel; each layer (failure detector, Raft,
-node-to-node messages, witness) encodes its own msgspec Structs into that payload.
+node-to-node messages, witness) encodes its own msgspec Structs into that payload. On the ``BUNDLE``
+channel the payload is a msgpack array of envelopes: messages for one peer that leave in the same turn of
+the event loop (a ping and a Raft heartbeat, a pong and its reply) share one packet, one seal and one
+wake-up of the receiver (version 2; version 1 had no bundles).
 
 ``WireCodec.open`` never raises on network input: every packet either is delivered or is dropped and
 counted by reason, optionally with a rate-limited notice for the operator.
@@ -31,7 +34,7 @@ from hakeeper.messaging.crypto import (
 )
 
 WIRE_MAGIC = b"HK"
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 
 _PREAMBLE = struct.Struct("!2sBI")
 _HEADER = struct.Struct("!2sBI8sIQQ")
@@ -57,11 +60,44 @@ class Channel(IntEnum):
     RAFT = 2  # consensus messages
     MESSAGE = 3  # node-to-node messages outside the log
     WITNESS = 4  # witness reports and replies
+    BUNDLE = 5  # several envelopes for one peer in one packet (never nested, never to the witness)
 
 
 class Envelope(msgspec.Struct, array_like=True, frozen=True):
     channel: int
     payload: bytes
+
+
+_bundle_encoder = msgspec.msgpack.Encoder()
+_bundle_decoder = msgspec.msgpack.Decoder(list[Envelope])
+
+
+def envelope_size(payload_bytes: int) -> int:
+    """Bytes of the msgpack envelope around a payload of this size (channel numbers are below 128)."""
+    return 2 + _bin_header(payload_bytes) + payload_bytes
+
+
+def bundle_size(envelope_bytes: int, count: int) -> int:
+    """Bytes of the envelope of a bundle of ``count`` envelopes totalling ``envelope_bytes``."""
+    array_header = 1 if count < 16 else 3 if count < 2**16 else 5
+    return envelope_size(array_header + envelope_bytes)
+
+
+def _bin_header(size: int) -> int:
+    return 2 if size < 2**8 else 3 if size < 2**16 else 5
+
+
+def encode_bundle(items: list[tuple[int, bytes]]) -> bytes:
+    """The payload of a ``BUNDLE`` envelope carrying these (channel, payload) messages."""
+    return _bundle_encoder.encode([Envelope(channel, payload) for channel, payload in items])
+
+
+def decode_bundle(payload: bytes) -> list[Envelope] | None:
+    """The envelopes of a bundle, or None when it is malformed."""
+    try:
+        return _bundle_decoder.decode(payload)
+    except ValueError:  # msgspec's errors, and UnicodeDecodeError for a broken tag
+        return None
 
 
 class DropReason(StrEnum):
