@@ -448,3 +448,13 @@ def test_a_recheck_interval_of_zero_never_plans_by_itself() -> None:
     h.now += 24 * 3600 * 1000
     h.run(h.dc.tick(h.now))
     assert h.plans == plans
+
+
+def test_a_one_node_cluster_records_its_only_node_as_a_member_without_any_join() -> None:
+    dc = DcCore("solo", uuid="u")
+    dc.cib = m.Cib(configuration=m.Configuration(nodes=[m.Node(id="solo", uname="solo")]))
+    proposals = [c for c in dc.become_dc(1_000) if isinstance(c, Propose)]
+    assert len(proposals) == 1
+    cib = apply(dc.cib, proposals[0].patch)
+    (state,) = cib.status.nodes
+    assert (state.id, state.in_ccm, state.crmd, state.join) == ("solo", "true", "online", "member")

@@ -158,7 +158,8 @@ class DcCore:
         self.uuid = uuid  # distinguishes this DC's transition keys from another's
         self.is_dc = False
         self.cib = m.Cib()
-        self.members: frozenset[str] = frozenset()
+        # a node is always up in its own view: a one-node cluster hears no join, yet its node is a member
+        self.members: frozenset[str] = frozenset({node})
         self.running: _Running | None = None
         self.planning: int | None = None
         self.replan_needed = False
