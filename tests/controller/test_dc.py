@@ -458,3 +458,53 @@ def test_a_one_node_cluster_records_its_only_node_as_a_member_without_any_join()
     cib = apply(dc.cib, proposals[0].patch)
     (state,) = cib.status.nodes
     assert (state.id, state.in_ccm, state.crmd, state.join) == ("solo", "true", "online", "member")
+
+
+def _three_configured(stonith: str = "true", recorded: tuple[str, ...] = ()) -> DcCore:
+    dc = DcCore("n1", uuid="u")
+    dc.cib = m.Cib(
+        configuration=m.Configuration(
+            properties=[m.NvSet(id="opts", values={"stonith-enabled": stonith, "dc-deadtime": "10s"})],
+            nodes=[m.Node(id=n, uname=n) for n in ("n1", "n2", "n3")],
+        ),
+        status=m.Status(nodes=[m.NodeState(id=n, uname=n, in_ccm="false", crmd="offline") for n in recorded]),
+    )
+    dc.members = frozenset({"n1", "n2"})
+    return dc
+
+
+def _settle(dc: DcCore, commands: list[Command], now: int) -> list[Command]:
+    """Commit proposals and answer syncs as they come; returns every command seen."""
+    seen, queue = [], list(commands)
+    while queue:
+        cmd = queue.pop(0)
+        seen.append(cmd)
+        if isinstance(cmd, Propose):
+            cib = apply(dc.cib, cmd.patch)
+            queue += dc.cib_committed(cib, cmd.patch, now)
+    for node in sorted(dc.unsynced):
+        seen += dc.member_sync(Sync(node=node, dc="n1"), now)
+    return seen
+
+
+def test_a_new_dc_waits_dc_deadtime_for_a_node_it_never_saw_before_fencing_it() -> None:
+    dc = _three_configured()
+    seen = _settle(dc, dc.become_dc(1_000), 1_000)
+    assert not any(isinstance(c, Plan) for c in seen)
+    assert any(isinstance(c, Event) and "dc-deadtime" in c.text and "n3" in c.text for c in seen)
+    assert not any(isinstance(c, Plan) for c in dc.tick(10_999))
+    assert any(isinstance(c, Plan) for c in dc.tick(11_000)), "after dc-deadtime it plans (and fences n3)"
+
+
+def test_an_unseen_node_that_joins_in_time_ends_the_wait() -> None:
+    dc = _three_configured()
+    _settle(dc, dc.become_dc(1_000), 1_000)
+    seen = _settle(dc, dc.membership(frozenset({"n1", "n2", "n3"}), 2_000), 2_000)
+    assert any(isinstance(c, Plan) for c in seen)
+
+
+@pytest.mark.parametrize(("stonith", "recorded"), [("false", ()), ("true", ("n3",))])
+def test_no_wait_without_fencing_or_for_a_node_seen_before(stonith: str, recorded: tuple[str, ...]) -> None:
+    dc = _three_configured(stonith, recorded)
+    seen = _settle(dc, dc.become_dc(1_000), 1_000)
+    assert any(isinstance(c, Plan) for c in seen)

@@ -41,6 +41,7 @@ from hakeeper.controller.history import (
 )
 from hakeeper.controller.messages import Sync
 from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
+from hakeeper.controller.startup import startup_wait
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 from hakeeper.policy.digests import params_digest
 
@@ -170,6 +171,8 @@ class DcCore:
         self.membership_pending_until = 0
         # When the last plan goes stale by itself (a failure-timeout passes): plan again then (0: never).
         self.recheck_at_ms = 0
+        self.became_dc_ms = 0
+        self.unseen_until_ms = 0  # holding the plan back for nodes never seen, until then (dc-deadtime)
         self.last_plan_ms = 0  # when the last plan was asked for: cluster-recheck-interval counts from it
         self._recheck: tuple[m.Cib, int] | None = None  # (the CIB it was read from, the interval)
         # A DC plans only once every member has synced: told it the results the DC may not have recorded
@@ -186,6 +189,8 @@ class DcCore:
     def become_dc(self, now_ms: int) -> list[Command]:
         self.now_ms = now_ms
         self.is_dc = True
+        self.became_dc_ms = now_ms
+        self.unseen_until_ms = 0
         self.running = None
         self.planning = None
         self.replan_needed = False
@@ -341,6 +346,9 @@ class DcCore:
             out += self._request_plan()
         if self.recheck_at_ms and now_ms >= self.recheck_at_ms and self._idle():
             self.recheck_at_ms = 0
+            out += self._request_plan()
+        if self.unseen_until_ms and now_ms >= self.unseen_until_ms:
+            self.unseen_until_ms = 0
             out += self._request_plan()
         periodic = self.periodic_recheck_at_ms()
         if periodic and now_ms >= periodic and self._idle():
@@ -498,6 +506,15 @@ class DcCore:
         if self.planning is not None or self.now_ms < self.membership_pending_until or self._syncing():
             self.replan_needed = True
             return []
+        props = _props(self.cib, self.now_ms // 1000)
+        unseen, until = startup_wait(self.cib, props, self.members, self.became_dc_ms, self.now_ms)
+        if unseen:
+            self.replan_needed = True
+            first = not self.unseen_until_ms
+            self.unseen_until_ms = until
+            wait_s = (until - self.now_ms) / 1000
+            text = f"waiting up to {wait_s:.0f}s (dc-deadtime) for {', '.join(unseen)} to join before fencing"
+            return [Event(text)] if first else []
         self.replan_needed = False
         self.last_plan_ms = self.now_ms
         self.planning = self.next_transition
