@@ -27,7 +27,6 @@ import msgspec
 from hakeeper.cib import model as m
 from hakeeper.cib.nvsets import cluster_properties
 from hakeeper.cib.patch import Create, Delete, Modify, Patch, PatchOp, Put
-from hakeeper.cib.values import parse_duration_ms
 from hakeeper.controller.engine import ActionState, Execute, TransitionEngine, TransitionFinished
 from hakeeper.controller.graph import GraphAction, TransitionGraph
 from hakeeper.controller.history import (
@@ -41,7 +40,7 @@ from hakeeper.controller.history import (
 )
 from hakeeper.controller.messages import Sync
 from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
-from hakeeper.controller.startup import startup_wait
+from hakeeper.controller.startup import duration_property_ms, startup_wait
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 from hakeeper.policy.digests import params_digest
 
@@ -142,13 +141,7 @@ rules (date expressions, lifetimes) take effect when nothing else happens."""
 
 def recheck_interval_ms(cib: m.Cib, now_s: int) -> int:
     """``cluster-recheck-interval`` in ms (0 disables it); an unreadable value keeps the default."""
-    text = _props(cib, now_s).get("cluster-recheck-interval")
-    if text is None:
-        return DEFAULT_RECHECK_MS
-    try:
-        return max(0, parse_duration_ms(text))
-    except ValueError:
-        return DEFAULT_RECHECK_MS
+    return duration_property_ms(_props(cib, now_s), "cluster-recheck-interval", DEFAULT_RECHECK_MS)
 
 
 class DcCore:

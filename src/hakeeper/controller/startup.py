@@ -18,15 +18,19 @@ from hakeeper.policy.attrs import is_true
 DEFAULT_DC_DEADTIME_MS = 20_000
 
 
-def dc_deadtime_ms(props: dict[str, str]) -> int:
-    """The ``dc-deadtime`` property in ms; a value that cannot be read keeps the default."""
-    text = props.get("dc-deadtime")
+def duration_property_ms(props: dict[str, str], name: str, default_ms: int) -> int:
+    """A duration property in ms (never negative); absent or unreadable, ``default_ms``."""
+    text = props.get(name)
     if text is None:
-        return DEFAULT_DC_DEADTIME_MS
+        return default_ms
     try:
         return max(0, parse_duration_ms(text))
     except ValueError:
-        return DEFAULT_DC_DEADTIME_MS
+        return default_ms
+
+
+def dc_deadtime_ms(props: dict[str, str]) -> int:
+    return duration_property_ms(props, "dc-deadtime", DEFAULT_DC_DEADTIME_MS)
 
 
 def unseen_nodes(cib: m.Cib, members: frozenset[str]) -> list[str]:
