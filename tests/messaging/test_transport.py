@@ -56,6 +56,7 @@ async def cluster(
     links: int = 1,
     keys: dict[int, bytes] | None = None,
     filters: dict[int, LinkFilter] | None = None,
+    alarms: dict[int, Alarm] | None = None,
 ) -> AsyncIterator[dict[int, Node]]:
     addrs = addresses(nodes, links)
     out: dict[int, Node] = {}
@@ -67,7 +68,8 @@ async def cluster(
             links=addrs[n],
             peers={p: a for p, a in addrs.items() if p != n},
         )
-        node = out[n] = Node(Transport(config, link_filter=(filters or {}).get(n)))
+        transport = Transport(config, link_filter=(filters or {}).get(n), alarm=(alarms or {}).get(n))
+        node = out[n] = Node(transport)
         node.transport.on_membership = node.events.append
         node.transport.on_message = lambda s, c, p, node=node: node.messages.append((s, c, p))
     try:
@@ -110,32 +112,45 @@ async def test_messages_are_delivered_with_sender_and_channel() -> None:
         assert nodes[1].transport.counters["send_oversized"] == 1
 
 
-async def test_messages_for_one_peer_in_one_turn_share_a_packet_in_order() -> None:
-    async with cluster(2) as nodes:
-        one, two = nodes[1].transport, nodes[2].transport
+async def test_messages_sent_by_timer_jobs_share_a_packet_per_peer_in_order() -> None:
+    alarm = Alarm()
+    async with cluster(2, alarms={1: alarm}) as nodes:
+        one = nodes[1].transport
         small = [b"small %d" % i for i in range(20)]
-        before = one.counters["sent"]
-        for payload in small:
-            assert one.send(2, Channel.MESSAGE, payload)
-        one.flush()
-        assert one.counters["sent"] == before + 1
-        # Five 25,000-byte messages: two fit in a packet of 65,000 bytes, so three packets.
-        big = [bytes([i]) * 25_000 for i in range(5)]
-        before = one.counters["sent"]
-        for payload in big:
-            assert one.send(2, Channel.RAFT, payload)
-        one.flush()
-        assert one.counters["sent"] == before + 3
+        big = [bytes([i]) * 25_000 for i in range(5)]  # two fit in a packet of 65,000 bytes: three packets
+        due = {"at": asyncio.get_running_loop().time()}
+        sent: list[int] = []
+
+        def job(now: float) -> None:
+            due["at"] = float("inf")
+            sent.append(one.counters["sent"])
+            for payload in small:
+                assert one.send(2, Channel.MESSAGE, payload)
+            for payload in big:
+                assert one.send(2, Channel.RAFT, payload)
+            sent.append(one.counters["sent"])
+
+        def after_jobs() -> None:
+            if len(sent) == 2 and not after:
+                after.append(one.counters["sent"])
+
+        after: list[int] = []
+        alarm.add(lambda: due["at"], job)
+        alarm.after_jobs(after_jobs)  # runs after the transport's own hook, which sends what waits
         await wait_for(lambda: len(nodes[2].messages) == 25)
+        assert sent[1] - sent[0] == 2  # while the jobs run, only full packets leave: small + 2 big, 2 big
+        assert after[0] - sent[0] == 3  # and the last big one once they are done
         assert nodes[2].messages == [(1, Channel.MESSAGE, p) for p in small] + [
             (1, Channel.RAFT, p) for p in big
         ]
-        assert two.counters.get("dropped_malformed_bundle", 0) == 0
+        assert nodes[2].transport.counters.get("dropped_malformed_bundle", 0) == 0
 
 
-async def test_a_message_sent_outside_a_packet_handler_leaves_by_itself_in_the_same_turn() -> None:
+async def test_a_message_sent_outside_packet_handlers_and_timer_jobs_leaves_at_once() -> None:
     async with cluster(2) as nodes:
-        nodes[1].transport.send(2, Channel.MESSAGE, b"no flush called")
+        before = nodes[1].transport.counters["sent"]
+        assert nodes[1].transport.send(2, Channel.MESSAGE, b"no flush called")
+        assert nodes[1].transport.counters["sent"] == before + 1
         await wait_for(lambda: nodes[2].messages == [(1, Channel.MESSAGE, b"no flush called")])
 
 

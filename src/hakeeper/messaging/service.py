@@ -420,21 +420,25 @@ class MessageService:
         except Exception as err:  # a storage or application failure: stop rather than diverge
             self._fail(err)
         self._dispatch(self.core.take_outputs())
-        self.transport.flush()  # now, not a turn later: what this Ready sends leaves as one packet per peer
 
     def _run_ready(self) -> None:
         core, storage, pacer = self.core, self._storage, self._pacer
         assert storage is not None and pacer is not None
         core.flush_proposals()
+        transport = self.transport
         while (work := core.next_work(self._now())) is not None:
+            # Frames leave as soon as they may (early ones before the write). On a tick, the transport holds
+            # them with the pings due then: flushing sends both as one packet per peer.
             for peer, frame in work.early_frames:
                 pacer.send(peer, frame)
+            if work.early_frames:
+                transport.flush()
             if work.must_persist():
-                if work.early_frames:
-                    self.transport.flush()  # they leave while we write, not after the fsync
                 storage.save(work.hard_state, work.entries, work.snapshot)
             for peer, frame in work.raft_frames:
                 pacer.send(peer, frame)
+            if work.raft_frames:
+                transport.flush()
             if work.snapshot is not None:
                 self.app.restore(work.snapshot.data)
             for index, data in work.apply:

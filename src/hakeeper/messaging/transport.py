@@ -6,10 +6,12 @@ pings, reports membership events,
 and hands every other authentic packet to ``on_message(sender, channel, payload)``. Application traffic
 goes out on the lowest-numbered link that is up to that peer (the first shared link while none is).
 
-Messages to peers wait in an outbox until the end of the current turn of the event loop (or an explicit
-``flush()``), and those for the same peer and link then leave as one packet (a ``BUNDLE``): a ping and a Raft
-heartbeat due at the same tick, or a pong and the reply to the heartbeat it came with, cost one seal, one
-``sendto`` and one wake-up of the receiver instead of two. Order per peer and link is kept.
+Messages to peers wait in an outbox while the transport handles a received packet or the node's
+:class:`Alarm` runs its jobs, and those for the same peer and link then leave as one packet (a ``BUNDLE``):
+a ping and a Raft heartbeat due at the same tick, or a pong and the reply to the heartbeat it came with,
+cost one seal, one ``sendto`` and one wake-up of the receiver instead of two. A message sent at any other
+time leaves at once (taking along whatever waits for its peer), so nothing waits on the commit path.
+Order per peer and link is kept.
 
 Nothing received from the network can raise into the caller: bad packets are dropped and counted
 (``counters``), and notices about misconfigured peers are logged at most once a minute per peer.
@@ -320,8 +322,8 @@ class Transport:
     # --- sending ----------------------------------------------------------------------------------
 
     def send(self, node: int, channel: int, payload: bytes) -> bool:
-        """Send one message to a peer (at the end of this turn of the event loop, or at ``flush()``);
-        False (and counted) if the peer is unknown or the message too large for a packet."""
+        """Send one message to a peer (see the module docstring for when it leaves); False (and counted)
+        if the peer is unknown or the message too large for a packet."""
         if node not in self.config.peers or not self._sockets:
             self._count("send_no_route")
             return False
@@ -332,7 +334,12 @@ class Transport:
         if self._flush_soon is not None:
             self._flush_soon.cancel()
             self._flush_soon = None
+        if not self._outbox:
+            return
         outbox, self._outbox = self._outbox, {}
+        if not self._sockets:  # closed meanwhile
+            self._counters["send_no_route"] = self._counters.get("send_no_route", 0) + len(outbox)
+            return
         for (node, link), out in outbox.items():
             self._send_packet(link, node, out)
 
@@ -372,8 +379,8 @@ class Transport:
             out = self._outbox[key] = _Outgoing()
         out.items.append((channel, payload))
         out.size += size
-        if self._flush_soon is None and not self._receiving and not self._alarm.firing and self._loop:
-            self._flush_soon = self._loop.call_soon(self.flush)
+        if not self._receiving and not self._alarm.firing:
+            self.flush()  # nothing else is due with it: no reason to wait (it takes along what waits)
         return True
 
     def _send_packet(self, link: int, node: int, out: _Outgoing) -> None:
