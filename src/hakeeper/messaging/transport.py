@@ -358,7 +358,7 @@ class Transport:
         return next((i for i in shared if fd.is_link_up(node, i)), shared[0])
 
     def _send_on(self, link: int, node: int, channel: int, payload: bytes) -> bool:
-        """Queue a message for a peer on a link (see the module docstring)."""
+        """Send or hold a message for a peer on a link (see the module docstring)."""
         size = envelope_size(len(payload))
         room = self.config.max_packet - OVERHEAD
         if size > room:
@@ -370,6 +370,9 @@ class Transport:
                 self.config.max_packet,
             )
             return False
+        holding = self._receiving or self._alarm.firing
+        if not holding and not self._outbox:  # the commit path: straight out, nothing to bundle with
+            return self._send_to(link, self.config.peers[node][link], node, channel, payload)
         key = (node, link)
         out = self._outbox.get(key)
         if out is None:
@@ -379,7 +382,7 @@ class Transport:
             out = self._outbox[key] = _Outgoing()
         out.items.append((channel, payload))
         out.size += size
-        if not self._receiving and not self._alarm.firing:
+        if not holding:
             self.flush()  # nothing else is due with it: no reason to wait (it takes along what waits)
         return True
 
