@@ -687,3 +687,56 @@ def test_a_leader_that_removed_itself_hands_over_at_once() -> None:
     net.settle()  # no ticks: the removed leader tells an up-to-date voter to campaign now (TimeoutNow)
     assert net.raft(1).role is Role.FOLLOWER
     assert net.leaders() in ([2], [3])
+
+
+# ---------------------------------------------------------------- the failure detector's verdict
+def leader_lost_net() -> RaftNet:
+    net = RaftNet([1, 2, 3], pre_vote=True, check_quorum=True)
+    net.elect(1)
+    net.crash(1)
+    return net
+
+
+def test_a_leader_the_failure_detector_declares_down_is_replaced_without_waiting_out_the_timeout() -> None:
+    net = leader_lost_net()
+    net.raft(3).leader_unreachable(delay_ticks=1)  # the second survivor waits a tick
+    net.raft(2).leader_unreachable(delay_ticks=0)  # the first campaigns at once
+    net.settle()
+    assert net.leaders() == [2]
+    assert net.raft(3).leader_id == 2
+
+
+def test_a_peer_that_still_hears_the_leader_refuses_a_premature_campaign() -> None:
+    net = RaftNet([1, 2, 3], pre_vote=True, check_quorum=True)
+    net.elect(1)
+    term = net.raft(1).term
+    net.raft(2).leader_unreachable(delay_ticks=0)  # a false detection on node 2 only
+    net.settle()
+    assert net.leaders() == [1] and net.raft(1).term == term, "the leader's lease on node 3 protects it"
+
+
+def test_a_later_survivor_campaigns_after_its_delay_when_the_first_could_not_win() -> None:
+    net = leader_lost_net()
+    net.raft(2).leader_unreachable(delay_ticks=0)  # node 3 has not noticed yet: refuses (its lease)
+    net.settle()
+    assert net.leaders() == []
+    net.raft(3).leader_unreachable(delay_ticks=1)
+    net.tick(3)
+    net.settle()
+    assert net.leaders() == [3]
+
+
+def test_only_a_follower_with_a_known_leader_reacts() -> None:
+    net = three()
+    leader = net.raft(1)
+    leader.leader_unreachable(delay_ticks=0)
+    assert leader.is_leader
+    term = leader.term
+    follower = net.raft(2)
+    follower.leader_unreachable(delay_ticks=0)
+    assert follower.role is Role.PRE_CANDIDATE and follower.leader_id == 0
+    follower.leader_unreachable(delay_ticks=0)  # a second verdict while it campaigns changes nothing
+    assert follower.role is Role.PRE_CANDIDATE
+    net.tick(1, times=2)  # the leader's next heartbeat brings it back
+    net.settle()
+    assert net.leaders() == [1] and leader.term == term and follower.leader_id == 1

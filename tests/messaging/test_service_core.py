@@ -306,3 +306,17 @@ def test_a_burst_larger_than_the_uncommitted_limit_commits_in_several_rounds() -
     assert len(results) == burst and all(isinstance(r, int) for r in results.values())
     assert [d for _, d in net.applied[leader]] == [b"b%d" % t for t in range(burst)]
     assert core.counters["proposal_batches"] >= 2
+
+
+def test_the_failure_detector_losing_the_leader_elects_a_new_one_without_raft_ticks() -> None:
+    net = MemNet()
+    leader = net.elect()
+    survivors = sorted(set(net.cores) - {leader})
+    term = net.cores[survivors[0]].raft.term
+    net.cut.add(leader)
+    for n in survivors:  # both failure detectors declare the leader gone; no tick passes
+        net.cores[n].on_members(1.0, frozenset(set(net.cores) - {leader, n}))
+    net.run()
+    leaders = [n for n in survivors if net.cores[n].raft.is_leader]
+    assert leaders == [survivors[0]], "the lower id campaigns at once and wins"
+    assert net.cores[survivors[0]].raft.term == term + 1

@@ -39,6 +39,7 @@ from hakeeper.messaging.quorum import Quorum, QuorumChanged, QuorumOutput, SendW
 from hakeeper.messaging.quorum_rule import FollowQuorum
 from hakeeper.messaging.raft.core import Accepted, RaftNode, Ready, RejectReason, Role
 from hakeeper.messaging.raft.messages import (
+    NO_NODE,
     Entry,
     EntryKind,
     HardState,
@@ -285,6 +286,18 @@ class NodeCore:
 
     def on_members(self, now: float, up: frozenset[int]) -> None:
         self._quorum_outputs(self.quorum.set_members(now, up))
+        self._leader_lost_if_down(up)
+
+    def _leader_lost_if_down(self, up: frozenset[int]) -> None:
+        """A leader the failure detector declares down (it is faster than Raft's election timeout) is
+        replaced at once: the surviving voters campaign one tick apart, in node id order."""
+        raft = self.raft
+        leader = raft.leader_id
+        if leader in (NO_NODE, raft.id) or leader in up:
+            return
+        survivors = sorted(v for v in raft.conf_state.voters if v in up or v == raft.id)
+        rank = survivors.index(raft.id) if raft.id in survivors else len(survivors)
+        raft.leader_unreachable(delay_ticks=rank)
 
     def on_witness_reply(self, now: float, reply: WitnessReply) -> None:
         self._quorum_outputs(self.quorum.on_witness_reply(now, reply))

@@ -264,6 +264,24 @@ class RaftNode:
         else:
             self._tick_election()
 
+    def leader_unreachable(self, delay_ticks: int) -> None:
+        """The failure detector says our leader is down: stop honouring its lease and campaign after
+        ``delay_ticks`` ticks (0: now) instead of waiting out the election timeout.
+
+        Only liveness changes: the campaign still starts with a pre-vote (when configured), a vote still needs
+        a majority, and a peer that still hears the leader keeps refusing (its lease). Survivors get
+        different delays from the caller so that they do not split the vote."""
+        if self.role is not Role.FOLLOWER or self.leader_id in (NO_NODE, self.id):
+            return
+        self.leader_id = NO_NODE
+        if not self._promotable():
+            return
+        if delay_ticks <= 0:
+            self._election_elapsed = 0
+            self._campaign(transfer=False)
+        else:
+            self._election_elapsed = max(self._election_elapsed, self._randomized_timeout - delay_ticks)
+
     def _tick_election(self) -> None:
         self._election_elapsed += 1
         if self._promotable() and self._election_elapsed >= self._randomized_timeout:
