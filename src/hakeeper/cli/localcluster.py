@@ -34,6 +34,18 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def default_subnet() -> int:
+    """The third octet of this process's 127.0.x.y addresses: by pid, and in a test run with several
+    workers (pytest-xdist's ``PYTEST_XDIST_WORKER=gwN``) in a range of the worker's own, so that two
+    workers' clusters never share addresses."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1:
+        width = 200 // int(count)
+        return 30 + (int(worker[2:]) % int(count)) * width + os.getpid() % max(width, 1)
+    return 30 + os.getpid() % 200
+
+
 class LocalCluster:
     def __init__(
         self,
@@ -52,7 +64,7 @@ class LocalCluster:
         root.mkdir(parents=True, exist_ok=True)
         key = root / "cluster.key"
         write_key_file(key, force=True)
-        third = subnet if subnet is not None else 30 + os.getpid() % 200
+        third = subnet if subnet is not None else default_subnet()
         self.addresses: dict[str, str] = {}
         lines = ["[cluster]", 'name = "local"', f'key_file = "{key}"', 'data_dir = "@DATA@"', ""]
         for i, name in enumerate(nodes, start=1):
