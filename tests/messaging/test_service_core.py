@@ -23,7 +23,7 @@ from hakeeper.messaging.node_core import (
 )
 from hakeeper.messaging.quorum import Quorum, QuorumConfig, QuorumState
 from hakeeper.messaging.quorum_rule import FollowQuorum
-from hakeeper.messaging.raft.core import RaftConfig, RaftNode, bootstrap
+from hakeeper.messaging.raft.core import RaftConfig, RaftNode, Role, bootstrap
 from hakeeper.messaging.raft.quorum_math import VoteResult
 from hakeeper.messaging.raft.storage import MemoryStorage
 from hakeeper.messaging.service import FramePacer, ServiceConfig
@@ -320,3 +320,14 @@ def test_the_failure_detector_losing_the_leader_elects_a_new_one_without_raft_ti
     leaders = [n for n in survivors if net.cores[n].raft.is_leader]
     assert leaders == [survivors[0]], "the lower id campaigns at once and wins"
     assert net.cores[survivors[0]].raft.term == term + 1
+
+
+def test_a_leader_the_failure_detector_has_not_seen_up_yet_is_not_lost() -> None:
+    net = MemNet()
+    leader = net.elect()
+    follower = next(n for n in net.cores if n != leader)
+    core = net.cores[follower]
+    core._detector_up = frozenset()  # as just after a restart: the detector has seen nobody up yet
+    other = next(n for n in net.cores if n not in (leader, follower))
+    core.on_members(1.1, frozenset({other}))  # a peer comes up; the leader is still heard through Raft
+    assert core.raft.leader_id == leader and core.raft.role is Role.FOLLOWER

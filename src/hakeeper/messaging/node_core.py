@@ -224,6 +224,7 @@ class NodeCore:
         self._msg_id = 0
         self._leader = (NO_LEADER, raft.term)
         self._durable_term_vote = (raft.term, raft.vote)  # the core starts from what storage holds
+        self._detector_up: frozenset[int] = frozenset()  # the failure detector's last verdict: peers up
         rule.update(quorum.state)
 
     # --- inputs -----------------------------------------------------------------------------------
@@ -286,14 +287,17 @@ class NodeCore:
 
     def on_members(self, now: float, up: frozenset[int]) -> None:
         self._quorum_outputs(self.quorum.set_members(now, up))
-        self._leader_lost_if_down(up)
+        was_up, self._detector_up = self._detector_up, up
+        self._leader_lost_if_down(was_up, up)
 
-    def _leader_lost_if_down(self, up: frozenset[int]) -> None:
+    def _leader_lost_if_down(self, was_up: frozenset[int], up: frozenset[int]) -> None:
         """A leader the failure detector declares down (it is faster than Raft's election timeout) is
-        replaced at once: the surviving voters campaign one tick apart, in node id order."""
+        replaced at once: the surviving voters campaign one tick apart, in node id order. Only the verdict
+        counts (up, then down): a leader the detector has not seen up yet (this node just started) is
+        heard through Raft, not lost."""
         raft = self.raft
         leader = raft.leader_id
-        if leader in (NO_NODE, raft.id) or leader in up:
+        if leader in (NO_NODE, raft.id) or leader in up or leader not in was_up:
             return
         survivors = sorted(v for v in raft.conf_state.voters if v in up or v == raft.id)
         rank = survivors.index(raft.id) if raft.id in survivors else len(survivors)
