@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from hakeeper.cib import model as m
 from hakeeper.controller.planning import plan_transition
 
@@ -164,3 +166,50 @@ def test_a_started_resource_whose_parameters_changed_is_restarted_once() -> None
     changed = plan_transition(cluster(online("n1", history({"state": "/old"})), n2, resources=[WEB]), 0, 5)
     tasks = [(a.task, a.node) for a in changed.actions if a.kind == "resource" and a.interval_ms == 0]
     assert tasks == [("stop", "n1"), ("start", "n1")]
+
+
+def test_parameters_with_node_attribute_rules_are_resolved_for_the_node_the_action_runs_on() -> None:
+    def on(node: str) -> m.Rule:
+        expr = m.AttrExpression(id=f"on-{node}-e", attribute="#uname", operation="eq", value=node)
+        return m.Rule(id=f"on-{node}", expressions=[expr])
+
+    vip = m.Primitive(
+        id="vip",
+        klass="ocf",
+        provider="heartbeat",
+        type="IPaddr2",
+        instance_attributes=[
+            m.NvSet(id="vip-base", values={"ip": "10.0.0.10"}),
+            m.NvSet(id="vip-n1", values={"nic": "eth0"}, rule=on("n1"), score=2),
+            m.NvSet(id="vip-n2", values={"nic": "ens3"}, rule=on("n2"), score=1),
+        ],
+        meta_attributes=[m.NvSet(id="vip-meta", values={"target-role": "Started"})],
+    )
+    location = m.Location(id="prefer-n2", rsc="vip", node="n2", score=100)
+    cib = cluster(online("n1"), online("n2"), resources=[vip])
+    cib = msgspec.structs.replace(
+        cib, configuration=msgspec.structs.replace(cib.configuration, constraints=[location])
+    )
+    graph = plan_transition(cib, 1_700_000_000, 5)
+    start = next(a for a in graph.actions if a.task == "start")
+    assert start.node == "n2"
+    assert start.params == {"ip": "10.0.0.10", "nic": "ens3"}
+    # running there with exactly those parameters: nothing to restart (the digest is compared per node too)
+    from hakeeper.policy.digests import params_digest
+
+    op = m.OpRecord(
+        id="vip_last_0",
+        operation="start",
+        call_id=1,
+        rc=0,
+        transition_key="1:1:0:x",
+        on_node="n2",
+        op_digest=params_digest({"ip": "10.0.0.10", "nic": "ens3"}),
+    )
+    probe = m.OpRecord(id="vip_last_0", operation="monitor", call_id=1, rc=7, transition_key="1:1:7:x")
+    history = m.ResourceHistory(id="vip", klass="ocf", provider="heartbeat", type="IPaddr2", ops=[op])
+    probed = m.ResourceHistory(id="vip", klass="ocf", provider="heartbeat", type="IPaddr2", ops=[probe])
+    states = [online("n1", probed), online("n2", history)]
+    running = msgspec.structs.replace(cib, status=m.Status(nodes=states))
+    again = plan_transition(running, 1_700_000_000, 6)
+    assert [a.task for a in again.actions if a.kind == "resource" and a.interval_ms == 0] == []

@@ -10,9 +10,12 @@ crm_simulate does on such sanitized CIBs. A changed agent (class, provider or ty
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from hakeeper.cib import model as m
+from hakeeper.cib.rules import RuleContext
+from hakeeper.policy.attrs import resolve_sets
 from hakeeper.policy.working import NodeHistory, NodeInfo, Rsc
 
 RESTART, RELOAD, AGENT = "restart", "reload", "agent"
@@ -80,10 +83,24 @@ def _configured_op_params(rsc: Rsc, task: str, interval_ms: int) -> dict[str, st
     return {}
 
 
-def agent_params(rsc: Rsc, task: str, interval_ms: int) -> dict[str, str]:
-    """What the agent gets for ``task``: the resource's parameters with the operation's own on top (the set
-    whose digest a history records, and :func:`compare_op` checks)."""
-    return {**rsc.params, **_configured_op_params(rsc, task, interval_ms)}
+def params_on(rsc: Rsc, node: NodeInfo | None, ctx: RuleContext) -> dict[str, str]:
+    """The resource's parameters on ``node``: rules in its attribute sets may read the node's attributes
+    (a different address or interface per node), as Pacemaker resolves them per node."""
+    if not rsc.param_layers or node is None:
+        return rsc.params
+    on_node = dataclasses.replace(ctx, node_attrs=node.attrs)
+    params: dict[str, str] = {}
+    for sets in rsc.param_layers:
+        params.update(resolve_sets(sets, on_node))
+    return params
+
+
+def agent_params(
+    rsc: Rsc, task: str, interval_ms: int, node: NodeInfo | None, ctx: RuleContext
+) -> dict[str, str]:
+    """What the agent gets for ``task`` on ``node``: the resource's parameters with the operation's own on
+    top (the set whose digest a history records, and :func:`compare_op` checks)."""
+    return {**params_on(rsc, node, ctx), **_configured_op_params(rsc, task, interval_ms)}
 
 
 def _only_secrets_changed(rsc: Rsc, op: m.OpRecord, every: dict[str, str]) -> bool:
@@ -98,10 +115,11 @@ def _only_secrets_changed(rsc: Rsc, op: m.OpRecord, every: dict[str, str]) -> bo
     return params_digest(kept) == op.op_secure_digest
 
 
-def compare_op(rsc: Rsc, op: m.OpRecord) -> str | None:
-    """What a recorded one-off operation says about today's definition: restart, reload, or None."""
+def compare_op(rsc: Rsc, op: m.OpRecord, node: NodeInfo | None, ctx: RuleContext) -> str | None:
+    """What a recorded one-off operation on ``node`` says about today's definition: restart, reload, or
+    None."""
     extra = _op_params(rsc, op)
-    every = agent_params(rsc, op.operation, op.interval)
+    every = agent_params(rsc, op.operation, op.interval, node, ctx)
     verdict: str | None = None
     if op.op_restart_digest is not None:
         # without a list of restart-forcing parameters, every parameter forces a restart
@@ -147,7 +165,7 @@ def _can_run(node: NodeInfo) -> bool:
     return node.online and not (node.unclean or node.shutdown or node.standby or node.maintenance)
 
 
-def _check_history(rsc: Rsc, hist: NodeHistory) -> str | None:
+def _check_history(rsc: Rsc, hist: NodeHistory, ctx: RuleContext) -> str | None:
     if rsc.klass and hist.agent != rsc.agent:
         return AGENT
     since = _active_since(hist.ops)
@@ -157,14 +175,14 @@ def _check_history(rsc: Rsc, hist: NodeHistory) -> str | None:
     for op in hist.ops[since:]:
         if op.interval != 0 or op.operation not in _START_LIKE:
             continue  # recurring monitors are only rescheduled: nothing an operator would see
-        found = compare_op(rsc, op)
+        found = compare_op(rsc, op, hist.node, ctx)
         if found == RESTART:
             return RESTART
         verdict = verdict or found
     return verdict
 
 
-def find_definition_changes(resources: list[Rsc]) -> None:
+def find_definition_changes(resources: list[Rsc], ctx: RuleContext) -> None:
     """Mark, per node, the active primitives whose definition changed since they were started there."""
     for rsc in resources:
         if rsc.orphan or not rsc.managed:
@@ -173,6 +191,6 @@ def find_definition_changes(resources: list[Rsc]) -> None:
             node = hist.node
             if node not in rsc.running_on or not _can_run(node):
                 continue
-            verdict = _check_history(rsc, hist)
+            verdict = _check_history(rsc, hist, ctx)
             if verdict is not None:
                 rsc.definition_change[node.name] = verdict

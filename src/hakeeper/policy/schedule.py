@@ -167,12 +167,12 @@ def _resources_in_order(ws: WorkingSet) -> list[Rsc]:
 def schedule(cib: m.Cib, now: int) -> Transition:
     """Decide where every resource should run and which actions get it there. Pure and deterministic."""
     ws = unpack(cib, now)
-    find_definition_changes(_resources_in_order(ws))
     for node in ws.nodes.values():
         node.attrs.setdefault("#uname", node.name)
         node.attrs.setdefault("#id", node.id)
         node.attrs.setdefault("#kind", "cluster" if node.kind == "member" else node.kind)
         node.attrs.setdefault("#is_dc", "true" if cib.dc_uuid == node.id else "false")
+    find_definition_changes(_resources_in_order(ws), ws.ctx)  # parameters may depend on those attributes
     init_allowed(ws)
     apply_node_health(ws)
     promoted_locations = apply_locations(ws, node_rule(ws))
@@ -215,7 +215,7 @@ def schedule(cib: m.Cib, now: int) -> Transition:
             if not a.optional
         ],
         agent_params={
-            a.id: agent_params(a.rsc, a.task, a.interval_ms)
+            a.id: agent_params(a.rsc, a.task, a.interval_ms, a.node, ws.ctx)
             for a in graph.actions
             if a.rsc is not None and not a.pseudo and not a.optional
         },

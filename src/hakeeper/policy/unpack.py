@@ -328,6 +328,7 @@ class _Builder:
         inherited: dict[str, str],
         suffix: str,
         inherited_params: dict[str, str] | None = None,
+        inherited_layers: list[list[m.NvSet]] | None = None,
     ) -> Rsc:
         if prim.template is not None and not suffix:
             self.ws.template_users.setdefault(prim.template, []).append(prim.id)
@@ -336,6 +337,8 @@ class _Builder:
         rsc = Rsc(id=prim.id + suffix, kind="primitive", parent=parent, meta=meta)
         # agent parameters set on an enclosing group or clone reach the primitive, its own win
         rsc.params = {**(inherited_params or {}), **resolve_sets(prim.instance_attributes, self.ws.ctx)}
+        layers = [*(inherited_layers or []), list(prim.instance_attributes)]
+        rsc.param_layers = layers if any(s.rule is not None for sets in layers for s in sets) else []
         rsc.utilization = _int_values(resolve_sets(prim.utilization, self.ws.ctx))
         rsc.klass = prim.klass or ""
         rsc.agent = prim.agent
@@ -362,17 +365,24 @@ class _Builder:
         )
 
     def group(
-        self, grp: m.Group, parent: Rsc | None, inherited: dict[str, str], suffix: str, params: dict[str, str]
+        self,
+        grp: m.Group,
+        parent: Rsc | None,
+        inherited: dict[str, str],
+        suffix: str,
+        params: dict[str, str],
+        layers: list[list[m.NvSet]] | None = None,
     ) -> Rsc:
         meta = self._meta(grp.meta_attributes, inherited)
         params = {**params, **resolve_sets(grp.instance_attributes, self.ws.ctx)}
+        layers = [*(layers or []), list(grp.instance_attributes)]
         rsc = Rsc(id=grp.id + suffix, kind="group", parent=parent, meta=meta)
         apply_meta(self.ws, rsc)
         child_meta = {
             k: v for k, v in meta.items() if k not in self.ws.rsc_defaults or self.ws.rsc_defaults[k] != v
         }
         for child in grp.children:
-            rsc.children.append(self.primitive(child, rsc, child_meta, suffix, params))
+            rsc.children.append(self.primitive(child, rsc, child_meta, suffix, params, layers))
         self.ws.by_id[rsc.id] = rsc
         return rsc
 
@@ -402,9 +412,10 @@ class _Builder:
     def instance(self, clone: m.Clone, parent: Rsc, meta: dict[str, str], index: int) -> Rsc:
         suffix = f":{index}"
         params = resolve_sets(clone.instance_attributes, self.ws.ctx)
+        layers = [list(clone.instance_attributes)]
         if isinstance(clone.child, m.Group):
-            return self.group(clone.child, parent, meta, suffix, params)
-        return self.primitive(clone.child, parent, meta, suffix, params)
+            return self.group(clone.child, parent, meta, suffix, params, layers)
+        return self.primitive(clone.child, parent, meta, suffix, params, layers)
 
 
 def _int_meta(meta: dict[str, str], names: tuple[str, ...], default: int) -> int:
@@ -587,6 +598,7 @@ class HistoryUnpacker:
         index = len(clone.children)
         rsc = Rsc(id=f"{base}:{index}", kind="primitive", parent=clone, meta=dict(member.meta))
         rsc.klass, rsc.agent, rsc.ops, rsc.params = member.klass, member.agent, member.ops, member.params
+        rsc.param_layers = member.param_layers
         apply_meta(self.ws, rsc)
         rsc.orphan = True
         rsc.managed = member.managed and self.ws.config.stop_orphan_resources

@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hakeeper.cib.model import OpRecord, ResourceHistory
+    from hakeeper.cib.model import NvSet, OpRecord, ResourceHistory
 
 INFINITY = 1_000_000
 
@@ -120,6 +120,9 @@ class Rsc:
     children: list[Rsc] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    param_layers: list[list[NvSet]] = field(default_factory=list)
+    """The instance-attribute sets behind ``params`` (clone's, group's, its own: later ones win), kept when a
+    rule in them may read node attributes, so that ``digests.params_on`` can resolve them per node."""
     utilization: dict[str, int] = field(default_factory=dict)
     agent: str = ""
     klass: str = ""
