@@ -508,3 +508,15 @@ def test_no_wait_without_fencing_or_for_a_node_seen_before(stonith: str, recorde
     dc = _three_configured(stonith, recorded)
     seen = _settle(dc, dc.become_dc(1_000), 1_000)
     assert any(isinstance(c, Plan) for c in seen)
+
+
+def test_a_bare_state_written_before_the_node_joined_does_not_count_as_seen() -> None:
+    dc = _three_configured()
+    boot = m.NvSet(id="status-n3", values={"hakeeper-boot": "abc"})
+    dc.cib = msgspec.structs.replace(
+        dc.cib, status=m.Status(nodes=[m.NodeState(id="n3", uname="n3", transient_attributes=[boot])])
+    )
+    seen = _settle(dc, dc.become_dc(1_000), 1_000)
+    assert not any(isinstance(c, Plan) for c in seen), "n3 never joined: the DC still waits for it"
+    (state,) = [s for s in dc.cib.status.nodes if s.id == "n3"]
+    assert state.in_ccm is None, "nor is it written down as a member that left"

@@ -40,7 +40,7 @@ from hakeeper.controller.history import (
 )
 from hakeeper.controller.messages import Sync
 from hakeeper.controller.shutdown import SHUTDOWN_ATTRIBUTE
-from hakeeper.controller.startup import duration_property_ms, startup_wait
+from hakeeper.controller.startup import duration_property_ms, ever_a_member, startup_wait
 from hakeeper.lrm.messages import AttributeUpdate, CancelRequest, OpRequest, OpResult, OpStatus
 from hakeeper.policy.digests import params_digest
 
@@ -395,7 +395,9 @@ class DcCore:
             ):
                 changes[name] = True
         for name, st in recorded.items():
-            if name not in up and not st.remote_node and (st.in_ccm != "false" or st.crmd != "offline"):
+            if name in up or st.remote_node or not ever_a_member(st):
+                continue  # a bare state (an attribute sent before it joined) is not a member that left
+            if st.in_ccm != "false" or st.crmd != "offline":
                 changes[name] = False
         return changes
 

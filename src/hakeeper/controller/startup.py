@@ -33,9 +33,19 @@ def dc_deadtime_ms(props: dict[str, str]) -> int:
     return duration_property_ms(props, "dc-deadtime", DEFAULT_DC_DEADTIME_MS)
 
 
+def ever_a_member(state: m.NodeState) -> bool:
+    """Whether the status records the node's membership at all (a state holding only an attribute or a
+    history, written before the node ever joined, does not count)."""
+    membership = (state.in_ccm, state.crmd, state.join, state.expected, state.node_fenced)
+    return any(value is not None for value in membership)
+
+
 def unseen_nodes(cib: m.Cib, members: frozenset[str]) -> list[str]:
-    """Configured cluster nodes with no recorded state that are not members now: fenced if planned now."""
-    recorded = {state.id for state in cib.status.nodes} | {state.uname for state in cib.status.nodes}
+    """Configured cluster nodes never recorded as members that are not members now: fenced if planned now.
+    A node's daemon may reach the DC (a ``Sync``, an attribute) before the failure detector counts it in,
+    which records a bare state for it; that node is still unseen."""
+    seen = [state for state in cib.status.nodes if ever_a_member(state)]
+    recorded = {state.id for state in seen} | {state.uname for state in seen}
     return [
         node.uname
         for node in cib.configuration.nodes
