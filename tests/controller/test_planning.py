@@ -6,6 +6,7 @@ import msgspec
 
 from hakeeper.cib import model as m
 from hakeeper.controller.planning import plan_transition
+from hakeeper.policy.digests import params_digest
 
 
 def online(node: str, *resources: m.ResourceHistory) -> m.NodeState:
@@ -43,11 +44,30 @@ WEB = m.Primitive(
 )
 
 
-def running(rsc: str, node: str) -> m.ResourceHistory:
+def last_op(
+    rsc: str,
+    operation: str,
+    *,
+    rc: int = 0,
+    node: str | None = None,
+    agent_type: str = "Dummy",
+    params: dict[str, str] | None = None,
+) -> m.ResourceHistory:
+    """A history of one operation (``params``: the digest it ran with)."""
     op = m.OpRecord(
-        id=f"{rsc}_last_0", operation="start", call_id=1, rc=0, transition_key="1:1:0:x", on_node=node
+        id=f"{rsc}_last_0",
+        operation=operation,
+        call_id=1,
+        rc=rc,
+        transition_key=f"1:1:{rc}:x",
+        on_node=node,
+        op_digest=params_digest(params) if params is not None else None,
     )
-    return m.ResourceHistory(id=rsc, klass="ocf", provider="heartbeat", type="Dummy", ops=[op])
+    return m.ResourceHistory(id=rsc, klass="ocf", provider="heartbeat", type=agent_type, ops=[op])
+
+
+def running(rsc: str, node: str) -> m.ResourceHistory:
+    return last_op(rsc, "start", node=node)
 
 
 def test_initial_start_carries_agent_params_and_timeout() -> None:
@@ -141,24 +161,10 @@ def test_params_inherited_from_the_group_and_the_operation_reach_the_agent() -> 
 
 
 def test_a_started_resource_whose_parameters_changed_is_restarted_once() -> None:
-    from hakeeper.policy.digests import params_digest
-
     def history(params: dict[str, str]) -> m.ResourceHistory:
-        op = m.OpRecord(
-            id="web_last_0",
-            operation="start",
-            call_id=1,
-            rc=0,
-            transition_key="1:1:0:x",
-            on_node="n1",
-            op_digest=params_digest(params),
-        )
-        return m.ResourceHistory(id="web", klass="ocf", provider="heartbeat", type="Dummy", ops=[op])
+        return last_op("web", "start", node="n1", params=params)
 
-    probed = m.OpRecord(id="web_last_0", operation="monitor", call_id=1, rc=7, transition_key="1:1:7:x")
-    n2 = online(
-        "n2", m.ResourceHistory(id="web", klass="ocf", provider="heartbeat", type="Dummy", ops=[probed])
-    )
+    n2 = online("n2", last_op("web", "monitor", rc=7))
     same = plan_transition(
         cluster(online("n1", history({"state": "/run/web.state"})), n2, resources=[WEB]), 0, 5
     )
@@ -195,20 +201,10 @@ def test_parameters_with_node_attribute_rules_are_resolved_for_the_node_the_acti
     assert start.node == "n2"
     assert start.params == {"ip": "10.0.0.10", "nic": "ens3"}
     # running there with exactly those parameters: nothing to restart (the digest is compared per node too)
-    from hakeeper.policy.digests import params_digest
-
-    op = m.OpRecord(
-        id="vip_last_0",
-        operation="start",
-        call_id=1,
-        rc=0,
-        transition_key="1:1:0:x",
-        on_node="n2",
-        op_digest=params_digest({"ip": "10.0.0.10", "nic": "ens3"}),
+    history = last_op(
+        "vip", "start", node="n2", agent_type="IPaddr2", params={"ip": "10.0.0.10", "nic": "ens3"}
     )
-    probe = m.OpRecord(id="vip_last_0", operation="monitor", call_id=1, rc=7, transition_key="1:1:7:x")
-    history = m.ResourceHistory(id="vip", klass="ocf", provider="heartbeat", type="IPaddr2", ops=[op])
-    probed = m.ResourceHistory(id="vip", klass="ocf", provider="heartbeat", type="IPaddr2", ops=[probe])
+    probed = last_op("vip", "monitor", rc=7, agent_type="IPaddr2")
     states = [online("n1", probed), online("n2", history)]
     running = msgspec.structs.replace(cib, status=m.Status(nodes=states))
     again = plan_transition(running, 1_700_000_000, 6)
