@@ -176,44 +176,33 @@ class ForkServerClient:
         if self._sock is None:
             return
         log.warning("built-in agent fork server: %s; actions run as fresh processes until it restarts", why)
-        assert self._loop is not None
-        self._loop.remove_reader(self._sock.fileno())
-        self._sock.close()
-        self._sock = None
         for reply in self._replies.values():
             if not reply.done():
                 reply.set_exception(ForkServerUnavailable(why))
-        self._fail_exits(why)
-        self._reap_process()
-
-    def _fail_exits(self, why: str) -> None:
-        for exited in self._exits.values():
-            if not exited.done():
-                exited.set_exception(ForkServerLost(why))
-                exited.exception()  # whoever waits still gets it; nobody waiting is not an error
-        self._exits.clear()
-
-    def _reap_process(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=1.0)
+        self._stop(why, grace_s=0.0)
 
     def close(self) -> None:
         """Stop the server (forked actions still running are left to the caller's cancellation)."""
+        self._stop("the LRM closed the fork server", grace_s=2.0)
+
+    def _stop(self, why: str, grace_s: float) -> None:
+        """Close our end, fail the exits still awaited, and see the server process gone: it leaves by itself
+        when our end closes, within ``grace_s``, or is killed."""
         if self._sock is not None:
             assert self._loop is not None
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
-        self._fail_exits("the LRM closed the fork server")
+        for exited in self._exits.values():
+            if not exited.done():
+                exited.set_exception(ForkServerLost(why))
+                exited.exception()  # whoever waits still gets it; nobody waiting is not an error
+        self._exits.clear()
         process, self._process = self._process, None
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=2.0)  # it exits on its own when the socket closes
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        if process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace_s)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
