@@ -9,6 +9,7 @@ import random
 import pytest
 
 from hakeeper.messaging.failure_detector import (
+    Beat,
     FailureDetector,
     FailureDetectorConfig,
     LinkDown,
@@ -45,11 +46,17 @@ class Net:
         self._queue: list[tuple[float, int, int, int, int, Ping | Pong]] = []
         self._seq = itertools.count()
         self.sent: list[tuple[int, int, Ping | Pong]] = []  # (src, dst, message) of everything sent
+        self.timer_pings: list[tuple[int, int]] = []  # (src, dst) of pings sent from tick(), not on a beat
+        self.beats: dict[int, list[float]] = {n: [] for n in ids}
 
-    def _handle(self, node: int, outputs: list) -> None:  # type: ignore[type-arg]
+    def _handle(self, node: int, outputs: list, by_timer: bool = False) -> None:  # type: ignore[type-arg]
         for out in outputs:
             if isinstance(out, SendPing | SendPong):
                 self._send(node, out.node, out.link, out.ping if isinstance(out, SendPing) else out.pong)
+                if by_timer and isinstance(out, SendPing):
+                    self.timer_pings.append((node, out.node))
+            elif isinstance(out, Beat):
+                self.beats[node].append(out.at)
             else:
                 self.events[node].append(out)
 
@@ -86,7 +93,7 @@ class Net:
                 else:
                     self._handle(dst, fd.on_pong(t, src, link, msg, boot))
             else:
-                self._handle(node, self.fds[node].tick(t))
+                self._handle(node, self.fds[node].tick(t), by_timer=True)
 
     def restart(self, node: int, links: int = 1) -> None:
         self.boots[node] += 1
@@ -301,10 +308,67 @@ def test_answerer_ignores_a_verdict_about_its_previous_boot() -> None:
     assert [type(o) for o in out] == [SendPong]
     assert not fd.is_up(1)
     out = fd.on_ping(0.1, 1, 0, Ping(2, up_for=5), boot=9)
-    assert [type(o) for o in out] == [SendPong, LinkUp, NodeJoined]
+    assert [type(o) for o in out] == [SendPong, LinkUp, NodeJoined, Beat]  # node 1 now gives the beat
 
 
 def test_a_ping_without_a_verdict_still_decodes() -> None:
     """A ping from a build before verdicts (one field) decodes with the link reported down."""
     old = link_message_encoder.encode(Pong(3)).replace(b"pong", b"ping")
     assert link_message_decoder.decode(old) == Ping(3, 0)
+
+
+def test_pings_follow_the_lowest_node_s_beat() -> None:
+    """Only the lowest-id node pings on its own timer; the others send their pings when its ping arrives,
+    so a node wakes up for its peers' packets and not also for timers of its own."""
+    config = FailureDetectorConfig()
+    net = Net(5, links=2, config=config)
+    net.run_until(1.0)
+    net.timer_pings.clear()
+    net.sent.clear()
+    net.run_until(3.0)
+    assert {src for src, _ in net.timer_pings} == {1}
+    pings = [(src, dst) for src, dst, msg in net.sent if isinstance(msg, Ping)]
+    intervals = 2.0 / config.heartbeat_interval
+    for src, dst in itertools.combinations(range(1, 6), 2):  # each pair and link, once per interval
+        assert 2 * (intervals - 1) <= pings.count((src, dst)) <= 2 * (intervals + 1)
+    for node in range(2, 6):  # one beat per interval (the second link's ping is the same beat)
+        beats = [at for at in net.beats[node] if at >= 1.0]
+        assert intervals - 1 <= len(beats) <= intervals + 1
+
+
+def test_the_next_node_keeps_time_when_the_lowest_dies() -> None:
+    config = FailureDetectorConfig()
+    net = Net(4, config=config)
+    net.run_until(1.0)
+    net.dead.add(1)
+    net.run_until(1.0 + config.link_timeout + 0.1)  # everyone has seen node 1 leave
+    assert all(not net.fds[n].is_up(1) for n in (2, 3, 4))
+    net.timer_pings.clear()
+    for events in net.events.values():
+        events.clear()
+    net.run_until(3.0)
+    assert {src for src, dst in net.timer_pings if dst != 1} == {2}  # knocking on node 1 aside
+    assert net.fds[3].beat_source() == 2 and net.fds[4].beat_source() == 2
+    assert not any(net.of(n, LinkDown) for n in (2, 3, 4))  # no link flapped on the hand-over
+
+
+def test_beat_keeps_detection_bounds_under_jitter() -> None:
+    """With packet delays that vary by more than the beat's lag, nodes fall back on their timers now and
+    then; no link flaps, and a dead node is still declared within the timeout."""
+    config = FailureDetectorConfig()
+    net = Net(3, config=config)
+    rng = random.Random(3)
+    jittery = net._send
+
+    def send(src: int, dst: int, link: int, msg: Ping | Pong) -> None:
+        net.delay = 0.001 + rng.random() * 0.03
+        jittery(src, dst, link, msg)
+
+    net._send = send  # type: ignore[method-assign]
+    net.run_until(5.0)
+    assert not any(net.of(n, LinkDown) for n in (1, 2, 3))
+    net.dead.add(2)
+    net.run_until(6.0)
+    for n in (1, 3):
+        [left] = net.of(n, NodeLeft)
+        assert left.at <= 5.0 + config.link_timeout + 0.04

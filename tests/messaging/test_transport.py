@@ -208,6 +208,35 @@ async def test_alarm_runs_jobs_due_together_in_one_wake_up_in_order(caplog: pyte
         alarm.close()
 
 
+async def test_alarm_follows_the_beat_and_drops_the_wake_up_it_no_longer_needs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.get_running_loop()
+    alarm = Alarm()
+    start = loop.time()
+    due = {"tick": start + 30, "other": start + 60}
+    runs: list[tuple[str, float]] = []
+
+    def on_beat(now: float) -> None:  # runs on the beat and moves its deadline one interval on
+        runs.append(("tick", now))
+        due["tick"] = now + 45
+
+    def broken(now: float) -> None:
+        raise RuntimeError("a failing beat handler")
+
+    try:
+        alarm.add(lambda: due["tick"], lambda now: runs.append(("timer", now)), on_beat=on_beat)
+        alarm.add(lambda: due["other"], lambda now: None, on_beat=broken)
+        assert alarm.next_wake == start + 30
+        alarm.beat(start + 1)
+        assert runs == [("tick", start + 1)]
+        assert alarm.next_wake == start + 46  # later than before: the old wake-up is gone
+        assert "a beat handler failed" in caplog.text  # and did not stop the re-arming
+    finally:
+        alarm.close()
+    assert alarm.next_wake == float("inf")
+
+
 async def test_node_with_wrong_key_is_rejected_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="hakeeper.messaging.transport")
     async with cluster(3, keys={3: WRONG_KEY}) as nodes:

@@ -20,6 +20,11 @@ A detector built without its node id pings every peer (both ends then ping, as t
 A node is up while any of its links is up. A peer that comes back with a newer boot id has restarted:
 it is reported as having left (its state was lost) and joins again through the normal hysteresis.
 
+Pings keep to one phase cluster-wide (see :mod:`hakeeper.messaging.cadence`): the lowest-id node that is up
+pings on its own timer, and every other node sends its pings when that node's ping (the *beat*) arrives,
+so a node wakes up about once per peer and interval rather than also on timers of its own. Each beat is
+reported (``Beat``) for the node's other periodic work to follow.
+
 Drive it with ``tick(now)`` at ``next_deadline()`` and feed it pings and pongs as they arrive; it returns
 the pings and pongs to send and the membership events, each stamped with the time it was observed.
 """
@@ -30,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
+
+from hakeeper.messaging.cadence import Cadence
 
 MAX_LINKS = 8
 
@@ -113,8 +120,15 @@ class NodeLeft:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """The beat (a ping from the lowest-id peer that is up) arrived: periodic work may run now."""
+
+    at: float
+
+
 MembershipEvent = LinkUp | LinkDown | NodeJoined | NodeLeft
-Output = SendPing | SendPong | MembershipEvent
+Output = SendPing | SendPong | Beat | MembershipEvent
 
 
 # --- state ----------------------------------------------------------------------------------------
@@ -122,7 +136,7 @@ Output = SendPing | SendPong | MembershipEvent
 
 @dataclass
 class _Link:
-    next_ping_at: float
+    pings: Cadence
     pinger: bool  # this end pings; otherwise it answers and follows the pinger's verdict
     up: bool = False
     last_ping_at: float = 0.0  # answerer: when the last ping arrived
@@ -168,7 +182,10 @@ class FailureDetector:
                     f"node {node} needs between 1 and {MAX_LINKS} links numbered 0-{MAX_LINKS - 1}"
                 )
             pinger = node_id < node
-            self._peers[node] = _Peer({i: _Link(next_ping_at=now, pinger=pinger) for i in ids})
+            interval = self.config.heartbeat_interval
+            self._peers[node] = _Peer({i: _Link(Cadence(interval, now), pinger=pinger) for i in ids})
+        self._lower = sorted(n for n in self._peers if n < node_id)  # the candidates for the beat
+        self._last_beat = float("-inf")
 
     # --- queries ----------------------------------------------------------------------------------
 
@@ -195,12 +212,13 @@ class FailureDetector:
         for peer in self._peers.values():
             for link in peer.links.values():
                 if not link.up:
-                    due = link.next_ping_at
+                    due = link.pings.next_at
                 elif not link.pinger:
                     due = link.last_ping_at + timeout
                 else:
                     expiry = link.last_pong_at + timeout
-                    due = link.next_ping_at if link.next_ping_at < expiry else expiry
+                    next_ping = link.pings.next_at
+                    due = next_ping if next_ping < expiry else expiry
                 if due < soonest:
                     soonest = due
         return soonest
@@ -243,7 +261,21 @@ class FailureDetector:
             self._link_down(node, link, state, now, f"node {node} gets no answers on it", out)
             if not peer.up:
                 out.append(NodeLeft(node, now, "no answer on any link"))
+        if (
+            peer.up
+            and node == self.beat_source()
+            and now - self._last_beat >= self.config.heartbeat_interval / 2
+        ):
+            self._follow_beat(now, out)  # once per beat: its pings on the other links are the same beat
         return out
+
+    def beat_source(self) -> int | None:
+        """The peer whose pings this node's periodic work follows: the lowest-id one that is up, if its id
+        is below ours (otherwise this node keeps time itself)."""
+        for node in self._lower:
+            if self._peers[node].up:
+                return node
+        return None
 
     def on_pong(self, now: float, node: int, link: int, pong: Pong, boot: int) -> list[Output]:
         """A peer answered one of our pings on ``link``."""
@@ -267,16 +299,26 @@ class FailureDetector:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    def _follow_beat(self, now: float, out: list[Output]) -> None:
+        self._last_beat = now
+        out.append(Beat(now))
+        interval = self.config.heartbeat_interval
+        for node, peer in self._peers.items():
+            for number, link in peer.links.items():
+                if link.pinger and link.pings.on_beat(now, interval):
+                    self._ping(node, peer, number, link, now, out)
+
     def _maybe_ping(
         self, node: int, peer: _Peer, number: int, link: _Link, now: float, out: list[Output]
     ) -> None:
-        if now < link.next_ping_at:
+        if now < link.pings.next_at:
             return
+        link.pings.ran(now)
+        self._ping(node, peer, number, link, now, out)
+
+    def _ping(self, node: int, peer: _Peer, number: int, link: _Link, now: float, out: list[Output]) -> None:
         link.ping_seq += 1
         link.sent_at[link.ping_seq] = now
-        interval = self.config.heartbeat_interval
-        # Keep the cadence, but after a stall (a paused process) restart it rather than send a burst.
-        link.next_ping_at = max(link.next_ping_at + interval, now + interval / 2)
         verdict = peer.boot if link.up and peer.boot is not None else 0
         out.append(SendPing(node, number, Ping(link.ping_seq, verdict)))
 

@@ -33,6 +33,7 @@ from hakeeper.messaging.api import (
     ProposalError,
     ProposalTimeout,
 )
+from hakeeper.messaging.cadence import Cadence
 from hakeeper.messaging.failure_detector import FailureDetectorConfig, MembershipEvent
 from hakeeper.messaging.node_core import NodeCore, NodeCoreConfig, ProposalDone, WitnessSend
 from hakeeper.messaging.quorum import Quorum, QuorumConfig, QuorumState
@@ -209,7 +210,7 @@ class MessageService:
         self._storage: SqliteStorage | None = None
         self._core: NodeCore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._next_tick = float("inf")
+        self._ticks = Cadence(config.tick_interval, float("inf"))
         self._futures: dict[int, asyncio.Future[int]] = {}
         self._tokens = itertools.count(1)
         self._pump_scheduled = False
@@ -230,9 +231,10 @@ class MessageService:
             storage.close()
             raise
         self._pacer = FramePacer(loop, lambda peer, frame: self.transport.send(peer, Channel.RAFT, frame))
-        # Ticks on the pings' grid (same start, same interval by default): one wake-up serves both.
-        self._next_tick = self.transport.started_at + self.config.tick_interval
-        self._alarm.add(lambda: self._next_tick, self._on_tick)
+        # Ticks on the pings' grid (same start, same interval by default), and on the beat once the failure
+        # detector hears one: one wake-up serves both.
+        self._ticks.next_at = self.transport.started_at + self.config.tick_interval
+        self._alarm.add(lambda: self._ticks.next_at, self._on_tick, on_beat=self._on_beat)
         if self.config.witness is not None:
             self._alarm.add(lambda: self.core.quorum.next_deadline(), self._on_quorum_deadline)
         self._kick()
@@ -391,12 +393,14 @@ class MessageService:
         self._kick()
 
     def _on_tick(self, now: float) -> None:
-        interval = self.config.tick_interval
-        # Keep the cadence, but after a stall (a paused process) restart it rather than tick in a burst:
-        # the failure detector's rule for its pings, so both stay on one grid.
-        self._next_tick = max(self._next_tick + interval, now + interval / 2)
+        self._ticks.ran(now)
         self.core.tick()
         self._pump()
+
+    def _on_beat(self, now: float) -> None:
+        if self._ticks.on_beat(now, self.config.heartbeat_interval):
+            self.core.tick()
+            self._pump()
 
     def _on_quorum_deadline(self, now: float) -> None:
         self.core.quorum_tick(now)
