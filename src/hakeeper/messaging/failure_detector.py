@@ -305,7 +305,8 @@ class FailureDetector:
         interval = self.config.heartbeat_interval
         for node, peer in self._peers.items():
             for number, link in peer.links.items():
-                if link.pinger and link.pings.on_beat(now, interval):
+                # Our pings, and our knocks on links whose other end does not hear us (see tick).
+                if (link.pinger or not link.up) and link.pings.on_beat(now, interval):
                     self._ping(node, peer, number, link, now, out)
 
     def _maybe_ping(
@@ -317,6 +318,7 @@ class FailureDetector:
         self._ping(node, peer, number, link, now, out)
 
     def _ping(self, node: int, peer: _Peer, number: int, link: _Link, now: float, out: list[Output]) -> None:
+        self._forget_old_pings(link, now)  # a pong later than the timeout counts for nothing
         link.ping_seq += 1
         link.sent_at[link.ping_seq] = now
         verdict = peer.boot if link.up and peer.boot is not None else 0
@@ -330,7 +332,6 @@ class FailureDetector:
             if now >= link.last_ping_at + timeout:
                 self._link_down(node, number, link, now, f"no ping for {timeout:g} s", out)
             return
-        self._forget_old_pings(link, now)
         self._maybe_ping(node, peer, number, link, now, out)  # knock until the pinger brings the link up
 
     def _forget_old_pings(self, link: _Link, now: float) -> None:
@@ -340,7 +341,6 @@ class FailureDetector:
 
     def _expire(self, node: int, number: int, link: _Link, now: float, out: list[Output]) -> None:
         timeout = self.config.link_timeout
-        self._forget_old_pings(link, now)
         if link.up and now >= link.last_pong_at + timeout:  # the same sum as next_deadline: no FP gap
             self._link_down(node, number, link, now, f"no pong for {timeout:g} s", out)
 
