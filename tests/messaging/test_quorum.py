@@ -229,3 +229,18 @@ def test_report_sent_on_view_change_and_periodically() -> None:
     assert q.next_deadline() == pytest.approx(0.1)
     reports = [o for o in q.set_members(0.06, {1, 2}) if isinstance(o, SendWitnessReport)]
     assert reports and reports[0].report.view == [1, 2]
+    assert q.next_deadline() == pytest.approx(0.1)  # a report on a change keeps the periodic grid
+
+
+def test_periodic_reports_follow_the_beat() -> None:
+    """A node that hears the beat sends its periodic report in that wake-up, not on a timer of its own."""
+    q = Quorum(2, QuorumConfig({1: 1, 2: 1}, witness=True, witness_report_interval=0.1), now=0.0)
+    q.report_from(0.03)
+    assert q.next_deadline() == pytest.approx(0.03)
+    assert reports(q.on_beat(0.01, 0.1)) != []  # due within half a beat: it goes with this one
+    beats = [0.11, 0.21, 0.31]
+    assert all(len(reports(q.on_beat(at, 0.1))) == 1 for at in beats)
+    assert 0.31 < q.next_deadline() < 0.31 + 0.15  # the timer waits just past the next beat
+    assert reports(q.tick(0.35)) == []  # nothing due between beats
+    quiet = Quorum(2, QuorumConfig({1: 1, 2: 1}), now=0.0)
+    assert quiet.on_beat(0.0, 0.1) == []  # no witness: nothing to report

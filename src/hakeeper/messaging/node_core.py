@@ -309,6 +309,9 @@ class NodeCore:
     def quorum_tick(self, now: float) -> None:
         self._quorum_outputs(self.quorum.tick(now))
 
+    def quorum_beat(self, now: float, beat_interval: float) -> None:
+        self._quorum_outputs(self.quorum.on_beat(now, beat_interval))
+
     def fencing_confirmed(self, now: float, node: int) -> None:
         self._quorum_outputs(self.quorum.fencing_confirmed(now, node))
 

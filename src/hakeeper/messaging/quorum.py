@@ -9,7 +9,8 @@ Rules (votequorum's, see corosync ``votequorum.5``):
 * ``two_node`` (implies ``wait_for_all``): both nodes together are quorate; a lone survivor is quorate only
   after the CRM confirms its peer was fenced (``fencing_confirmed``), so two halves can never both run
   resources. The confirmation is forgotten when the peer rejoins;
-* witness: the node reports its view to the witness every ``witness_report_interval`` and on every change;
+* witness: the node reports its view to the witness every ``witness_report_interval`` (on the failure
+  detector's beat once there is one, see :mod:`hakeeper.messaging.cadence`) and on every change;
   the witness vote counts only while its last reply is younger than ``witness_reply_timeout`` and granted
   the vote for exactly the node's current view. Keep ``witness_reply_timeout`` below the witness's
   ``--report-timeout`` (defaults 0.4 s and 0.6 s): that gap is what keeps two sides from counting the
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from hakeeper.messaging.cadence import Cadence
 from hakeeper.messaging.witness import WitnessReply, WitnessReport
 
 
@@ -96,7 +98,7 @@ QuorumOutput = QuorumChanged | SendWitnessReport
 
 @dataclass
 class _WitnessClient:
-    next_report_at: float
+    reports: Cadence  # the periodic ones; a report on a change of view does not move them
     report_seq: int = 0
     sent_at: dict[int, float] = field(default_factory=dict)  # reports still waiting for an answer
     reply_seq: int = 0
@@ -114,7 +116,8 @@ class Quorum:
         self._members = frozenset({local})
         self._seen_all = False
         self._fenced: set[int] = set()
-        self._witness = _WitnessClient(next_report_at=now) if config.witness else None
+        interval = config.witness_report_interval
+        self._witness = _WitnessClient(Cadence(interval, now)) if config.witness else None
         self.state = self._compute(now)
 
     # --- inputs -----------------------------------------------------------------------------------
@@ -159,15 +162,28 @@ class Quorum:
         if w is not None:
             if w.valid_until is not None and now >= w.valid_until:
                 w.valid_until, w.granted = None, False  # the witness went silent: its vote lapses
-            if now >= w.next_report_at:
+            if now >= w.reports.next_at:
+                w.reports.ran(now)
                 out.append(self._report(now))
         return out + self._update(now)
+
+    def on_beat(self, now: float, beat_interval: float) -> list[QuorumOutput]:
+        """The failure detector's beat arrived: the periodic report goes with it when due about now."""
+        w = self._witness
+        if w is None or not w.reports.on_beat(now, beat_interval):
+            return []
+        return [self._report(now)]
+
+    def report_from(self, when: float) -> None:
+        """Send the periodic reports on the grid that starts at ``when`` (the node's pings')."""
+        if self._witness is not None:
+            self._witness.reports.next_at = when
 
     def next_deadline(self) -> float:
         w = self._witness
         if w is None:
             return float("inf")
-        return min(w.next_report_at, w.valid_until if w.valid_until is not None else float("inf"))
+        return min(w.reports.next_at, w.valid_until if w.valid_until is not None else float("inf"))
 
     # --- state ------------------------------------------------------------------------------------
 
@@ -179,7 +195,6 @@ class Quorum:
             del w.sent_at[seq]  # an answer to it could no longer count anyway
         w.report_seq += 1
         w.sent_at[w.report_seq] = now
-        w.next_report_at = now + self.config.witness_report_interval
         return SendWitnessReport(WitnessReport(sorted(self._members), w.report_seq))
 
     def _update(self, now: float) -> list[QuorumOutput]:

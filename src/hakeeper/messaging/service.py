@@ -236,6 +236,7 @@ class MessageService:
         self._ticks.next_at = self.transport.started_at + self.config.tick_interval
         self._alarm.add(lambda: self._ticks.next_at, self._on_tick, on_beat=self._on_beat)
         if self.config.witness is not None:
+            self.core.quorum.report_from(self.transport.started_at)  # the pings' grid too
             self._alarm.add(lambda: self.core.quorum.next_deadline(), self._on_quorum_deadline)
         self._kick()
 
@@ -398,8 +399,13 @@ class MessageService:
         self._pump()
 
     def _on_beat(self, now: float) -> None:
-        if self._ticks.on_beat(now, self.config.heartbeat_interval):
+        beat_interval = self.config.heartbeat_interval
+        ticked = self._ticks.on_beat(now, beat_interval)
+        if ticked:
             self.core.tick()
+        if self.config.witness is not None:
+            self.core.quorum_beat(now, beat_interval)
+        if ticked or self.config.witness is not None:
             self._pump()
 
     def _on_quorum_deadline(self, now: float) -> None:
