@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from hakeeper.messaging.bench import ClusterFiles, NodeProc, find_leader, write_cluster
+from hakeeper.messaging.bench import ClusterFiles, NodeProc, find_leader, start_witness, write_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -120,26 +118,8 @@ async def test_a_node_with_the_wrong_key_is_rejected_and_counted(tmp_path: Path)
 
 async def test_two_nodes_and_a_witness_survive_either_node_killed(tmp_path: Path) -> None:
     files = write_cluster(tmp_path, 2, net=46, witness=True, timers=TIMERS)
-    assert files.witness is not None and files.key_file is not None
-    host, port = files.witness
-    witness = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from hakeeper.cli.main import main; main()",
-        "witness",
-        "--listen",
-        f"{host}:{port}",
-        "--key",
-        str(files.key_file),
-        "--cluster",
-        "bench",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    witness = await start_witness(files)
     try:
-        assert witness.stdout is not None
-        assert b"listening" in await witness.stdout.readline()
         async with processes(files) as nodes:
             expected: list[str] = []
             for a, b in (nodes, nodes[::-1]):

@@ -4,7 +4,8 @@
 (:mod:`hakeeper.messaging.node_main`) on 127.0.x.y addresses with default timers and measures: commit
 latency p50/p99 (one proposal at a time at the leader), batched throughput (many proposals in flight),
 the time until the leader's failure detector declares a killed (SIGKILL) node gone, and idle CPU and RSS
-per node. It prints a line per figure and, last, one JSON object with all of them.
+per node. Then it measures idle CPU of the common small cluster too: 2 nodes and a witness. It prints a line
+per figure and, last, one JSON object with all of them.
 """
 
 from __future__ import annotations
@@ -241,6 +242,66 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def idle_cpu(pids: dict[str, int], seconds: float) -> dict[str, float]:
+    """Percent of a core each process uses over ``seconds`` of doing nothing asked of it."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - started
+    return {name: 100 * (cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()}
+
+
+async def start_witness(files: ClusterFiles) -> asyncio.subprocess.Process:
+    """``hakeeper witness`` for the cluster in ``files``, returned once it listens."""
+    assert files.witness is not None and files.key_file is not None
+    host, port = files.witness
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from hakeeper.cli.main import main; main()",
+        "witness",
+        "--listen",
+        f"{host}:{port}",
+        "--key",
+        str(files.key_file),
+        "--cluster",
+        "bench",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    except TimeoutError:
+        line = b""
+    if b"listening" not in line:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"the witness did not start (it said {line!r})")
+    return proc
+
+
+async def run_witness_idle(root: Path, idle_s: float) -> dict[str, float]:
+    """Idle CPU of 2 nodes and a witness, each a process of its own."""
+    files = write_cluster(root, 2, net=34, witness=True)
+    witness = await start_witness(files)
+    nodes = [NodeProc(n, files.node_configs[n], commit_events=False) for n in files.names]
+    try:
+        for node in nodes:
+            await node.start()
+        await find_leader(nodes)
+        await wait_quorate(nodes)
+        await asyncio.sleep(1.0)
+        return await idle_cpu({n.name: n.pid for n in nodes} | {"witness": witness.pid}, idle_s)
+    finally:
+        for node in nodes:
+            await node.stop()
+        witness.terminate()
+        await witness.wait()
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -264,11 +325,7 @@ async def run_bench(root: Path, latency_n: int, throughput_n: int, inflight: int
             f"throughput: {tput['per_second']:.0f} commits/s ({throughput_n} commits, {inflight} in flight)"
         )
         await asyncio.sleep(1.0)  # let the followers settle after the burst
-        before = {n.pid: cpu_seconds(n.pid) for n in nodes}
-        started = time.monotonic()
-        await asyncio.sleep(idle_s)
-        elapsed = time.monotonic() - started
-        idle = {n.name: 100 * (cpu_seconds(n.pid) - before[n.pid]) / elapsed for n in nodes}
+        idle = await idle_cpu({n.name: n.pid for n in nodes}, idle_s)
         rss = {n.name: rss_mb(n.pid) for n in nodes}
         print("idle CPU (% of a core): " + ", ".join(f"{k} {v:.2f}" for k, v in idle.items()))
         print("RSS (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in rss.items()))
@@ -334,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Path(tmp), args.latency_commits, args.throughput_commits, args.in_flight, args.idle_seconds
             )
         )
+        small = asyncio.run(run_witness_idle(Path(tmp) / "witness", args.idle_seconds))
+    print("idle CPU, 2 nodes + witness (% of a core): " + ", ".join(f"{k} {v:.2f}" for k, v in small.items()))
+    result["idle_cpu_percent_two_nodes_and_witness"] = {k: round(v, 2) for k, v in small.items()}
     result["targets"] = TARGETS
     print(json.dumps(result))
     return 0
