@@ -45,7 +45,7 @@ from hakeeper.daemon.cib_state import Applied, CibStateMachine, LogEntry, encode
 from hakeeper.daemon.config import DaemonConfig
 from hakeeper.daemon.handle import DaemonHandle
 from hakeeper.daemon.selffence import SelfFenceError, SelfFencing
-from hakeeper.daemon.shutdown import DaemonShutdown, ignore_termination
+from hakeeper.daemon.shutdown import DaemonShutdown, setup_worker
 from hakeeper.fencing.agent import AgentRunner
 from hakeeper.fencing.devices import devices_from_config
 from hakeeper.fencing.fencer import Fencer, FencingFinished, FencingPlanned, RunDevice
@@ -159,7 +159,7 @@ class NodeDaemon:
         ctx = multiprocessing.get_context("spawn")
         self.shutdown.attach(stop)
         self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=ctx, initializer=ignore_termination
+            max_workers=1, mp_context=ctx, initializer=setup_worker, initargs=(os.getpid(),)
         )
         # pre-warm: spawn the worker and import the policy engine now (an empty plan), on every node, so a
         # node that becomes DC after a failure plans at once instead of paying ~0.5 s of process start-up

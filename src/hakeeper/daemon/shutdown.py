@@ -7,7 +7,9 @@ the CIB) starts it; a second SIGTERM or SIGINT stops the daemon at once, as an o
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -22,12 +24,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("hakeeper.daemon")
 
 
-def ignore_termination() -> None:
-    """For the daemon's worker processes: SIGTERM/SIGINT sent to the whole process group (systemd, a
-    terminal's Ctrl-C) must not kill the policy engine in the middle of a clean shutdown; the daemon ends
-    its workers itself."""
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def setup_worker(daemon_pid: int) -> None:
+    """For the daemon's worker processes. SIGTERM/SIGINT sent to the whole process group (systemd, a
+    terminal's Ctrl-C) must not kill the policy engine in the middle of a clean shutdown: the daemon ends
+    its workers itself. If the daemon dies without doing so (SIGKILL, a crash), the kernel kills the worker
+    too; a worker waiting on its queue would otherwise never notice and stay behind after every crash."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        failed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0
+    except (OSError, AttributeError):  # not Linux: the worker ends when the daemon closes its pool
+        failed = True
+    if failed:
+        log.warning("a worker cannot ask to die with the daemon: a crashed daemon may leave it behind")
+    if os.getppid() != daemon_pid:  # the daemon died before we asked
+        os._exit(1)
 
 
 class DaemonShutdown:
