@@ -159,3 +159,16 @@ def test_a_broken_tokens_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / TOKENS_FILE).write_text("{not json")
     result = CliRunner().invoke(token, ["list", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1 and "unreadable" in result.output and TOKENS_FILE in result.output
+
+
+async def test_responses_carry_a_date(served: Served) -> None:
+    """The embedded server refreshes its Date header on its own once-a-second tick (not uvicorn's ten)."""
+
+    def get() -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(served.path))
+            s.sendall(b"GET /api/v1/whoami HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+            return b"".join(iter(lambda: s.recv(65536), b""))
+
+    head = (await asyncio.to_thread(get)).split(b"\r\n\r\n", 1)[0].lower()
+    assert b"\r\ndate: " in head and b" gmt" in head

@@ -325,3 +325,28 @@ async def test_a_failing_application_stops_the_node_instead_of_diverging(tmp_pat
         assert victim.app.data == [b"fine"]
         with pytest.raises(ServiceStopped, match="cannot apply this entry"):
             await victim.service.propose(b"more")
+
+
+async def test_periodic_work_of_the_layers_above(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``every``: the CRM's periodic work on the message layer's timer and beat; a failing run is logged
+    and the next one comes, and the function it returns stops it."""
+    async with cluster(tmp_path, 3, net=12) as c:
+        await c.wait_leader()
+        runs: dict[int, list[float]] = {1: [], 3: []}  # node 1 keeps time, node 3 follows its beat
+
+        def work(node: int) -> Callable[[float], None]:
+            def run(now: float) -> None:
+                runs[node].append(now)
+                if len(runs[node]) == 2:
+                    raise RuntimeError("a failing periodic job")
+
+            return run
+
+        stops = [c.nodes[n].service.every(0.1, work(n)) for n in runs]
+        await wait_for(lambda: all(len(r) >= 5 for r in runs.values()))
+        assert "a failing periodic job" in caplog.text
+        for stop in stops:
+            stop()
+        counts = {n: len(r) for n, r in runs.items()}
+        await asyncio.sleep(0.3)
+        assert {n: len(r) for n, r in runs.items()} == counts

@@ -123,6 +123,7 @@ class NodeDaemon:
         self.selffence = SelfFencing(config, node_name, lambda: len(self.member.active))
         self._unrecorded_fences: list[m.FenceEvent] = []  # fenced without a quorate DC: recorded later
         self._was_quorate = False
+        self._last_resend = 0.0  # when the member last re-sent what the DC has not answered
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -178,16 +179,19 @@ class NodeDaemon:
         self.lrm = LocalResourceManager(lrm_config, registry)
         self.service = MessageService(self._service_config(), self.app, self._on_message_event)
         api: list[RunningServer] = []
+        stop_ticks: Callable[[], None] = lambda: None  # noqa: E731
         try:
             async with self.lrm:
                 await self.service.start()
                 api = await self._start_api()
                 log.info("%s started (node id %d)", self.name, self.me.id)
                 self._spawn(self._lrm_events())
-                self._spawn(self._ticker())
+                self._last_resend = time.monotonic()
+                stop_ticks = self.service.every(TICK_S, self._tick)  # on the message layer's beat
                 self._spawn(self.selffence.run())
                 await stop.wait()
         finally:
+            stop_ticks()
             if stop.is_set():
                 self.selffence.close()  # a clean stop; a crash leaves the watchdog armed, and it resets us
             for server in api:
@@ -669,17 +673,14 @@ class NodeDaemon:
             elif isinstance(event, AttributeUpdate):
                 self._run_member(self.member.on_attribute(event))
 
-    async def _ticker(self) -> None:
-        last_resend = time.monotonic()
-        while True:
-            await asyncio.sleep(TICK_S)
-            self._run_dc(self.dc.tick(self._now_ms()))
-            self.shutdown.tick()
-            if self.fencer is not None and self.leader == self.name:
-                self._run_fencer(self.fencer.tick(time.monotonic(), time.time()))
-            if time.monotonic() - last_resend >= RESEND_S:
-                last_resend = time.monotonic()
-                self._run_member(self.member.dc_changed(self.leader))
+    def _tick(self, _now: float) -> None:
+        self._run_dc(self.dc.tick(self._now_ms()))
+        self.shutdown.tick()
+        if self.fencer is not None and self.leader == self.name:
+            self._run_fencer(self.fencer.tick(time.monotonic(), time.time()))
+        if time.monotonic() - self._last_resend >= RESEND_S:
+            self._last_resend = time.monotonic()
+            self._run_member(self.member.dc_changed(self.leader))
 
     def _property(self, name: str, default: str) -> str:
         props = cluster_properties(self.cib.configuration.properties, int(time.time()))

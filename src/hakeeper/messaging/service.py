@@ -364,6 +364,25 @@ class MessageService:
         self._dispatch(self.core.take_outputs())
         self._kick()
 
+    def every(self, interval: float, run: Callable[[float], None]) -> Callable[[], None]:
+        """Run ``run(now)`` every ``interval`` seconds from now on, for the layers above: on this node's one
+        timer, and on the failure detector's beat once there is one (see :mod:`hakeeper.messaging.cadence`),
+        so their periodic work costs no wake-ups of its own. Its messages leave with the beat's answers. An
+        exception is logged, and the next run comes all the same. Returns what stops it."""
+        cadence = Cadence(interval, self._now() + interval)
+        beat_interval = self.config.heartbeat_interval
+
+        def on_deadline(now: float) -> None:
+            cadence.ran(now)
+            run(now)
+
+        def on_beat(now: float) -> None:
+            if cadence.on_beat(now, beat_interval):
+                run(now)
+
+        self._alarm.add(lambda: cadence.next_at, on_deadline, on_beat=on_beat)
+        return lambda: self._alarm.remove(on_deadline, on_beat=on_beat)
+
     # --- inputs -----------------------------------------------------------------------------------
 
     def _now(self) -> float:

@@ -116,9 +116,12 @@ class Alarm:
             self._beat_handlers.append(on_beat)
         self.wake_by(deadline())
 
-    def remove(self, run: Job, after: Callable[[], None] | None = None) -> None:
+    def remove(
+        self, run: Job, after: Callable[[], None] | None = None, on_beat: BeatHandler | None = None
+    ) -> None:
         self._jobs = [job for job in self._jobs if job[1] != run]
         self._after = [hook for hook in self._after if hook != after]
+        self._beat_handlers = [handler for handler in self._beat_handlers if handler != on_beat]
 
     def beat(self, now: float) -> None:
         """The beat arrived (the caller holds what the handlers send and flushes it afterwards)."""
