@@ -82,3 +82,12 @@ def test_a_stall_restarts_the_cadence_instead_of_a_burst() -> None:
     cadence = Cadence(BEAT, 0.1)
     cadence.ran(5.0)  # the process was paused for five seconds
     assert cadence.next_at == pytest.approx(5.05)
+
+
+def test_beats_faster_than_ours_cannot_starve_the_job() -> None:
+    """A peer with a heartbeat interval half ours: the job is moved at most once between runs."""
+    cadence = Cadence(BEAT, 0.0)
+    on_beat, on_timer = drive(cadence, [0.05 * k + 0.001 for k in range(1, 200)], 10.0)
+    runs = sorted(on_beat + on_timer)
+    gaps = [b - a for a, b in itertools.pairwise(runs)]
+    assert len(runs) >= 10.0 / (2 * BEAT) and max(gaps) <= 2 * BEAT + 1e-9

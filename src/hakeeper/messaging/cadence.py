@@ -12,7 +12,8 @@ The deadline stays the backstop: work that finds no beat runs on time all the sa
 locked on waits only a little longer than an interval (``BEAT_LAG``) for the next beat before running
 alone. Locking on costs at most one early run (by up to half a beat) or one late run (by up to half a beat
 and the lag); after that the work runs once per beat, which is once per interval when, as by default, the
-work's interval is the beat's.
+work's interval is the beat's. Beats that come faster than expected (a peer configured with a shorter
+heartbeat interval) cannot hold the work off: it is moved at most once between two runs.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class Cadence:
 
     interval: float
     next_at: float
+    postponed: bool = False  # since the job last ran: once only, or beats faster than ours would starve it
 
     def ran(self, now: float) -> None:
         """The job ran at its deadline. Keep the cadence, but after a stall (a paused process) restart it
         rather than run in a burst."""
         self.next_at = max(self.next_at + self.interval, now + self.interval / 2)
+        self.postponed = False
 
     def on_beat(self, now: float, beat_interval: float) -> bool:
         """A beat arrived at ``now``: True when the job should run now (its deadline is then moved to just
@@ -43,7 +46,9 @@ class Cadence:
         lead = self.next_at - now
         if lead <= beat_interval / 2:
             self.next_at = now + self.interval + beat_interval * BEAT_LAG
+            self.postponed = False
             return True
-        if lead < beat_interval:
+        if lead < beat_interval and not self.postponed:
             self.next_at = now + beat_interval * (1 + BEAT_LAG)
+            self.postponed = True
         return False
