@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -65,8 +68,8 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
     """A process group standing for a node (a shell with a child)."""
     proc = subprocess.Popen(["sh", "-c", "sleep 300 & wait"], start_new_session=True)
     yield proc
-    if proc.poll() is None:
-        proc.kill()
+    with contextlib.suppress(ProcessLookupError):  # the whole group: the shell's child too
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
