@@ -231,6 +231,14 @@ async def wait_quorate(nodes: Sequence[NodeProc], timeout: float = 15.0) -> None
             await asyncio.sleep(0.05)
 
 
+async def wait_all_up(nodes: Sequence[NodeProc], timeout: float = 15.0) -> None:
+    """Until every running node's failure detector sees all the others up."""
+    ids = {n.id for n in nodes if n.running}
+    async with asyncio.timeout(timeout):
+        while not all([set((await n.status())["up"]) == ids - {n.id} for n in nodes if n.running]):
+            await asyncio.sleep(0.05)
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of all the process's threads: from the scheduler's nanosecond counters where the kernel
     keeps them, else from utime + stime (10 ms clock ticks)."""
@@ -361,9 +369,14 @@ def _checked(reply: Record) -> Record:
 
 
 async def measure_failover(nodes: Sequence[NodeProc], stopped: NodeProc, leader: NodeProc) -> float:
-    """Bring ``stopped`` back, then SIGKILL the leader: milliseconds until a survivor knows a new leader."""
+    """Bring ``stopped`` back, then SIGKILL the leader: milliseconds until a survivor knows a new leader.
+
+    The kill waits until every node's failure detector sees every other node up: a node that restarted
+    moments ago and has not yet seen the leader up gets no verdict that it went down, and keeps refusing
+    votes until its own election timeout (correct, but not the steady-state failover measured here)."""
     await stopped.start()
     await find_leader(nodes)
+    await wait_all_up(nodes)
     survivors = [n for n in nodes if n is not leader]
     killed_at = await leader.kill()
 
