@@ -91,3 +91,12 @@ def test_beats_faster_than_ours_cannot_starve_the_job() -> None:
     runs = sorted(on_beat + on_timer)
     gaps = [b - a for a, b in itertools.pairwise(runs)]
     assert len(runs) >= 10.0 / (2 * BEAT) and max(gaps) <= 2 * BEAT + 1e-9
+
+
+@pytest.mark.parametrize("interval", [0.15, 0.25, 0.05])
+def test_an_interval_that_is_not_a_whole_number_of_beats_keeps_its_own_timer(interval: float) -> None:
+    """Following the beat would round the interval (a Raft tick of 15 ms on 10 ms beats would come every
+    20 ms, and elections take a third longer): such a job keeps its own rate on its timer."""
+    cadence = Cadence(interval, 0.003)
+    on_beat, on_timer = drive(cadence, [0.1 * k + 0.0003 for k in range(1, 100)], 10.0)
+    assert on_beat == [] and len(on_timer) == pytest.approx(10.0 / interval, abs=1)

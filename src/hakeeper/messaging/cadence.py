@@ -11,9 +11,10 @@ every other node's work lands in the wake-up that the beat's ping causes.
 The deadline stays the backstop: work that finds no beat runs on time all the same, and one that has
 locked on waits only a little longer than an interval (``BEAT_LAG``) for the next beat before running
 alone. Locking on costs at most one early run (by up to half a beat) or one late run (by up to half a beat
-and the lag); after that the work runs once per beat, which is once per interval when, as by default, the
-work's interval is the beat's. Beats that come faster than expected (a peer configured with a shorter
-heartbeat interval) cannot hold the work off: it is moved at most once between two runs.
+and the lag); after that the work runs once every beat (or every n-th beat for an interval of n beats).
+Work whose interval is not a whole number of beats keeps to its own timer: following the beat would round
+its interval. Beats that come faster than expected (a peer configured with a shorter heartbeat interval)
+cannot hold the work off: it is moved at most once between two runs.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Cadence:
         """A beat arrived at ``now``: True when the job should run now (its deadline is then moved to just
         after the beat one interval on). A deadline that would otherwise fall between this beat and the
         next is moved to just after the next one, which the job then runs with."""
+        beats = self.interval / beat_interval
+        if round(beats) < 1 or abs(beats - round(beats)) > 0.05:
+            return False  # not a whole number of beats: on the beat, it would run too often or too rarely
         lead = self.next_at - now
         if lead <= beat_interval / 2:
             self.next_at = now + self.interval + beat_interval * BEAT_LAG
