@@ -8,6 +8,7 @@ import asyncio
 
 from hakeeper.cib.patch import Patch
 from hakeeper.controller import messages as cmsg
+from hakeeper.daemon.cib_state import Applied
 from hakeeper.daemon.config import load_daemon_config
 from hakeeper.daemon.node import NodeDaemon
 
@@ -78,3 +79,23 @@ async def test_a_live_dc_gets_the_change_at_once() -> None:
     d.leader, d.up = "n2", {"n1", "n2", "n3"}
     answer = await d.submit_anywhere(Patch(ops=[]), actor="op", why="test", timeout=5)
     assert answer.outcome == "committed" and [node for node, _ in sent] == ["n2"]
+
+
+async def test_a_change_the_dc_committed_but_never_answered_is_known_from_the_log() -> None:
+    """The DC commits a forwarded change and dies before it answers: the entry, which carries the
+    forwarder's request id, reaches the forwarder's own log, and that is its answer (not a timeout)."""
+    sent: list[tuple[str, cmsg.ControllerMessage]] = []
+    d = NodeDaemon(load_daemon_config(CONFIG), "n1")
+    d.loop = asyncio.get_running_loop()
+
+    def send(node: str, message: cmsg.ControllerMessage) -> None:
+        sent.append((node, message))
+        if isinstance(message, cmsg.SubmitChange):  # committed through the log; no answer ever comes
+            applied = Applied(index=9, request_id=message.request_id, cib=d.cib, patch=message.patch)
+            asyncio.get_running_loop().call_later(0.05, d._on_applied, d.cib, applied)
+
+    d._send = send  # type: ignore[method-assign]
+    d.leader, d.up = "n2", {"n1", "n2", "n3"}
+    answer = await d.submit_anywhere(Patch(ops=[]), actor="op", why="test", timeout=30)
+    assert answer.outcome == "committed" and answer.index == 9
+    assert [node for node, _ in sent] == ["n2"] and not d._pending and not d._answers

@@ -241,10 +241,19 @@ class NodeDaemon:
 
     # --- proposals ------------------------------------------------------------------------------------
 
-    async def submit(self, patch: Patch, *, actor: str = "", why: str = "", timeout: float = 10.0) -> Applied:
-        """Commit a change through the log (this node must be the leader) and wait until it is applied."""
+    async def submit(
+        self,
+        patch: Patch,
+        *,
+        actor: str = "",
+        why: str = "",
+        timeout: float = 10.0,
+        request_id: str | None = None,
+    ) -> Applied:
+        """Commit a change through the log (this node must be the leader) and wait until it is applied.
+        ``request_id``: the one the change came with from another node, which watches for it too."""
         assert self.service is not None and self.loop is not None
-        request_id = uuid.uuid4().hex
+        request_id = request_id or uuid.uuid4().hex
         fut: asyncio.Future[Applied] = self.loop.create_future()
         self._pending[request_id] = fut
         try:
@@ -294,15 +303,27 @@ class NodeDaemon:
             return cmsg.SubmitAnswer(request_id=request_id, outcome="not-leader", error="there is no DC")
         if leader == self.name:
             return await self._commit(change, max(0.1, deadline - self.loop.time()))
-        fut: asyncio.Future[cmsg.SubmitAnswer] = self.loop.create_future()
-        self._answers[request_id] = fut
+        answered: asyncio.Future[cmsg.SubmitAnswer] = self.loop.create_future()
+        # The DC's log entry carries our request id: if the DC commits it and dies before it answers, the
+        # entry still reaches this node's log, and that is the answer.
+        applied: asyncio.Future[Applied] = self.loop.create_future()
+        self._answers[request_id] = answered
+        self._pending[request_id] = applied
         try:
             self._send(leader, change)
-            return await asyncio.wait_for(fut, max(0.1, deadline - self.loop.time()))
-        except TimeoutError:
+            done, _ = await asyncio.wait(
+                (answered, applied),
+                timeout=max(0.1, deadline - self.loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if answered in done:
+                return answered.result()
+            if applied in done:
+                return _answer(request_id, applied.result())
             return cmsg.SubmitAnswer(request_id=request_id, outcome="timeout")
         finally:
             self._answers.pop(request_id, None)
+            self._pending.pop(request_id, None)
 
     async def _live_leader(self, deadline: float) -> str | None:
         """The DC, waiting until ``deadline`` while there is none or the one known has left the membership.
@@ -322,27 +343,16 @@ class NodeDaemon:
     async def _commit(self, change: cmsg.SubmitChange, timeout: float) -> cmsg.SubmitAnswer:
         rid = change.request_id
         try:
-            applied = await self.submit(change.patch, actor=change.actor, why=change.why, timeout=timeout)
+            applied = await self.submit(
+                change.patch, actor=change.actor, why=change.why, timeout=timeout, request_id=rid
+            )
         except mapi.NotLeader as err:
             return cmsg.SubmitAnswer(request_id=rid, outcome="not-leader", error=str(err))
         except mapi.NoQuorum as err:
             return cmsg.SubmitAnswer(request_id=rid, outcome="no-quorum", error=str(err))
         except (mapi.ProposalError, TimeoutError) as err:
             return cmsg.SubmitAnswer(request_id=rid, outcome="timeout", error=str(err))
-        if applied.conflict is not None:
-            expected, actual = applied.conflict
-            return cmsg.SubmitAnswer(
-                request_id=rid,
-                outcome="conflict",
-                error=applied.error or "",
-                expected=str(expected),
-                actual=str(actual),
-            )
-        if applied.error is not None:
-            return cmsg.SubmitAnswer(request_id=rid, outcome="invalid", error=applied.error)
-        v = applied.cib
-        version = f"{v.admin_epoch}.{v.epoch}.{v.num_updates}"
-        return cmsg.SubmitAnswer(request_id=rid, outcome="committed", index=applied.index, version=version)
+        return _answer(rid, applied)
 
     async def _commit_for(self, change: cmsg.SubmitChange) -> None:
         """The DC commits a change another node forwarded, and answers it."""
@@ -685,6 +695,24 @@ class NodeDaemon:
     def _property(self, name: str, default: str) -> str:
         props = cluster_properties(self.cib.configuration.properties, int(time.time()))
         return props.get(name, default)
+
+
+def _answer(request_id: str, applied: Applied) -> cmsg.SubmitAnswer:
+    """What an operator's change came to, once the log has applied it."""
+    if applied.conflict is not None:
+        expected, actual = applied.conflict
+        return cmsg.SubmitAnswer(
+            request_id=request_id,
+            outcome="conflict",
+            error=applied.error or "",
+            expected=str(expected),
+            actual=str(actual),
+        )
+    if applied.error is not None:
+        return cmsg.SubmitAnswer(request_id=request_id, outcome="invalid", error=applied.error)
+    v = applied.cib
+    version = f"{v.admin_epoch}.{v.epoch}.{v.num_updates}"
+    return cmsg.SubmitAnswer(request_id=request_id, outcome="committed", index=applied.index, version=version)
 
 
 def run_daemon(config: DaemonConfig, node: str, bootstrap: m.Configuration | None = None) -> None:
