@@ -367,21 +367,38 @@ class MessageService:
     def every(self, interval: float, run: Callable[[float], None]) -> Callable[[], None]:
         """Run ``run(now)`` every ``interval`` seconds from now on, for the layers above: on this node's one
         timer, and on the failure detector's beat once there is one (see :mod:`hakeeper.messaging.cadence`),
-        so their periodic work costs no wake-ups of its own. Its messages leave with the beat's answers. An
-        exception is logged, and the next run comes all the same. Returns what stops it."""
+        so their periodic work costs no wake-ups of its own. On the beat it runs right after the beat's packet
+        is handled and answered, not in the middle of it: the heartbeat path stays short. An exception is
+        logged, and the next run comes all the same. Returns what stops it."""
         cadence = Cadence(interval, self._now() + interval)
         beat_interval = self.config.heartbeat_interval
+        loop = self._loop
+        assert loop is not None, "start the service first"
+        stopped = False
+
+        def guarded(now: float) -> None:
+            if stopped:  # a run scheduled on a beat just before the stop
+                return
+            try:
+                run(now)
+            except Exception:
+                log.exception("periodic work %s failed; it runs again in %g s", run, interval)
 
         def on_deadline(now: float) -> None:
             cadence.ran(now)
-            run(now)
+            guarded(now)
 
         def on_beat(now: float) -> None:
             if cadence.on_beat(now, beat_interval):
-                run(now)
+                loop.call_soon(guarded, now)  # the loop's next turn, at once: after the pong has left
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            self._alarm.remove(on_deadline, on_beat=on_beat)
 
         self._alarm.add(lambda: cadence.next_at, on_deadline, on_beat=on_beat)
-        return lambda: self._alarm.remove(on_deadline, on_beat=on_beat)
+        return stop
 
     # --- inputs -----------------------------------------------------------------------------------
 
