@@ -179,7 +179,7 @@ class NodeDaemon:
         self.lrm = LocalResourceManager(lrm_config, registry)
         self.service = MessageService(self._service_config(), self.app, self._on_message_event)
         api: list[RunningServer] = []
-        stop_ticks: Callable[[], None] = lambda: None  # noqa: E731
+        stop_ticks: Callable[[], None] | None = None
         try:
             async with self.lrm:
                 await self.service.start()
@@ -191,7 +191,8 @@ class NodeDaemon:
                 self._spawn(self.selffence.run())
                 await stop.wait()
         finally:
-            stop_ticks()
+            if stop_ticks is not None:
+                stop_ticks()
             if stop.is_set():
                 self.selffence.close()  # a clean stop; a crash leaves the watchdog armed, and it resets us
             for server in api:

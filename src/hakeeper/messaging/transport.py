@@ -285,7 +285,7 @@ class Transport:
         self._sockets: list[_LinkSocket] = []
         self._alarm = alarm or Alarm()
         self._own_alarm = alarm is None
-        self.started_at = 0.0  # loop time at start: the failure detector's pings keep this phase
+        self.started_at = 0.0  # loop time at start: the phase of the node's own timers until it hears a beat
         self._loop: asyncio.AbstractEventLoop | None = None
         self._counters: dict[str, int] = {}
         self._outbox: dict[tuple[int, int], _Outgoing] = {}  # (peer, link) -> messages for it
